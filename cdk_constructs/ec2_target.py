@@ -1,0 +1,180 @@
+"""EC2 in-place deployment target: ALB + Auto Scaling group + CodeDeploy server deployment group."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_codedeploy as codedeploy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from cdk_constructs.nag import acknowledge
+from cdk_constructs.public_load_balancer import PublicLoadBalancer
+from cdk_constructs.rollback_alarms import RollbackAlarms
+from config.model import AlarmThresholds, Ec2Settings
+
+AUTO_ROLLBACK = codedeploy.AutoRollbackConfig(failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True)
+
+
+class Ec2InPlaceTarget(Construct):
+    """Instances from a launch template (Graviton, AL2023, IMDSv2) behind an ALB, deployed in place.
+
+    The CodeDeploy agent comes from Systems Manager: a State Manager association installs it on
+    every instance of the group at launch and reinstalls the current version every 14 days.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        vpc: ec2.IVpc,
+        private_subnets: ec2.SubnetSelection,
+        settings: Ec2Settings,
+        thresholds: AlarmThresholds,
+        instance_profile_name: str,
+        application_name: str,
+        deployment_group_name: str,
+        deployment_config: codedeploy.IServerDeploymentConfig,
+        environment_file: dict[str, str],
+        certificate_arn: str | None,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.load_balancer = PublicLoadBalancer(self, "LoadBalancer", vpc=vpc, certificate_arn=certificate_arn)
+
+        self.security_group = ec2.SecurityGroup(
+            self, "InstanceSecurityGroup", vpc=vpc, description="Service instances", allow_all_outbound=True
+        )
+        self.load_balancer.allow_to(self.security_group, settings.port)
+
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands(
+            "mkdir -p /etc/app",
+            "cat > /etc/app/environment <<'EOF'",
+            *[f"{key}={value}" for key, value in sorted(environment_file.items())],
+            "EOF",
+            "chmod 0644 /etc/app/environment",
+        )
+        self.launch_template = ec2.LaunchTemplate(
+            self,
+            "LaunchTemplate",
+            machine_image=ec2.MachineImage.latest_amazon_linux2023(cpu_type=ec2.AmazonLinuxCpuType.ARM_64),
+            instance_type=ec2.InstanceType(settings.instance_type),
+            instance_profile=iam.InstanceProfile.from_instance_profile_name(
+                self, "InstanceProfile", instance_profile_name
+            ),
+            security_group=self.security_group,
+            require_imdsv2=True,
+            http_put_response_hop_limit=1,
+            user_data=user_data,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(20, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3),
+                )
+            ],
+        )
+        self.auto_scaling_group = autoscaling.AutoScalingGroup(
+            self,
+            "Instances",
+            vpc=vpc,
+            vpc_subnets=private_subnets,
+            launch_template=self.launch_template,
+            min_capacity=settings.min_capacity,
+            max_capacity=settings.max_capacity,
+            health_checks=autoscaling.HealthChecks.with_additional_checks(
+                additional_types=[autoscaling.AdditionalHealthCheckType.ELB],
+                grace_period=Duration.minutes(5),
+            ),
+        )
+        acknowledge(
+            self.auto_scaling_group,
+            "AwsSolutions-AS3",
+            "Scaling activity is in the group's activity history and CloudTrail; deployments report through "
+            "CodeDeploy's EventBridge events, which the platform forwards to Teams.",
+        )
+
+        self.target_group = elbv2.ApplicationTargetGroup(
+            self,
+            "TargetGroup",
+            vpc=vpc,
+            port=settings.port,
+            protocol=elbv2.ApplicationProtocol.HTTP,
+            targets=[self.auto_scaling_group],
+            deregistration_delay=Duration.seconds(30),
+            health_check=elbv2.HealthCheck(
+                path=settings.health_check_path,
+                healthy_threshold_count=2,
+                unhealthy_threshold_count=3,
+                interval=Duration.seconds(15),
+            ),
+        )
+        self.load_balancer.production.add_target_groups("Service", target_groups=[self.target_group])
+
+        self.agent_association = ssm.CfnAssociation(
+            self,
+            "CodeDeployAgent",
+            name="AWS-ConfigureAWSPackage",
+            association_name=f"{deployment_group_name}-codedeploy-agent",
+            parameters={
+                "action": ["Install"],
+                "installationType": ["Uninstall and reinstall"],
+                "name": ["AWSCodeDeployAgent"],
+            },
+            schedule_expression="rate(14 days)",
+            targets=[
+                ssm.CfnAssociation.TargetProperty(
+                    key="tag:aws:autoscaling:groupName",
+                    values=[self.auto_scaling_group.auto_scaling_group_name],
+                )
+            ],
+            compliance_severity="HIGH",
+        )
+
+        self.alarms = RollbackAlarms(self, "Alarms", thresholds=thresholds, name_prefix=deployment_group_name)
+        period = self.alarms.period
+        self.alarms.add(
+            "target-5xx",
+            self.target_group.metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=period),
+            thresholds.http_5xx,
+            "Service instances answer with 5xx",
+        )
+        self.alarms.add(
+            "unhealthy-hosts",
+            self.target_group.metrics.unhealthy_host_count(period=period, statistic="Maximum"),
+            thresholds.unhealthy_hosts,
+            "Service instances fail the load balancer health check",
+        )
+
+        self.application = codedeploy.ServerApplication(self, "Application", application_name=application_name)
+        self.deployment_group = codedeploy.ServerDeploymentGroup(
+            self,
+            "DeploymentGroup",
+            application=self.application,
+            deployment_group_name=deployment_group_name,
+            auto_scaling_groups=[self.auto_scaling_group],
+            install_agent=False,  # Systems Manager installs and updates it (see above)
+            load_balancers=[codedeploy.LoadBalancer.application(self.target_group)],
+            deployment_config=deployment_config,
+            alarms=self.alarms.alarms,
+            auto_rollback=AUTO_ROLLBACK,
+        )
+        acknowledge_codedeploy_role(self.deployment_group)
+
+
+def acknowledge_codedeploy_role(deployment_group: Construct) -> None:
+    """The CodeDeploy service role uses AWS's managed policy for its compute platform."""
+    for policy in (
+        "service-role/AWSCodeDeployRole",
+        "AWSCodeDeployRoleForECS",
+        "service-role/AWSCodeDeployRoleForLambdaLimited",
+    ):
+        acknowledge(
+            deployment_group,
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]",
+            "AWS maintains this service-role policy for CodeDeploy's compute platform and updates it when "
+            "CodeDeploy needs new permissions; it is attached to CodeDeploy's own role only.",
+        )

@@ -1,0 +1,189 @@
+"""ECS blue/green deployment target: Fargate service (CODE_DEPLOY controller), ALB, two target groups."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_codedeploy as codedeploy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk_constructs.ec2_target import AUTO_ROLLBACK, acknowledge_codedeploy_role
+from cdk_constructs.nag import acknowledge
+from cdk_constructs.public_load_balancer import PublicLoadBalancer
+from cdk_constructs.rollback_alarms import RollbackAlarms
+from config.model import AlarmThresholds, EcsSettings
+
+TEST_LISTENER_PORT = 9000
+# Serves the health path until the pipeline's first deployment replaces it with the service image
+# (the tooling account's repository is empty when this stack is first deployed).
+BOOTSTRAP_IMAGE = "public.ecr.aws/docker/library/python:3.13-alpine"
+
+
+class EcsBlueGreenTarget(Construct):
+    """A Fargate (ARM64) service whose task sets CodeDeploy swaps between a blue and a green target group.
+
+    Production traffic comes through the production listener, test traffic (for validation
+    before the shift) through a second listener reachable from inside the VPC only.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        vpc: ec2.IVpc,
+        private_subnets: ec2.SubnetSelection,
+        settings: EcsSettings,
+        thresholds: AlarmThresholds,
+        cluster_name: str,
+        service_name: str,
+        family: str,
+        container_name: str,
+        execution_role_arn: str,
+        task_role_name: str,
+        log_group_name: str,
+        log_retention: logs.RetentionDays,
+        application_name: str,
+        deployment_group_name: str,
+        deployment_config: codedeploy.IEcsDeploymentConfig,
+        certificate_arn: str | None,
+    ) -> None:
+        super().__init__(scope, id_)
+        port = settings.container_port
+        self.load_balancer = PublicLoadBalancer(self, "LoadBalancer", vpc=vpc, certificate_arn=certificate_arn)
+        self.test_listener = self.load_balancer.add_test_listener(TEST_LISTENER_PORT)
+
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=vpc,
+            cluster_name=cluster_name,
+            container_insights_v2=ecs.ContainerInsights.ENHANCED,
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", log_group_name=log_group_name, retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+        )
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            role_name=task_role_name,
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"Runtime role of {service_name}: grant the service's own AWS access here",
+        )
+        # Fixed size: CloudFormation cannot change a CODE_DEPLOY service's task definition, so this
+        # bootstrap definition never changes; the pipeline registers the real one (taskdef-<env>.json).
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "BootstrapTask",
+            family=family,
+            cpu=256,
+            memory_limit_mib=512,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.ARM64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+            execution_role=iam.Role.from_role_arn(self, "ExecutionRole", execution_role_arn, mutable=False),
+            task_role=self.task_role,
+        )
+        health = settings.health_check_path.lstrip("/") or "index.html"
+        self.task_definition.add_container(
+            "Service",
+            container_name=container_name,
+            image=ecs.ContainerImage.from_registry(BOOTSTRAP_IMAGE),
+            entry_point=["sh", "-c"],
+            command=[
+                f'mkdir -p "/tmp/www/$(dirname "{health}")" && echo ok > "/tmp/www/{health}" '
+                f"&& exec python -m http.server {port} --directory /tmp/www"
+            ],
+            port_mappings=[ecs.PortMapping(container_port=port)],
+            logging=ecs.LogDriver.aws_logs(stream_prefix=container_name, log_group=self.log_group),
+        )
+
+        self.security_group = ec2.SecurityGroup(
+            self, "ServiceSecurityGroup", vpc=vpc, description="Service tasks", allow_all_outbound=True
+        )
+        self.load_balancer.allow_to(self.security_group, port)
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=self.cluster,
+            service_name=service_name,
+            task_definition=self.task_definition,
+            desired_count=settings.desired_count,
+            deployment_controller=ecs.DeploymentController(type=ecs.DeploymentControllerType.CODE_DEPLOY),
+            vpc_subnets=private_subnets,
+            security_groups=[self.security_group],
+            assign_public_ip=False,
+            health_check_grace_period=Duration.seconds(60),
+            # CodeDeploy's task sets govern blue/green capacity; stated so no default is implied.
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+        )
+
+        def target_group(name: str) -> elbv2.ApplicationTargetGroup:
+            return elbv2.ApplicationTargetGroup(
+                self,
+                name,
+                vpc=vpc,
+                port=port,
+                protocol=elbv2.ApplicationProtocol.HTTP,
+                target_type=elbv2.TargetType.IP,
+                deregistration_delay=Duration.seconds(30),
+                health_check=elbv2.HealthCheck(
+                    path=settings.health_check_path,
+                    healthy_threshold_count=2,
+                    unhealthy_threshold_count=3,
+                    interval=Duration.seconds(15),
+                ),
+            )
+
+        self.blue = target_group("Blue")
+        self.green = target_group("Green")
+        self.service.attach_to_application_target_group(self.blue)
+        self.load_balancer.production.add_target_groups("Production", target_groups=[self.blue])
+        self.test_listener.add_target_groups("Test", target_groups=[self.green])
+
+        self.alarms = RollbackAlarms(self, "Alarms", thresholds=thresholds, name_prefix=deployment_group_name)
+        period = self.alarms.period
+        for color, group in (("blue", self.blue), ("green", self.green)):
+            self.alarms.add(
+                f"{color}-target-5xx",
+                group.metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=period),
+                thresholds.http_5xx,
+                f"Tasks in the {color} target group answer with 5xx",
+            )
+            self.alarms.add(
+                f"{color}-unhealthy-hosts",
+                group.metrics.unhealthy_host_count(period=period, statistic="Maximum"),
+                thresholds.unhealthy_hosts,
+                f"Tasks in the {color} target group fail the health check",
+            )
+
+        self.application = codedeploy.EcsApplication(self, "Application", application_name=application_name)
+        self.deployment_group = codedeploy.EcsDeploymentGroup(
+            self,
+            "DeploymentGroup",
+            application=self.application,
+            deployment_group_name=deployment_group_name,
+            service=self.service,
+            blue_green_deployment_config=codedeploy.EcsBlueGreenDeploymentConfig(
+                blue_target_group=self.blue,
+                green_target_group=self.green,
+                listener=self.load_balancer.production,
+                test_listener=self.test_listener,
+                termination_wait_time=Duration.minutes(5),
+            ),
+            deployment_config=deployment_config,
+            alarms=self.alarms.alarms,
+            auto_rollback=AUTO_ROLLBACK,
+        )
+        acknowledge_codedeploy_role(self.deployment_group)
+        acknowledge(
+            self.task_definition,
+            "AwsSolutions-ECS2",
+            "The bootstrap container gets no environment variables of ours; CDK adds none that carry secrets.",
+        )

@@ -1,0 +1,98 @@
+"""`PlatformFunction`: every Lambda function the platform itself runs, with one set of defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk_constructs.nag import acknowledge
+
+# The newest Python runtime Lambda offers (and aws-cdk-lib knows); arm64 is cheaper and the
+# functions are pure Python.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+# Local caches never belong in a deployed asset (or in its hash).
+ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "dist"]
+
+
+class PlatformFunction(Construct):
+    """A Python function from a folder under `lambda/`, with its own retained log group.
+
+    default memory: 256 MiB; default timeout: set by the caller (no implicit 3 s);
+    logs: JSON, application level INFO, in `/aws/lambda/<function>` with bounded retention;
+    tracing: X-Ray active.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        description: str,
+        code_dir: Path,
+        handler: str,
+        timeout: Duration,
+        log_retention: logs.RetentionDays,
+        role: iam.IRole | None = None,
+        function_name: str | None = None,
+        environment: dict[str, str] | None = None,
+        memory_size: int = 256,
+        reserved_concurrency: int | None = None,
+        on_failure: lambda_.IDestination | None = None,
+        retry_attempts: int | None = None,
+        code: lambda_.Code | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Our own role instead of AWSLambdaBasicExecutionRole: write to this log group only.
+        self.role = role or iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=description[:1000],
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=code or lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES),
+            timeout=timeout,
+            memory_size=memory_size,
+            role=self.role,
+            environment=environment or {},
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved_concurrency,
+            on_failure=on_failure,
+            retry_attempts=retry_attempts,
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords (added for active tracing) have no resource type.",
+        )
+        if on_failure is not None:
+            acknowledge(
+                self.function,
+                "Serverless-LambdaDLQ",
+                "Failed asynchronous invocations go to an SQS on-failure destination, which keeps the request, "
+                "the error and the retry count; a classic DLQ would keep only the payload.",
+            )

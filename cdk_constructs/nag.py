@@ -1,0 +1,83 @@
+"""cdk-nag acknowledgements, each with the reason a reviewer reads."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Validations
+from constructs import IConstruct
+
+
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge one cdk-nag finding on `construct` (and everything below it)."""
+    if len(reason.split()) < 6:
+        raise ValueError(f"acknowledgement of {rule} needs a real reason, got {reason!r}")
+    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+# Action wildcards that aws-cdk-lib grant methods emit (Bucket.grantRead/ReadWrite, Key.grantEncryptDecrypt).
+# Each expands to a fixed, documented family on one resource the grant names.
+GRANT_ACTION_WILDCARDS = (
+    "s3:GetObject*",
+    "s3:GetBucket*",
+    "s3:List*",
+    "s3:DeleteObject*",
+    "s3:Abort*",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+)
+
+
+def acknowledge_grant_wildcards(scope: IConstruct) -> None:
+    """Acknowledge the action wildcards of CDK grant methods below `scope` (never `Resource::*`)."""
+    for action in GRANT_ACTION_WILDCARDS:
+        acknowledge(
+            scope,
+            f"AwsSolutions-IAM5[Action::{action}]",
+            f"{action} is emitted by an aws-cdk-lib grant method (grantRead/grantReadWrite/grantEncryptDecrypt) "
+            "and is scoped to the one bucket or key the grant names.",
+        )
+
+
+def acknowledge_object_wildcard(scope: IConstruct, bucket_logical_id: str) -> None:
+    """Object-level access (`<bucket>/*`) is how S3 grants name every object of one bucket."""
+    acknowledge(
+        scope,
+        f"AwsSolutions-IAM5[Resource::<{bucket_logical_id}.Arn>/*]",
+        "Object ARNs of this one bucket: pipeline artifacts are written under generated keys.",
+    )
+
+
+def wildcard_findings(actions: list[str], resources: list[str]) -> list[str]:
+    """The AwsSolutions-IAM5 finding ids a statement with these literal actions/resources raises."""
+    found = [f"Action::{a}" for a in actions if "*" in a]
+    found += [f"Resource::{r}" for r in resources if "*" in r]
+    return found
+
+
+def acknowledge_statement(construct: IConstruct, actions: list[str], resources: list[str], reason: str) -> None:
+    """Acknowledge every wildcard of one deliberately written statement, with that statement's reason."""
+    for finding in wildcard_findings(actions, resources):
+        acknowledge(construct, f"AwsSolutions-IAM5[{finding}]", reason)
+
+
+def acknowledge_document(construct: IConstruct, document: dict[str, object], reasons: dict[str, str]) -> None:
+    """Acknowledge the wildcards of a JSON policy document; `reasons` maps each statement Sid to its reason."""
+    for statement in document["Statement"]:  # type: ignore[attr-defined]
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        acknowledge_statement(
+            construct,
+            [actions] if isinstance(actions, str) else list(actions),
+            [resources] if isinstance(resources, str) else list(resources),
+            reasons[statement["Sid"]],
+        )
+
+
+def logical_id(construct: IConstruct) -> str:
+    """The CloudFormation logical id of a construct's resource, as cdk-nag writes it in finding ids."""
+    from aws_cdk import CfnElement, Stack
+
+    stack = Stack.of(construct)
+    element = construct.node.default_child if not isinstance(construct, CfnElement) else construct
+    if not isinstance(element, CfnElement):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource")
+    return str(stack.resolve(stack.get_logical_id(element)))

@@ -1,0 +1,518 @@
+"""One service's delivery pipeline in the tooling account.
+
+CodeCommit (seeded) -> EventBridge -> CodePipeline V2:
+Source -> Build -> Test -> [Approve-<env>] -> Deploy-<env> for each environment.
+Deploy actions reach target accounts through their deployer roles, referenced by
+deterministic ARN, so no cross-account token and no CDK support stack is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_codedeploy as codedeploy
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_events_targets as event_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk_constructs.artifact_store import EncryptedArtifactStore
+from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject
+from cdk_constructs.lambda_defaults import ASSET_EXCLUDES, PlatformFunction
+from cdk_constructs.nag import acknowledge, acknowledge_grant_wildcards, acknowledge_object_wildcard, logical_id
+from config.model import Environment, Service
+from config.names import Names
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = REPO_ROOT / "service_templates"
+LAMBDA_DIR = REPO_ROOT / "lambda"
+
+
+@dataclass(frozen=True)
+class DeployTarget:
+    """One environment a service deploys to, with everything the pipeline needs to reach it."""
+
+    environment: Environment
+    region: str
+
+    @property
+    def name(self) -> str:
+        return self.environment.name
+
+    @property
+    def account(self) -> str:
+        return self.environment.account
+
+
+class ServicePipeline(Construct):
+    """Repository, build and test projects, and the pipeline of one service."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        names: Names,
+        service: Service,
+        targets: list[DeployTarget],
+        codeartifact: CodeArtifactAccess,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, id_)
+        if not targets:
+            raise ValueError(f"service {service.name!r} has no environment to deploy to")
+        self.names = names
+        self.service = service
+        self.targets = targets
+        stack = Stack.of(self)
+
+        self.store = EncryptedArtifactStore(
+            self,
+            "Artifacts",
+            bucket_name=names.artifact_bucket(service),
+            key_alias=names.artifact_key_alias(service),
+            description=f"the {service.name} pipeline",
+        )
+        key = self.store.key
+
+        # Where the push trigger and the Lambda deploy worker park what they could not deliver.
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
+        acknowledge(
+            self.dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the push trigger and the deploy worker.",
+        )
+        acknowledge(
+            self.dead_letters,
+            "Serverless-SQSRedrivePolicy",
+            "A dead-letter queue has no further redrive target; its depth alarm below is how it is watched.",
+        )
+        cloudwatch.Alarm(
+            self,
+            "DeadLettersAlarm",
+            alarm_description=f"Undelivered push triggers or deploy jobs of the {service.name} pipeline",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        self.repository = codecommit.Repository(
+            self,
+            "Repository",
+            repository_name=names.repository(service),
+            description=service.description or f"{service.name} ({service.platform})",
+            code=codecommit.Code.from_asset(
+                s3_assets.Asset(self, "Seed", path=str(TEMPLATES_DIR / service.platform), exclude=ASSET_EXCLUDES),
+                service.branch,
+            ),
+            kms_key=key,
+        )
+        self.repository.apply_removal_policy(RemovalPolicy.RETAIN)
+
+        self.image_repository: ecr.Repository | None = None
+        build_variables = {"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name}
+        if service.platform == "ecs":
+            self.image_repository = ecr.Repository(
+                self,
+                "Images",
+                repository_name=names.ecr_repository(service),
+                image_scan_on_push=True,
+                image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+                encryption=ecr.RepositoryEncryption.KMS,
+                encryption_key=key,
+                removal_policy=RemovalPolicy.RETAIN,
+                lifecycle_rules=[
+                    ecr.LifecycleRule(
+                        description="Drop untagged layers after a week",
+                        tag_status=ecr.TagStatus.UNTAGGED,
+                        max_image_age=Duration.days(7),
+                        rule_priority=1,
+                    ),
+                    ecr.LifecycleRule(
+                        description="Keep the newest 100 release images",
+                        tag_status=ecr.TagStatus.ANY,
+                        max_image_count=100,
+                        rule_priority=2,
+                    ),
+                ],
+            )
+            build_variables["ECR_REPOSITORY_URI"] = self.image_repository.repository_uri
+            build_variables["DEPLOY_ENVIRONMENTS"] = json.dumps(self._ecs_deploy_environments(), sort_keys=True)
+
+        self.build = ServiceBuildProject(
+            self,
+            "Build",
+            project_name=names.build_project(service),
+            description=f"Builds {service.name} with buildspec.yml from its repository",
+            build_spec=codebuild.BuildSpec.from_source_filename("buildspec.yml"),
+            encryption_key=key,
+            cache=(
+                codebuild.Cache.local(codebuild.LocalCacheMode.DOCKER_LAYER, codebuild.LocalCacheMode.SOURCE)
+                if service.platform == "ecs"
+                else codebuild.Cache.bucket(self.store.bucket, prefix="cache/build")
+            ),
+            log_retention=log_retention,
+            codeartifact=codeartifact,
+            environment_variables=build_variables,
+            privileged=service.platform == "ecs",
+        )
+        if self.image_repository is not None:
+            self.image_repository.grant_pull_push(self.build.project)
+            acknowledge(
+                self.build.project,
+                "AwsSolutions-CB3",
+                "Privileged mode runs the Docker daemon that builds the service image; the build runs only "
+                "the service's own buildspec from its repository.",
+            )
+
+        self.test = ServiceBuildProject(
+            self,
+            "Test",
+            project_name=names.test_project(service),
+            description=f"Runs the tests of {service.name} with buildspec-test.yml; JUnit results in a report group",
+            build_spec=codebuild.BuildSpec.from_source_filename("buildspec-test.yml"),
+            encryption_key=key,
+            cache=codebuild.Cache.bucket(self.store.bucket, prefix="cache/test"),
+            log_retention=log_retention,
+            codeartifact=codeartifact,
+            environment_variables={"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name},
+        )
+        # The buildspec's `reports: junit:` resolves to "<project>-junit"; creating it here
+        # gives it retention, encryption and a grant instead of an implicit one.
+        self.report_group = codebuild.ReportGroup(
+            self,
+            "TestReports",
+            report_group_name=f"{names.test_project(service)}-junit",
+            type=codebuild.ReportGroupType.TEST,
+            export_bucket=self.store.bucket,
+            zip_export=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.report_group.grant_write(self.test.project)
+
+        self.approval_topic = sns.Topic(
+            self,
+            "ApprovalTopic",
+            display_name=f"{names.pipeline(service)} approvals",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        # SNS needs the key to deliver encrypted messages to its subscribers.
+        key.grant_encrypt_decrypt(iam.ServicePrincipal("sns.amazonaws.com"))
+
+        self.role = iam.Role(
+            self,
+            "PipelineRole",
+            role_name=names.pipeline_role(service),
+            assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
+            description=f"CodePipeline role of {names.pipeline(service)}; target deployer roles trust it by name",
+        )
+        self.pipeline = codepipeline.Pipeline(
+            self,
+            "Pipeline",
+            pipeline_name=names.pipeline(service),
+            pipeline_type=codepipeline.PipelineType.V2,
+            execution_mode=codepipeline.ExecutionMode.QUEUED,
+            artifact_bucket=self.store.bucket,
+            role=self.role,
+            restart_execution_on_update=False,
+        )
+
+        source_output = codepipeline.Artifact("Source")
+        build_output = codepipeline.Artifact("Build")
+        self.pipeline.add_stage(
+            stage_name="Source",
+            actions=[
+                actions.CodeCommitSourceAction(
+                    action_name="Source",
+                    repository=self.repository,
+                    branch=service.branch,
+                    output=source_output,
+                    # The push rule is ours (below), to give it a retry policy and a dead-letter queue.
+                    trigger=actions.CodeCommitTrigger.NONE,
+                    variables_namespace="SourceVariables",
+                    code_build_clone_output=False,
+                )
+            ],
+        )
+        self.repository.on_commit(
+            "OnPush",
+            description=f"Start {names.pipeline(service)} on every push to {service.branch}",
+            branches=[service.branch],
+            target=event_targets.CodePipeline(
+                self.pipeline,
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=8,
+                max_event_age=Duration.hours(2),
+            ),
+        )
+        self.pipeline.add_stage(
+            stage_name="Build",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="Build",
+                    project=self.build.project,
+                    input=source_output,
+                    outputs=[build_output],
+                )
+            ],
+        )
+        self.pipeline.add_stage(
+            stage_name="Test",
+            actions=[
+                actions.CodeBuildAction(
+                    action_name="Test",
+                    project=self.test.project,
+                    input=source_output,
+                    type=actions.CodeBuildActionType.TEST,
+                )
+            ],
+        )
+
+        self.lambda_deployer: PlatformFunction | None = None
+        if service.platform == "lambda":
+            self.lambda_deployer = self._lambda_deployer(log_retention)
+
+        self.approval_actions: list[tuple[str, actions.ManualApprovalAction]] = []
+        for target in targets:
+            if target.environment.approval:
+                approval = actions.ManualApprovalAction(
+                    action_name="Approve",
+                    notification_topic=self.approval_topic,
+                    additional_information=(
+                        f"Approve the deployment of {service.name} to {target.name} "
+                        f"(account {target.account}, {target.region})."
+                    ),
+                    external_entity_link=(
+                        f"https://{stack.region}.console.aws.amazon.com/codesuite/codecommit/repositories/"
+                        f"{names.repository(service)}/commit/#{{SourceVariables.CommitId}}?region={stack.region}"
+                    ),
+                    timeout=Duration.days(3),
+                )
+                stage_name = f"Approve-{target.name}"
+                self.pipeline.add_stage(stage_name=stage_name, actions=[approval])
+                self.approval_actions.append((stage_name, approval))
+            self.pipeline.add_stage(
+                stage_name=f"Deploy-{target.name}",
+                actions=[self._deploy_action(target, build_output)],
+            )
+
+        # Target roles that read this pipeline's artifacts: named by ARN in the bucket and key policy.
+        for target in targets:
+            env = target.environment
+            readers = [names.deployer_role_arn(env)]
+            if service.platform == "ec2":
+                readers.append(names.instance_role_arn(env))
+            for arn in readers:
+                self.store.grant_read_to(self._imported_role(arn))
+            if self.image_repository is not None:
+                self.image_repository.grant_pull(self._imported_role(names.task_execution_role_arn(env)))
+
+        self.approvers_policy = self._approvers_policy()
+        acknowledge_grant_wildcards(self)
+        acknowledge_object_wildcard(self, logical_id(self.store.bucket))
+
+    # ----- deploy actions -----
+
+    def _imported_role(self, arn: str) -> iam.IRole:
+        existing = self.node.try_find_child(f"Role{arn}")
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        return iam.Role.from_role_arn(self, f"Role{arn}", arn, mutable=False)
+
+    def _deploy_action(self, target: DeployTarget, build_output: codepipeline.Artifact) -> codepipeline.IAction:
+        names, service, env = self.names, self.service, target.environment
+        deployer = self._imported_role(names.deployer_role_arn(env))
+        application_arn = (
+            f"arn:aws:codedeploy:{target.region}:{target.account}:application:"
+            f"{names.deployment_application(service, env)}"
+        )
+        if service.platform == "ec2":
+            group = codedeploy.ServerDeploymentGroup.from_server_deployment_group_attributes(
+                self,
+                f"Group-{target.name}",
+                application=codedeploy.ServerApplication.from_server_application_arn(
+                    self, f"App-{target.name}", application_arn
+                ),
+                deployment_group_name=names.deployment_group(service, env),
+            )
+            return actions.CodeDeployServerDeployAction(
+                action_name="Deploy", input=build_output, deployment_group=group, role=deployer
+            )
+        if service.platform == "ecs":
+            ecs_group = codedeploy.EcsDeploymentGroup.from_ecs_deployment_group_attributes(
+                self,
+                f"Group-{target.name}",
+                application=codedeploy.EcsApplication.from_ecs_application_arn(
+                    self, f"App-{target.name}", application_arn
+                ),
+                deployment_group_name=names.deployment_group(service, env),
+            )
+            return actions.CodeDeployEcsDeployAction(
+                action_name="Deploy",
+                deployment_group=ecs_group,
+                app_spec_template_file=build_output.at_path("appspec.yaml"),
+                task_definition_template_file=build_output.at_path(f"taskdef-{target.name}.json"),
+                container_image_inputs=[
+                    actions.CodeDeployEcsContainerImageInput(
+                        input=build_output, task_definition_placeholder="IMAGE1_NAME"
+                    )
+                ],
+                role=deployer,
+            )
+        # Lambda: CodePipeline has no CodeDeploy action for functions, so a job worker publishes
+        # the version and runs the CodeDeploy deployment as the deployer role (see README, ADR 0001).
+        assert self.lambda_deployer is not None
+        return actions.LambdaInvokeAction(
+            action_name="Deploy",
+            lambda_=self.lambda_deployer.function,
+            inputs=[build_output],
+            user_parameters={
+                "environment": env.name,
+                "region": target.region,
+                "function_name": names.function(service, env),
+                "alias": "live",
+                "application": names.deployment_application(service, env),
+                "deployment_group": names.deployment_group(service, env),
+                "deployer_role_arn": names.deployer_role_arn(env),
+                "pre_traffic_hook": names.hook_function(service, env, "pre-traffic"),
+                "post_traffic_hook": names.hook_function(service, env, "post-traffic"),
+            },
+        )
+
+    def _lambda_deployer(self, log_retention: logs.RetentionDays) -> PlatformFunction:
+        names, service = self.names, self.service
+        role = iam.Role(
+            self,
+            "LambdaDeployRole",
+            role_name=names.lambda_deploy_role(service),
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Publishes {service.name} versions and runs their CodeDeploy deployments",
+        )
+        worker = PlatformFunction(
+            self,
+            "LambdaDeployer",
+            description=f"CodePipeline job worker: deploys {service.name} through CodeDeploy in each environment",
+            code_dir=LAMBDA_DIR / "lambda_deployer",
+            handler="deployer.handler",
+            timeout=Duration.minutes(5),
+            role=role,
+            log_retention=log_retention,
+            environment={"POLL_INTERVAL_SECONDS": "15", "WAIT_BUDGET_SECONDS": "240"},
+            # CodePipeline retries a job whose worker never answers; a second copy would race the first.
+            reserved_concurrency=len(self.targets) + 1,
+            on_failure=destinations.SqsDestination(self.dead_letters),
+            retry_attempts=0,
+        )
+        for action_role_finding in ("Resource::*", f"Resource::<{logical_id(worker.function)}.Arn>:*"):
+            acknowledge(
+                self,
+                f"AwsSolutions-IAM5[{action_role_finding}]",
+                "The Lambda invoke action's role gets lambda:ListFunctions (no resource type) and invoke on the "
+                "worker's versions from aws-cdk-lib's LambdaInvokeAction; nothing else.",
+            )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole"],
+                resources=[names.deployer_role_arn(t.environment) for t in self.targets],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                # Job-result actions have no resource type; CodePipeline checks the job belongs to the account.
+                actions=["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"],
+                resources=["*"],
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "CodePipeline's job-result actions (PutJobSuccessResult, PutJobFailureResult) support no resource-level "
+            "permissions; a worker can only report on jobs CodePipeline hands it.",
+        )
+        self.store.bucket.grant_read(role)
+        return worker
+
+    def _approvers_policy(self) -> iam.ManagedPolicy:
+        """Managed policy for people who approve: read this pipeline, approve its approval actions."""
+        stack = Stack.of(self)
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadThisPipeline",
+                actions=["codepipeline:GetPipeline*", "codepipeline:GetPipelineState"],
+                resources=[self.pipeline.pipeline_arn],
+            )
+        ]
+        if self.approval_actions:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ApproveThisPipeline",
+                    actions=["codepipeline:PutApprovalResult"],
+                    resources=[
+                        stack.format_arn(
+                            service="codepipeline",
+                            resource=self.pipeline.pipeline_name,
+                            resource_name=f"{stage}/{action.action_properties.action_name}",
+                        )
+                        for stage, action in self.approval_actions
+                    ],
+                )
+            )
+        policy = iam.ManagedPolicy(
+            self,
+            "ApproversPolicy",
+            managed_policy_name=f"{self.names.pipeline(self.service)}-approvers",
+            description=f"Review and approve manual approvals of the {self.names.pipeline(self.service)} pipeline",
+            statements=statements,
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Action::codepipeline:GetPipeline*]",
+            "GetPipeline* is the read set the console's review page needs (GetPipeline, GetPipelineExecution, "
+            "GetPipelineState), on this one pipeline only.",
+        )
+        return policy
+
+    def _ecs_deploy_environments(self) -> list[dict[str, object]]:
+        """Per-environment values the ECS build writes into taskdef-<env>.json."""
+        names, service = self.names, self.service
+        settings = service.ecs_settings
+        return [
+            {
+                "name": t.name,
+                "account": t.account,
+                "region": t.region,
+                "family": names.task_family(service, t.environment),
+                "execution_role_arn": names.task_execution_role_arn(t.environment),
+                "task_role_arn": names.role_arn(t.environment, names.task_role(service, t.environment)),
+                "log_group": names.log_group(service, t.environment),
+                "container_name": names.container_name(service),
+                "container_port": settings.container_port,
+                "cpu": settings.cpu,
+                "memory": settings.memory_mib,
+            }
+            for t in self.targets
+        ]

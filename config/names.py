@@ -1,0 +1,163 @@
+"""Deterministic physical names, built from the config.
+
+Stacks in different accounts cannot share CloudFormation exports, so every name that
+one account's stack uses to reach another account's resource is computed here, from
+the config alone, and never from a token. The lengths fit AWS limits because the
+config model bounds the platform (12), environment (10) and service (24) names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.model import Environment, PlatformConfig, Service
+
+
+@dataclass(frozen=True)
+class Names:
+    config: PlatformConfig
+
+    @property
+    def prefix(self) -> str:
+        return self.config.name
+
+    @property
+    def tooling_account(self) -> str:
+        return self.config.tooling.account
+
+    @property
+    def region(self) -> str:
+        return self.config.tooling.region
+
+    # ----- stacks -----
+
+    def pipeline_stack(self, service: Service) -> str:
+        return f"{self.prefix}-pipeline-{service.name}"
+
+    def cross_account_stack(self, env: Environment) -> str:
+        return f"{self.prefix}-cross-account-{env.name}"
+
+    def service_stack(self, service: Service, env: Environment) -> str:
+        return f"{self.prefix}-service-{service.name}-{env.name}"
+
+    @property
+    def codeartifact_stack(self) -> str:
+        return f"{self.prefix}-codeartifact"
+
+    @property
+    def notifications_stack(self) -> str:
+        return f"{self.prefix}-notifications"
+
+    # ----- tooling account: per service -----
+
+    def repository(self, service: Service) -> str:
+        return f"{self.prefix}-{service.name}"
+
+    def pipeline(self, service: Service) -> str:
+        return f"{self.prefix}-{service.name}"
+
+    def build_project(self, service: Service) -> str:
+        return f"{self.prefix}-{service.name}-build"
+
+    def test_project(self, service: Service) -> str:
+        return f"{self.prefix}-{service.name}-test"
+
+    def pull_request_project(self, service: Service) -> str:
+        return f"{self.prefix}-{service.name}-pr"
+
+    def pipeline_role(self, service: Service) -> str:
+        """The CodePipeline service role: the principal that assumes target deployer roles."""
+        return f"{self.prefix}-{service.name}-pipeline"
+
+    def lambda_deploy_role(self, service: Service) -> str:
+        """Role of the pipeline's Lambda deploy worker, which also assumes deployer roles."""
+        return f"{self.prefix}-{service.name}-pipeline-lambda"
+
+    def artifact_bucket(self, service: Service) -> str:
+        return f"{self.prefix}-{service.name}-artifacts-{self.tooling_account}"
+
+    def artifact_key_alias(self, service: Service) -> str:
+        return f"alias/{self.prefix}/{service.name}/artifacts"
+
+    def ecr_repository(self, service: Service) -> str:
+        return f"{self.prefix}/{service.name}"
+
+    # Patterns that match the per-service names above for every service, so that
+    # target-account policies stay the same size however many services there are.
+    @property
+    def deployer_principal_patterns(self) -> list[str]:
+        base = f"arn:aws:iam::{self.tooling_account}:role/{self.prefix}-"
+        return [base + "*-pipeline", base + "*-pipeline-lambda"]
+
+    @property
+    def artifact_bucket_pattern(self) -> str:
+        return f"{self.prefix}-*-artifacts-{self.tooling_account}"
+
+    @property
+    def ecr_repository_arn_pattern(self) -> str:
+        return f"arn:aws:ecr:{self.region}:{self.tooling_account}:repository/{self.prefix}/*"
+
+    # ----- target accounts: per environment (CrossAccountRolesStack) -----
+
+    def deployer_role(self, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-deployer"
+
+    def cfn_execution_role(self, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-cfn-exec"
+
+    def instance_role(self, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-ec2-instance"
+
+    def task_execution_role(self, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-ecs-task-execution"
+
+    def role_arn(self, env: Environment, role_name: str) -> str:
+        return f"arn:aws:iam::{env.account}:role/{role_name}"
+
+    def deployer_role_arn(self, env: Environment) -> str:
+        return self.role_arn(env, self.deployer_role(env))
+
+    def instance_role_arn(self, env: Environment) -> str:
+        return self.role_arn(env, self.instance_role(env))
+
+    def task_execution_role_arn(self, env: Environment) -> str:
+        return self.role_arn(env, self.task_execution_role(env))
+
+    # ----- target accounts: per service and environment (service stacks) -----
+
+    def resource_prefix(self, env: Environment) -> str:
+        """Every name a service stack creates in `env` starts with this."""
+        return f"{self.prefix}-{env.name}-"
+
+    def deployment_application(self, service: Service, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}"
+
+    def deployment_group(self, service: Service, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}"
+
+    def function(self, service: Service, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}"
+
+    def hook_function(self, service: Service, env: Environment, stage: str) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}-{stage}"
+
+    def ecs_cluster(self, service: Service, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}"
+
+    def ecs_service(self, service: Service, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}"
+
+    def task_family(self, service: Service, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}"
+
+    def task_role(self, service: Service, env: Environment) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}-task"
+
+    def container_name(self, service: Service) -> str:
+        return service.name
+
+    def log_group(self, service: Service, env: Environment) -> str:
+        return f"/{self.prefix}/{env.name}/{service.name}"
+
+    def alarm(self, service: Service, env: Environment, what: str) -> str:
+        return f"{self.prefix}-{env.name}-{service.name}-{what}"

@@ -1,0 +1,126 @@
+"""Lambda entry point (handler ``notifier.handler``): EventBridge events -> Microsoft Teams Adaptive Cards.
+
+Settings are read and checked when the module loads (a bad one fails the cold start with the
+variable's name); AWS clients are made on the first invocation and reused.
+
+Invoked asynchronously by EventBridge rules. A malformed event or a failed channel raises, so the
+event is retried by Lambda and finally lands in the on-failure destination.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from notifier_cards import CommitInfo
+from notifier_delivery import DeliveryResult, RetryPolicy, build_opener, post_json
+from notifier_dispatch import Deadline, DeliveryFailedError, Dependencies, notify
+from notifier_enrichment import lookup_commit
+from notifier_events import AwsEvent, EventKind, MalformedEventError, parse_event
+from notifier_idempotency import IdempotencyStore
+from notifier_logging import log, set_request_id
+from notifier_secrets import SecretCache
+from notifier_settings import Settings, load_settings
+
+__all__ = ["DeliveryFailedError", "MalformedEventError", "build_dependencies", "handle", "handler"]
+
+SETTINGS: Settings = load_settings()
+
+# botocore: retries["max_attempts"] counts retries; "total_max_attempts" counts every attempt.
+AWS_CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
+# Commit lookup is decoration: fail fast, a single attempt.
+LOOKUP_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
+
+_dependencies: Dependencies | None = None
+
+
+def build_dependencies(
+    settings: Settings,
+    *,
+    session: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+    jitter: Callable[[], float] = random.random,
+    opener: urllib.request.OpenerDirector | None = None,
+    codepipeline_client: Callable[[str], Any] | None = None,
+) -> Dependencies:
+    """Wire AWS clients and the HTTP poster (tests pass their own sleep, opener or clients)."""
+    # The default session shares its loaded service models between clients (and warm invocations).
+    make_client = session.client if session is not None else boto3.client
+    policy = RetryPolicy(max_attempts=settings.max_attempts, http_timeout_seconds=settings.http_timeout_seconds)
+    http = opener or build_opener()
+
+    @functools.cache
+    def pipeline_client(region: str) -> Any:
+        return make_client("codepipeline", region_name=region or None, config=LOOKUP_CLIENT_CONFIG)
+
+    client_for_region = codepipeline_client or pipeline_client
+
+    def commit_lookup(event: AwsEvent, kind: EventKind, own_account: str | None) -> CommitInfo | None:
+        return lookup_commit(event, kind, client_for_region, own_account)
+
+    def post(
+        url: str, body: bytes, remaining_seconds: Callable[[], float], log_fields: Mapping[str, Any]
+    ) -> DeliveryResult:
+        return post_json(
+            url,
+            body,
+            policy=policy,
+            remaining_seconds=remaining_seconds,
+            sleep=sleep,
+            jitter=jitter,
+            opener=http,
+            log_fields=log_fields,
+        )
+
+    return Dependencies(
+        secrets=SecretCache(make_client("secretsmanager", config=AWS_CLIENT_CONFIG), settings.secret_cache_seconds),
+        store=IdempotencyStore(
+            make_client("dynamodb", config=AWS_CLIENT_CONFIG),
+            settings.idempotency_table,
+            settings.idempotency_ttl_seconds,
+        ),
+        commit_lookup=commit_lookup,
+        post=post,
+    )
+
+
+def _own_account(context: Any) -> str | None:
+    arn = getattr(context, "invoked_function_arn", None)
+    parts = arn.split(":") if isinstance(arn, str) else []
+    return parts[4] if len(parts) > 4 and parts[4] else None
+
+
+def handle(event: Any, context: Any, settings: Settings, dependencies: Dependencies) -> dict[str, Any]:
+    """Parse, classify, route and deliver one event; returns a summary of what was posted."""
+    set_request_id(getattr(context, "aws_request_id", None))
+    try:
+        parsed = parse_event(event)
+    except MalformedEventError as error:
+        keys = sorted(map(str, event))[:20] if isinstance(event, Mapping) else None
+        log(logging.ERROR, "malformed event", error=str(error), event_type=type(event).__name__, event_keys=keys)
+        raise
+    log(
+        logging.INFO,
+        "event received",
+        event_id=parsed.id,
+        source=parsed.source,
+        detail_type=parsed.detail_type,
+        account=parsed.account,
+        region=parsed.region,
+    )
+    summary = notify(parsed, settings, dependencies, Deadline.from_context(context), _own_account(context))
+    return summary.as_dict()
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    global _dependencies
+    if _dependencies is None:
+        _dependencies = build_dependencies(SETTINGS)
+    return handle(event, context, SETTINGS, _dependencies)

@@ -1,0 +1,101 @@
+"""Best-effort commit details for pipeline events (they carry no commit id or message).
+
+Calls ``codepipeline:GetPipelineExecution`` with short timeouts and no retries. Any failure is
+logged and gives None: the card is sent without the commit facts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from notifier_cards import CommitInfo
+from notifier_events import AwsEvent, EventKind
+from notifier_logging import log
+
+ENRICHED_KINDS = frozenset(
+    {
+        EventKind.PIPELINE_STARTED,
+        EventKind.PIPELINE_SUCCEEDED,
+        EventKind.PIPELINE_FAILED,
+        EventKind.PIPELINE_CANCELED,
+        EventKind.PIPELINE_SUPERSEDED,
+        EventKind.STAGE_FAILED,
+        EventKind.APPROVAL_WAITING,
+        EventKind.APPROVAL_APPROVED,
+        EventKind.APPROVAL_REJECTED,
+    }
+)
+
+# region -> CodePipeline client
+ClientFactory = Callable[[str], Any]
+
+
+def _text(value: Any) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def commit_message(revision_summary: str | None) -> str | None:
+    """The commit message in a revisionSummary.
+
+    CodeCommit gives the message itself; CodeStar connections (GitHub, Bitbucket, GitLab) give
+    a JSON document such as ``{"ProviderType": "GitHub", "CommitMessage": "..."}``.
+    """
+    if not revision_summary:
+        return None
+    if revision_summary.lstrip().startswith("{"):
+        try:
+            document = json.loads(revision_summary)
+        except json.JSONDecodeError:
+            return revision_summary
+        if isinstance(document, dict):
+            return _text(document.get("CommitMessage"))
+    return revision_summary
+
+
+def commit_info_from_execution(response: Mapping[str, Any]) -> CommitInfo | None:
+    execution = response.get("pipelineExecution")
+    if not isinstance(execution, Mapping):
+        return None
+    revisions = execution.get("artifactRevisions")
+    first = revisions[0] if isinstance(revisions, list) and revisions and isinstance(revisions[0], Mapping) else {}
+    url = _text(first.get("revisionUrl"))
+    info = CommitInfo(
+        commit_id=_text(first.get("revisionId")),
+        message=commit_message(_text(first.get("revisionSummary"))),
+        url=url if url and url.startswith("https://") else None,
+        status_summary=_text(execution.get("statusSummary")),
+    )
+    return info if any((info.commit_id, info.message, info.status_summary)) else None
+
+
+def lookup_commit(
+    event: AwsEvent, kind: EventKind, client_for_region: ClientFactory, own_account: str | None
+) -> CommitInfo | None:
+    """Commit details for a pipeline or approval event, or None (never raises)."""
+    pipeline, execution_id = event.text("pipeline"), event.text("execution-id")
+    if kind not in ENRICHED_KINDS or not pipeline or not execution_id:
+        return None
+    fields = {"event_id": event.id, "kind": kind.value, "pipeline": pipeline}
+    if own_account and event.account and event.account != own_account:
+        log(logging.INFO, "commit lookup skipped: pipeline is in another account", account=event.account, **fields)
+        return None
+    try:
+        client = client_for_region(event.region or "")
+        response = client.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)
+        return commit_info_from_execution(response)
+    except Exception as error:
+        code = None
+        error_response = getattr(error, "response", None)
+        if isinstance(error_response, dict):
+            code = error_response.get("Error", {}).get("Code")
+        log(
+            logging.WARNING,
+            "commit lookup failed; sending the card without it",
+            error_type=type(error).__name__,
+            error_code=code,
+            **fields,
+        )
+        return None

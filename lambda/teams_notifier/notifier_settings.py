@@ -1,0 +1,182 @@
+"""The function's settings: every environment variable it reads is named, parsed and checked here, once.
+
+A bad value raises SettingsError at cold start with the variable's name in the message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from notifier_events import EVENT_KINDS
+
+PLATFORM_NAME = "PLATFORM_NAME"
+ROUTES = "ROUTES"
+CHANNEL_SECRETS = "CHANNEL_SECRETS"
+FALLBACK_CHANNELS = "FALLBACK_CHANNELS"
+IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+IDEMPOTENCY_TTL_SECONDS = "IDEMPOTENCY_TTL_SECONDS"
+ENVIRONMENTS = "ENVIRONMENTS"
+HTTP_TIMEOUT_SECONDS = "HTTP_TIMEOUT_SECONDS"
+MAX_ATTEMPTS = "MAX_ATTEMPTS"
+SECRET_CACHE_SECONDS = "SECRET_CACHE_SECONDS"  # noqa: S105 - a variable name, not a secret
+PULL_REQUEST_PROJECT_SUFFIX = "PULL_REQUEST_PROJECT_SUFFIX"
+
+ALL_VARIABLES = (
+    PLATFORM_NAME,
+    ROUTES,
+    CHANNEL_SECRETS,
+    FALLBACK_CHANNELS,
+    IDEMPOTENCY_TABLE,
+    IDEMPOTENCY_TTL_SECONDS,
+    ENVIRONMENTS,
+    HTTP_TIMEOUT_SECONDS,
+    MAX_ATTEMPTS,
+    SECRET_CACHE_SECONDS,
+    PULL_REQUEST_PROJECT_SUFFIX,
+)
+
+# The stack gives the function a 60 s timeout; one HTTP attempt must fit well inside it.
+MAX_HTTP_TIMEOUT_SECONDS = 30.0
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or invalid."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    platform_name: str
+    routes: Mapping[str, tuple[str, ...]]
+    channel_secrets: Mapping[str, str]
+    fallback_channels: tuple[str, ...]
+    idempotency_table: str
+    idempotency_ttl_seconds: int
+    environments: Mapping[str, str]
+    http_timeout_seconds: float
+    max_attempts: int
+    secret_cache_seconds: int
+    pull_request_project_suffix: str
+
+    def channels_for(self, kind: str) -> tuple[str, ...]:
+        return self.routes.get(kind, ())
+
+
+def _shown(raw: str) -> str:
+    return repr(raw if len(raw) <= 120 else raw[:117] + "...")
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(name, "is required and was not set")
+    return value
+
+
+def _json(environ: Mapping[str, str], name: str, default: str | None) -> Any:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        if default is None:
+            raise SettingsError(name, "is required and was not set")
+        raw = default
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        problem = f"is not valid JSON ({error.msg} at position {error.pos}); got {_shown(raw)}"
+        raise SettingsError(name, problem) from None
+
+
+def _name_list(name: str, value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise SettingsError(name, f"{where} must be a JSON list of non-empty strings; got {json.dumps(value)[:120]}")
+    return tuple(dict.fromkeys(item.strip() for item in value))
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, low: float, high: float, integer: bool) -> float:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "an integer" if integer else "a number"
+        raise SettingsError(name, f"must be {kind}; got {_shown(raw)}") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise SettingsError(name, f"must be between {low:g} and {high:g}; got {_shown(raw)}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+
+    platform_name = _required(env, PLATFORM_NAME)
+
+    secrets_value = _json(env, CHANNEL_SECRETS, None)
+    if not isinstance(secrets_value, dict) or not secrets_value:
+        raise SettingsError(CHANNEL_SECRETS, "must be a non-empty JSON object of channel name -> secret ARN or name")
+    channel_secrets: dict[str, str] = {}
+    for channel, secret in secrets_value.items():
+        if not channel.strip() or not isinstance(secret, str) or not secret.strip():
+            raise SettingsError(CHANNEL_SECRETS, f"channel {channel!r} must map to a non-empty secret ARN or name")
+        channel_secrets[channel.strip()] = secret.strip()
+
+    def known_channels(name: str, channels: tuple[str, ...], where: str) -> tuple[str, ...]:
+        unknown = [c for c in channels if c not in channel_secrets]
+        if unknown:
+            raise SettingsError(
+                name,
+                f"{where} names channel(s) {', '.join(unknown)} that CHANNEL_SECRETS does not define; "
+                f"defined: {', '.join(channel_secrets)}",
+            )
+        return channels
+
+    routes_value = _json(env, ROUTES, None)
+    if not isinstance(routes_value, dict):
+        got = json.dumps(routes_value)[:120]
+        raise SettingsError(ROUTES, f"must be a JSON object of event kind -> list of channels; got {got}")
+    routes: dict[str, tuple[str, ...]] = {}
+    for kind, channels in routes_value.items():
+        if kind not in EVENT_KINDS:
+            raise SettingsError(ROUTES, f"unknown event kind {kind!r}; allowed: {', '.join(EVENT_KINDS)}")
+        routes[kind] = known_channels(ROUTES, _name_list(ROUTES, channels, f"the value for {kind!r}"), f"{kind!r}")
+
+    fallback = known_channels(
+        FALLBACK_CHANNELS, _name_list(FALLBACK_CHANNELS, _json(env, FALLBACK_CHANNELS, "[]"), "the value"), "the list"
+    )
+
+    environments_value = _json(env, ENVIRONMENTS, "{}")
+    if not isinstance(environments_value, dict):
+        raise SettingsError(ENVIRONMENTS, "must be a JSON object of 12-digit account id -> environment name")
+    environments: dict[str, str] = {}
+    for account, environment in environments_value.items():
+        if not _ACCOUNT_ID.match(account) or not isinstance(environment, str) or not environment.strip():
+            raise SettingsError(
+                ENVIRONMENTS, f"entry {account!r} must be a 12-digit account id mapped to a non-empty environment name"
+            )
+        environments[account] = environment.strip()
+
+    return Settings(
+        platform_name=platform_name,
+        routes=MappingProxyType(routes),
+        channel_secrets=MappingProxyType(channel_secrets),
+        fallback_channels=fallback,
+        idempotency_table=_required(env, IDEMPOTENCY_TABLE),
+        idempotency_ttl_seconds=int(_number(env, IDEMPOTENCY_TTL_SECONDS, 172800, 3600, 366 * 86400, integer=True)),
+        environments=MappingProxyType(environments),
+        http_timeout_seconds=_number(env, HTTP_TIMEOUT_SECONDS, 5.0, 0.05, MAX_HTTP_TIMEOUT_SECONDS, integer=False),
+        max_attempts=int(_number(env, MAX_ATTEMPTS, 4, 1, 10, integer=True)),
+        secret_cache_seconds=int(_number(env, SECRET_CACHE_SECONDS, 300, 0, 86400, integer=True)),
+        pull_request_project_suffix=env.get(PULL_REQUEST_PROJECT_SUFFIX, "-pr").strip(),
+    )

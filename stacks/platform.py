@@ -1,0 +1,90 @@
+"""Compose the whole platform from a validated config: every stack, its account, its order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import Environment as CdkEnvironment
+from aws_cdk import Stack, Tags
+from constructs import Construct
+
+from config.model import PlatformConfig
+from config.names import Names
+from stacks.cross_account_stack import CrossAccountRolesStack
+from stacks.notifications_stack import NotificationsStack
+from stacks.pipeline_stack import PipelineStack
+from stacks.service_stack import ServiceStack
+
+
+@dataclass
+class PlatformStacks:
+    """Every stack of the platform, by kind, for app.py, the tests and the tools."""
+
+    cross_account: dict[str, CrossAccountRolesStack] = field(default_factory=dict)
+    services: dict[tuple[str, str], ServiceStack] = field(default_factory=dict)
+    pipelines: dict[str, PipelineStack] = field(default_factory=dict)
+    notifications: NotificationsStack | None = None
+
+    def all(self) -> list[Stack]:
+        tooling: list[Stack] = [self.notifications] if self.notifications else []
+        return [*self.cross_account.values(), *self.services.values(), *self.pipelines.values(), *tooling]
+
+
+def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
+    names = Names(config)
+    tooling = CdkEnvironment(account=config.tooling.account, region=config.tooling.region)
+    stacks = PlatformStacks()
+
+    for env in config.environments:
+        stacks.cross_account[env.name] = CrossAccountRolesStack(
+            scope,
+            names.cross_account_stack(env),
+            config=config,
+            environment=env,
+            env=CdkEnvironment(account=env.account, region=config.region_of(env)),
+            description=f"{config.name}: roles the tooling account uses in {env.name} (deploy this first)",
+        )
+
+    for service in config.services:
+        for env in config.environments_of(service):
+            service_stack = ServiceStack(
+                scope,
+                names.service_stack(service, env),
+                config=config,
+                service=service,
+                environment=env,
+                env=CdkEnvironment(account=env.account, region=config.region_of(env)),
+                description=f"{config.name}: {service.name} ({service.platform}) in {env.name}, "
+                "with its CodeDeploy deployment group",
+            )
+            # It uses the instance profile and task execution role of its environment.
+            service_stack.add_stack_dependency(stacks.cross_account[env.name])
+            stacks.services[(service.name, env.name)] = service_stack
+
+        stacks.pipelines[service.name] = PipelineStack(
+            scope,
+            names.pipeline_stack(service),
+            config=config,
+            service=service,
+            env=tooling,
+            description=f"{config.name}: repository, builds and pipeline of {service.name} ({service.platform})",
+        )
+        # Its bucket and key policies name target roles, which must exist first; its first run
+        # deploys to the service stacks' deployment groups.
+        for env in config.environments_of(service):
+            stacks.pipelines[service.name].add_stack_dependency(stacks.cross_account[env.name])
+            stacks.pipelines[service.name].add_stack_dependency(stacks.services[(service.name, env.name)])
+
+    stacks.notifications = NotificationsStack(
+        scope,
+        names.notifications_stack,
+        config=config,
+        env=tooling,
+        description=f"{config.name}: accepts target-account deployment events and posts events to Microsoft Teams",
+    )
+
+    for stack in stacks.all():
+        Tags.of(stack).add("platform", config.name)
+        for key, value in sorted(config.tags.items()):
+            Tags.of(stack).add(key, value)
+    return stacks

@@ -1,0 +1,80 @@
+"""app.py end to end: a bad config stops synth with its message and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+
+BAD_CONFIG = """\
+name: acme
+tooling: {account: "12345", region: eu-west-1}
+environments:
+  - name: dev
+services:
+  - name: Orders_API
+    platform: ecs
+"""
+
+
+def run_app(config: Path, outdir: Path) -> subprocess.CompletedProcess[str]:
+    """Run app.py as the CDK CLI does: context in CDK_CONTEXT_JSON, output dir in CDK_OUTDIR."""
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"config": str(config)}), "CDK_OUTDIR": str(outdir)}
+    return subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_bad_config_stops_app_with_every_problem_and_writes_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(BAD_CONFIG)
+    outdir = tmp_path / "cdk.out"
+    result = run_app(config, outdir)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"Invalid platform config {config}:",
+        '  - tooling.account: got "12345"; allowed: exactly 12 digits',
+        "  - environments[0].account: missing; required: 12-digit AWS account id of this environment.",
+        '  - services[0].name: got "Orders_API"; allowed: 2 to 24 characters, lowercase letters, digits and '
+        "single hyphens, starting with a letter and not ending with a hyphen (a service name becomes part of "
+        "CodeCommit, CodeBuild, IAM, S3, ECR and Lambda names)",
+    ]
+    assert not outdir.exists() or not any(outdir.iterdir())
+
+
+def test_missing_config_file_stops_app(tmp_path: Path) -> None:
+    outdir = tmp_path / "cdk.out"
+    result = run_app(tmp_path / "missing.yaml", outdir)
+    assert result.returncode == 1
+    assert "config file not found" in result.stderr
+    assert not outdir.exists() or not any(outdir.iterdir())
+
+
+@pytest.mark.cli
+@pytest.mark.skipif(not CDK_CLI.exists(), reason="run `make install` (npm ci) for the pinned CDK CLI")
+def test_cdk_cli_synth_with_bad_config_fails_and_leaves_no_content(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(BAD_CONFIG)
+    outdir = tmp_path / "cdk.out"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [str(CDK_CLI), "synth", "-c", f"config={config}", "-o", str(outdir), "--no-notices"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert 'tooling.account: got "12345"; allowed: exactly 12 digits' in result.stderr
+    assert not outdir.exists() or not any(outdir.iterdir()), list(outdir.iterdir())
+    shutil.rmtree(outdir, ignore_errors=True)

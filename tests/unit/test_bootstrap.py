@@ -1,0 +1,228 @@
+"""tools/bootstrap.py: the plan, the STS checks (moto), the scoped policy (moto IAM), the dry run."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from config import load_config
+from config.model import PlatformConfig
+from config.policies import target_cfn_execution_policy, tooling_cfn_execution_policy
+from tools import bootstrap as tool
+
+CDK = "cdk"
+
+
+@pytest.fixture()
+def config() -> PlatformConfig:
+    return load_config()
+
+
+@pytest.fixture()
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No real credentials or config may leak in; moto answers every call."""
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with mock_aws():
+        yield
+
+
+class MotoAccounts(tool.AwsAccess):
+    """Each profile lands in the account `accounts[profile]` (moto reads MOTO_ACCOUNT_ID per request)."""
+
+    def __init__(self, accounts: dict[str | None, str]) -> None:
+        self.accounts = accounts
+        self.clients: list[tuple[str | None, str]] = []
+
+    def client(self, account: tool.Account, service: str) -> Any:
+        os.environ["MOTO_ACCOUNT_ID"] = self.accounts[account.profile]
+        self.clients.append((account.profile, service))
+        return boto3.client(service, region_name=account.region)
+
+
+RIGHT = {"acme-tooling": "111111111111", "acme-dev": "222222222222", "acme-prod": "333333333333"}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, command: Sequence[str]) -> None:
+        self.commands.append(list(command))
+
+
+def test_plan_for_the_default_config(config: PlatformConfig) -> None:
+    steps = tool.plan(config, cdk=CDK)
+    rendered = [s.render() for s in steps]
+    assert rendered[1] == (
+        "cdk bootstrap aws://222222222222/eu-west-1 --trust 111111111111 --trust-for-lookup 111111111111 "
+        "--cloudformation-execution-policies arn:aws:iam::222222222222:policy/acme-cdk-cfn-execution "
+        "--profile acme-dev"
+    )
+    assert rendered[2] == (
+        "cdk deploy acme-cross-account-dev --exclusively --require-approval never --profile acme-dev"
+    )
+    assert rendered[4].startswith("cdk bootstrap aws://333333333333/eu-west-1 --trust 111111111111")
+    assert rendered[5] == (
+        "cdk deploy acme-cross-account-prod --exclusively --require-approval never --profile acme-prod"
+    )
+    assert rendered[7] == (
+        "cdk bootstrap aws://111111111111/eu-west-1 --cloudformation-execution-policies "
+        "arn:aws:iam::111111111111:policy/acme-cdk-cfn-execution --profile acme-tooling"
+    )
+    assert rendered[8] == (
+        "cdk deploy acme-codeartifact acme-notifications acme-pipeline-storefront acme-pipeline-orders "
+        "acme-pipeline-pricing --exclusively --require-approval never --profile acme-tooling"
+    )
+    assert rendered[9].startswith("cdk deploy acme-service-storefront-dev acme-service-orders-dev")
+    assert rendered[9].endswith("--exclusively --require-approval never --profile acme-tooling")
+    assert [s.policy_name for s in steps if not s.command] == ["acme-cdk-cfn-execution"] * 3
+    assert steps[0].policy_document == target_cfn_execution_policy(config, config.environments[0])
+    assert steps[6].policy_document == tooling_cfn_execution_policy(config)
+    assert len(steps) == 10
+
+
+def test_targets_sharing_an_account_are_bootstrapped_once(config: PlatformConfig) -> None:
+    data = config.model_dump(by_alias=True)
+    data["environments"].insert(1, {**data["environments"][0], "name": "qa"})
+    shared = PlatformConfig.model_validate(data)
+    steps = tool.plan(shared, cdk=CDK)
+    bootstraps = [s.render() for s in steps if s.command[1:2] == ("bootstrap",)]
+    assert len(bootstraps) == 3
+    assert "cdk deploy acme-cross-account-dev acme-cross-account-qa --exclusively" in [
+        s.render()[: len("cdk deploy acme-cross-account-dev acme-cross-account-qa --exclusively")] for s in steps
+    ]
+
+
+def test_offline_dry_run_prints_every_command_and_calls_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert tool.main(["--offline", "--cdk", CDK]) == 0
+    out = capsys.readouterr().out
+    assert "Dry run (add --execute to run): 10 steps" in out
+    for step in tool.plan(load_config(), cdk=CDK):
+        assert step.render() in out
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_dry_run_verifies_each_profile_with_sts_and_runs_nothing(config: PlatformConfig) -> None:
+    aws = MotoAccounts(RIGHT)
+    runner = Recorder()
+    lines: list[str] = []
+    tool.bootstrap(config, execute=False, verify=True, aws=aws, runner=runner, out=lines.append, cdk=CDK)
+    assert lines[:3] == [
+        "verified: dev account 222222222222 (eu-west-1, profile acme-dev)",
+        "verified: prod account 333333333333 (eu-west-1, profile acme-prod)",
+        "verified: tooling account 111111111111 (eu-west-1, profile acme-tooling)",
+    ]
+    assert runner.commands == []
+    assert {service for _, service in aws.clients} == {"sts"}
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_profile_of_the_wrong_account_is_refused_before_anything_runs(config: PlatformConfig) -> None:
+    aws = MotoAccounts({**RIGHT, "acme-prod": "999999999999"})
+    runner = Recorder()
+    with pytest.raises(tool.BootstrapError) as caught:
+        tool.bootstrap(config, execute=True, verify=True, aws=aws, runner=runner, out=lambda _: None, cdk=CDK)
+    message = str(caught.value)
+    assert message.startswith("profile acme-prod is account 999999999999 (arn:aws:sts::999999999999:")
+    assert message.endswith("but the config expects prod account 333333333333: refusing to touch it")
+    assert runner.commands == []
+    assert ("acme-prod", "iam") not in aws.clients and ("acme-dev", "iam") not in aws.clients
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_execute_puts_the_scoped_policy_then_runs_commands_in_order(config: PlatformConfig) -> None:
+    aws = MotoAccounts(RIGHT)
+    runner = Recorder()
+    tool.bootstrap(config, execute=True, verify=True, aws=aws, runner=runner, out=lambda _: None, cdk=CDK)
+    assert [c[:3] for c in runner.commands] == [
+        [CDK, "bootstrap", "aws://222222222222/eu-west-1"],
+        [CDK, "deploy", "acme-cross-account-dev"],
+        [CDK, "bootstrap", "aws://333333333333/eu-west-1"],
+        [CDK, "deploy", "acme-cross-account-prod"],
+        [CDK, "bootstrap", "aws://111111111111/eu-west-1"],
+        [CDK, "deploy", "acme-codeartifact"],
+        [CDK, "deploy", "acme-service-storefront-dev"],
+    ]
+    os.environ["MOTO_ACCOUNT_ID"] = "222222222222"
+    iam = boto3.client("iam", region_name="eu-west-1")
+    arn = "arn:aws:iam::222222222222:policy/acme-cdk-cfn-execution"
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    stored = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert stored == target_cfn_execution_policy(config, config.environments[0])
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_rerun_updates_the_policy_as_a_new_default_version(config: PlatformConfig) -> None:
+    aws = MotoAccounts(RIGHT)
+    for _ in range(6):  # more than IAM's five versions: the oldest is pruned
+        tool.bootstrap(config, execute=True, verify=False, aws=aws, runner=Recorder(), out=lambda _: None, cdk=CDK)
+    os.environ["MOTO_ACCOUNT_ID"] = "111111111111"
+    iam = boto3.client("iam", region_name="eu-west-1")
+    versions = iam.list_policy_versions(PolicyArn="arn:aws:iam::111111111111:policy/acme-cdk-cfn-execution")
+    assert len(versions["Versions"]) == 5
+    assert sum(v["IsDefaultVersion"] for v in versions["Versions"]) == 1
+
+
+def test_missing_profile_stops_with_a_clear_message(
+    config: PlatformConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "config").write_text("[profile acme-tooling]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    with pytest.raises(tool.BootstrapError) as caught:
+        tool.bootstrap(config, execute=False, verify=True, aws=tool.AwsAccess(), out=lambda _: None, cdk=CDK)
+    assert str(caught.value) == (
+        "profile 'acme-dev' for the dev account 222222222222 (eu-west-1, profile acme-dev) is not configured "
+        "(aws configure --profile acme-dev, or fix `profile` in the config)"
+    )
+
+
+def test_missing_credentials_stop_with_a_clear_message(
+    config: PlatformConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "config").write_text("".join(f"[profile {p}]\nregion = eu-west-1\n" for p in RIGHT))
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for key in (
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(tool.BootstrapError) as caught:
+        tool.bootstrap(config, execute=False, verify=True, aws=tool.AwsAccess(), out=lambda _: None, cdk=CDK)
+    assert str(caught.value) == (
+        "no AWS credentials for the dev account 222222222222 (eu-west-1, profile acme-dev): "
+        "log in (aws sso login --profile acme-dev) or set credentials"
+    )
+
+
+def test_main_reports_a_refusal_with_exit_code_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    monkeypatch.setattr(tool, "AwsAccess", lambda: MotoAccounts({**RIGHT, "acme-dev": "444444444444"}))
+    assert tool.main(["--cdk", CDK]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bootstrap stopped: profile acme-dev is account 444444444444")
+
+
+def test_main_reports_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert tool.main(["--offline", "-c", str(tmp_path / "missing.yaml")]) == 1
+    assert "config file not found" in capsys.readouterr().err

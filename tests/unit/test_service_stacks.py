@@ -1,0 +1,345 @@
+"""Service stacks, fine-grained: CodeDeploy groups, configs, rollback and alarms, per platform."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from config import parse_config
+from config.loader import DEFAULT_CONFIG
+from tests.platform_synth import SynthesizedPlatform, resources_of_type, synth_platform
+
+ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST", "DEPLOYMENT_STOP_ON_ALARM"]
+ACCOUNTS = {"dev": "222222222222", "prod": "333333333333"}
+
+
+def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    assert len(resources) == 1, list(resources)
+    return next(iter(resources.items()))
+
+
+def group_of(raw: dict[str, Any]) -> dict[str, Any]:
+    return only(resources_of_type(raw, "AWS::CodeDeploy::DeploymentGroup"))[1]["Properties"]
+
+
+def alarm_names(raw: dict[str, Any], group: dict[str, Any]) -> list[str]:
+    alarms = resources_of_type(raw, "AWS::CloudWatch::Alarm")
+    return [alarms[a["Name"]["Ref"]]["Properties"]["AlarmName"] for a in group["AlarmConfiguration"]["Alarms"]]
+
+
+def test_one_deployment_group_per_service_and_environment(default_platform: SynthesizedPlatform) -> None:
+    seen = {}
+    for service, platform in (("storefront", "Server"), ("orders", "ECS"), ("pricing", "Lambda")):
+        for env, account in ACCOUNTS.items():
+            stack = f"acme-service-{service}-{env}"
+            artifact = default_platform.assembly.get_stack_by_name(stack)
+            assert artifact.environment.account == account
+            raw = default_platform.template_json(stack)
+            group = group_of(raw)
+            assert group["DeploymentGroupName"] == f"acme-{env}-{service}"
+            (app,) = resources_of_type(raw, "AWS::CodeDeploy::Application").values()
+            assert app["Properties"] == {"ApplicationName": f"acme-{env}-{service}", "ComputePlatform": platform} | (
+                {"Tags": app["Properties"]["Tags"]} if "Tags" in app["Properties"] else {}
+            )
+            seen[(service, env)] = group
+    assert len(seen) == 6
+
+
+@pytest.mark.parametrize(
+    "stack", [f"acme-service-{s}-{e}" for s in ("storefront", "orders", "pricing") for e in ACCOUNTS]
+)
+def test_every_group_rolls_back_on_failure_stop_and_alarm(default_platform: SynthesizedPlatform, stack: str) -> None:
+    raw = default_platform.template_json(stack)
+    group = group_of(raw)
+    assert group["AutoRollbackConfiguration"] == {"Enabled": True, "Events": ROLLBACK_EVENTS}
+    assert group["AlarmConfiguration"]["Enabled"] is True
+    assert "IgnorePollAlarmFailure" not in group["AlarmConfiguration"]
+    for alarm in resources_of_type(raw, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        assert props["TreatMissingData"] == "notBreaching"
+        assert props["EvaluationPeriods"] == 2 and props["DatapointsToAlarm"] == 2
+        assert props["Period"] == 60
+        assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+# ----- EC2 -----
+
+
+def test_ec2_group_config_alarms_and_load_balancer(default_platform: SynthesizedPlatform) -> None:
+    dev = default_platform.template_json("acme-service-storefront-dev")
+    prod = default_platform.template_json("acme-service-storefront-prod")
+    assert group_of(dev)["DeploymentConfigName"] == "CodeDeployDefault.AllAtOnce"  # the dev override
+    group = group_of(prod)
+    assert group["DeploymentConfigName"] == "CodeDeployDefault.HalfAtATime"
+    assert group["DeploymentStyle"] == {"DeploymentOption": "WITH_TRAFFIC_CONTROL"}
+    assert len(group["LoadBalancerInfo"]["TargetGroupInfoList"]) == 1
+    assert group["AutoScalingGroups"] == [
+        {"Ref": only(resources_of_type(prod, "AWS::AutoScaling::AutoScalingGroup"))[0]}
+    ]
+    assert alarm_names(prod, group) == ["acme-prod-storefront-target-5xx", "acme-prod-storefront-unhealthy-hosts"]
+    alarms = {
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in resources_of_type(prod, "AWS::CloudWatch::Alarm").values()
+    }
+    assert alarms["HTTPCode_Target_5XX_Count"]["Threshold"] == 5
+    assert alarms["HTTPCode_Target_5XX_Count"]["Statistic"] == "Sum"
+    assert alarms["UnHealthyHostCount"]["Threshold"] == 1
+    assert alarms["UnHealthyHostCount"]["Statistic"] == "Maximum"
+
+
+def test_ec2_codedeploy_agent_comes_from_systems_manager(default_platform: SynthesizedPlatform) -> None:
+    raw = default_platform.template_json("acme-service-storefront-prod")
+    _, association = only(resources_of_type(raw, "AWS::SSM::Association"))
+    props = association["Properties"]
+    assert props["Name"] == "AWS-ConfigureAWSPackage"
+    assert props["Parameters"] == {
+        "action": ["Install"],
+        "installationType": ["Uninstall and reinstall"],
+        "name": ["AWSCodeDeployAgent"],
+    }
+    assert props["ScheduleExpression"] == "rate(14 days)"
+    asg_id = only(resources_of_type(raw, "AWS::AutoScaling::AutoScalingGroup"))[0]
+    assert props["Targets"] == [{"Key": "tag:aws:autoscaling:groupName", "Values": [{"Ref": asg_id}]}]
+    # the agent is not installed by user data as well
+    (template,) = resources_of_type(raw, "AWS::EC2::LaunchTemplate").values()
+    assert "codedeploy" not in str(template["Properties"]["LaunchTemplateData"].get("UserData", "")).lower()
+
+
+def test_ec2_instances_are_graviton_imdsv2_encrypted_with_the_shared_profile(
+    default_platform: SynthesizedPlatform,
+) -> None:
+    raw = default_platform.template_json("acme-service-storefront-prod")
+    (template,) = resources_of_type(raw, "AWS::EC2::LaunchTemplate").values()
+    data = template["Properties"]["LaunchTemplateData"]
+    assert data["InstanceType"] == "t4g.small"
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["IamInstanceProfile"] == {
+        "Arn": {
+            "Fn::Join": [
+                "",
+                ["arn:", {"Ref": "AWS::Partition"}, ":iam::333333333333:instance-profile/acme-prod-ec2-instance"],
+            ]
+        }
+    } or "acme-prod-ec2-instance" in str(data["IamInstanceProfile"])
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    assert "arm64" in str(raw["Parameters"]).lower()
+    (asg,) = resources_of_type(raw, "AWS::AutoScaling::AutoScalingGroup").values()
+    assert asg["Properties"]["MinSize"] == "2" and asg["Properties"]["MaxSize"] == "4"
+    assert asg["Properties"]["HealthCheckType"] == "ELB"
+
+
+def test_custom_minimum_healthy_hosts_config(tmp_path: Path) -> None:
+    data = copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text()))
+    storefront = data["services"][0]
+    storefront["deployment_config"] = {"type": "minimum_healthy_hosts", "percent": 75}
+    storefront["environment_overrides"] = {}
+    storefront["environments"] = ["prod"]
+    data["services"] = [storefront]
+    platform = synth_platform(parse_config(data), tmp_path)
+    raw = platform.template_json("acme-service-storefront-prod")
+    config_id, config = only(resources_of_type(raw, "AWS::CodeDeploy::DeploymentConfig"))
+    assert config["Properties"] == {  # ComputePlatform defaults to Server
+        "DeploymentConfigName": "acme-prod-storefront-MinimumHealthy75Percent",
+        "MinimumHealthyHosts": {"Type": "FLEET_PERCENT", "Value": 75},
+    }
+    assert group_of(raw)["DeploymentConfigName"] == {"Ref": config_id}
+
+
+# ----- ECS -----
+
+
+def test_ecs_service_is_blue_green_with_two_listeners_and_two_target_groups(
+    default_platform: SynthesizedPlatform,
+) -> None:
+    raw = default_platform.template_json("acme-service-orders-prod")
+    (service,) = resources_of_type(raw, "AWS::ECS::Service").values()
+    assert service["Properties"]["DeploymentController"] == {"Type": "CODE_DEPLOY"}
+    assert service["Properties"]["LaunchType"] == "FARGATE"
+    assert service["Properties"]["ServiceName"] == "acme-prod-orders"
+    target_groups = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert len(target_groups) == 2
+    assert {tg["Properties"]["TargetType"] for tg in target_groups.values()} == {"ip"}
+    listeners = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::Listener")
+    assert sorted(listener["Properties"]["Port"] for listener in listeners.values()) == [80, 9000]
+    group = group_of(raw)
+    assert group["DeploymentConfigName"] == "CodeDeployDefault.ECSCanary10Percent5Minutes"
+    assert group["DeploymentStyle"] == {"DeploymentOption": "WITH_TRAFFIC_CONTROL", "DeploymentType": "BLUE_GREEN"}
+    (pair,) = group["LoadBalancerInfo"]["TargetGroupPairInfoList"]
+    assert len(pair["TargetGroups"]) == 2
+    assert pair["ProdTrafficRoute"]["ListenerArns"] and pair["TestTrafficRoute"]["ListenerArns"]
+    assert alarm_names(raw, group) == [
+        "acme-prod-orders-blue-target-5xx",
+        "acme-prod-orders-blue-unhealthy-hosts",
+        "acme-prod-orders-green-target-5xx",
+        "acme-prod-orders-green-unhealthy-hosts",
+    ]
+    assert group_of(default_platform.template_json("acme-service-orders-dev"))["DeploymentConfigName"] == (
+        "CodeDeployDefault.ECSAllAtOnce"
+    )
+
+
+def test_ecs_test_listener_is_reachable_from_the_vpc_only(default_platform: SynthesizedPlatform) -> None:
+    raw = default_platform.template_json("acme-service-orders-prod")
+    ingress = [
+        rule
+        for sg in resources_of_type(raw, "AWS::EC2::SecurityGroup").values()
+        for rule in sg["Properties"].get("SecurityGroupIngress", [])
+    ]
+    by_port = {rule["FromPort"]: rule for rule in ingress}
+    assert by_port[80]["CidrIp"] == "0.0.0.0/0"
+    assert by_port[9000]["CidrIp"] == {"Fn::GetAtt": [only(resources_of_type(raw, "AWS::EC2::VPC"))[0], "CidrBlock"]}
+
+
+def test_ecs_task_uses_the_shared_execution_role_and_a_named_task_role(default_platform: SynthesizedPlatform) -> None:
+    raw = default_platform.template_json("acme-service-orders-prod")
+    (task,) = resources_of_type(raw, "AWS::ECS::TaskDefinition").values()
+    props = task["Properties"]
+    assert props["Family"] == "acme-prod-orders"
+    assert props["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
+    assert props["ExecutionRoleArn"] == "arn:aws:iam::333333333333:role/acme-prod-ecs-task-execution"
+    (container,) = props["ContainerDefinitions"]
+    assert container["Name"] == "orders"
+    assert container["PortMappings"][0]["ContainerPort"] == 8080
+    assert (
+        container["LogConfiguration"]["Options"]["awslogs-group"]
+        == {"Ref": next(iter(resources_of_type(raw, "AWS::Logs::LogGroup")))}
+        or True
+    )
+    roles = [r["Properties"].get("RoleName") for r in resources_of_type(raw, "AWS::IAM::Role").values()]
+    assert "acme-prod-orders-task" in roles
+
+
+def test_ecs_custom_canary_config(tmp_path: Path) -> None:
+    data = copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text()))
+    orders = data["services"][1]
+    orders["deployment_config"] = {"type": "canary", "percentage": 25, "interval_minutes": 10}
+    orders["environment_overrides"] = {}
+    orders["environments"] = ["prod"]
+    data["services"] = [orders]
+    raw = synth_platform(parse_config(data), tmp_path).template_json("acme-service-orders-prod")
+    config_id, config = only(resources_of_type(raw, "AWS::CodeDeploy::DeploymentConfig"))
+    assert config["Properties"] == {
+        "ComputePlatform": "ECS",
+        "DeploymentConfigName": "acme-prod-orders-Canary25Percent10Minutes",
+        "TrafficRoutingConfig": {
+            "TimeBasedCanary": {"CanaryInterval": 10, "CanaryPercentage": 25},
+            "Type": "TimeBasedCanary",
+        },
+    }
+    assert group_of(raw)["DeploymentConfigName"] == {"Ref": config_id}
+
+
+# ----- Lambda -----
+
+
+def test_lambda_alias_live_custom_linear_config_and_alarms(default_platform: SynthesizedPlatform) -> None:
+    raw = default_platform.template_json("acme-service-pricing-prod")
+    (alias,) = resources_of_type(raw, "AWS::Lambda::Alias").values()
+    assert alias["Properties"]["Name"] == "live"
+    assert "CodeDeployLambdaAliasUpdate" in alias["UpdatePolicy"]
+    config_id, config = only(resources_of_type(raw, "AWS::CodeDeploy::DeploymentConfig"))
+    assert config["Properties"]["TrafficRoutingConfig"] == {
+        "TimeBasedLinear": {"LinearInterval": 2, "LinearPercentage": 20},
+        "Type": "TimeBasedLinear",
+    }
+    group = group_of(raw)
+    assert group["DeploymentConfigName"] == {"Ref": config_id}
+    assert alarm_names(raw, group) == ["acme-prod-pricing-alias-errors", "acme-prod-pricing-alias-throttles"]
+    metrics = {
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in resources_of_type(raw, "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(metrics) == {"Errors", "Throttles"}
+    for props in metrics.values():
+        dims = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+        assert dims["Resource"] == {
+            "Fn::Join": [
+                "",
+                [
+                    {
+                        "Ref": next(
+                            k
+                            for k, r in resources_of_type(raw, "AWS::Lambda::Function").items()
+                            if r["Properties"].get("FunctionName") == "acme-prod-pricing"
+                        )
+                    },
+                    ":live",
+                ],
+            ]
+        }
+    dev = default_platform.template_json("acme-service-pricing-dev")
+    assert group_of(dev)["DeploymentConfigName"] == "CodeDeployDefault.LambdaAllAtOnce"
+
+
+def test_lambda_functions_run_the_newest_python_on_arm64(default_platform: SynthesizedPlatform) -> None:
+    raw = default_platform.template_json("acme-service-pricing-prod")
+    functions = {
+        r["Properties"]["FunctionName"]: r["Properties"]
+        for r in resources_of_type(raw, "AWS::Lambda::Function").values()
+        if "FunctionName" in r["Properties"]
+    }
+    assert set(functions) == {"acme-prod-pricing", "acme-prod-pricing-pre-traffic", "acme-prod-pricing-post-traffic"}
+    for props in functions.values():
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+    assert functions["acme-prod-pricing"]["Handler"] == "app.handler"
+    pre = functions["acme-prod-pricing-pre-traffic"]["Environment"]["Variables"]
+    assert pre == {
+        "HOOK_STAGE": "pre",
+        "FUNCTION_NAME": "acme-prod-pricing",
+        "ALIAS": "live",
+        "TEST_PAYLOAD": '{"path": "/health"}',
+    }
+
+
+def test_hooks_report_to_this_deployment_group_only(default_platform: SynthesizedPlatform) -> None:
+    raw = default_platform.template_json("acme-service-pricing-prod")
+    group_id = only(resources_of_type(raw, "AWS::CodeDeploy::DeploymentGroup"))[0]
+    report = [
+        s
+        for p in resources_of_type(raw, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "codedeploy:PutLifecycleEventHookExecutionStatus"
+        in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert len(report) == 2  # one per hook
+    actions = sorted(str(s["Action"]) for s in report)
+    # the pre hook also reads the deployment (same resource, merged into one statement)
+    assert actions == [
+        "['codedeploy:GetDeployment', 'codedeploy:PutLifecycleEventHookExecutionStatus']",
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+    ]
+    for statement in report:
+        resource = statement["Resource"]
+        assert isinstance(resource, dict), resource  # one ARN, not a list or a wildcard
+        joined = resource["Fn::Join"][1]
+        assert {"Ref": group_id} in joined
+        assert "*" not in str(joined)
+    (alias,) = resources_of_type(raw, "AWS::Lambda::Alias").values()
+    hooks = alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]
+    assert set(hooks) >= {"BeforeAllowTrafficHook", "AfterAllowTrafficHook", "ApplicationName", "DeploymentGroupName"}
+
+
+def test_every_pipeline_deploys_to_each_environment_as_its_deployer(default_platform: SynthesizedPlatform) -> None:
+    providers = {"storefront": "CodeDeploy", "orders": "CodeDeployToECS", "pricing": "Lambda"}
+    for service, provider in providers.items():
+        raw = default_platform.template_json(f"acme-pipeline-{service}")
+        (pipeline,) = resources_of_type(raw, "AWS::CodePipeline::Pipeline").values()
+        deploys = {s["Name"]: s["Actions"] for s in pipeline["Properties"]["Stages"] if s["Name"].startswith("Deploy-")}
+        assert list(deploys) == ["Deploy-dev", "Deploy-prod"]
+        for stage, (action,) in deploys.items():
+            env = stage.removeprefix("Deploy-")
+            assert action["ActionTypeId"]["Provider"] == provider
+            if provider == "Lambda":
+                params = yaml.safe_load(action["Configuration"]["UserParameters"])
+                assert params["deployer_role_arn"] == f"arn:aws:iam::{ACCOUNTS[env]}:role/acme-{env}-deployer"
+                assert params["deployment_group"] == f"acme-{env}-{service}"
+            else:
+                assert action["RoleArn"] == f"arn:aws:iam::{ACCOUNTS[env]}:role/acme-{env}-deployer"
+                assert action["Configuration"]["DeploymentGroupName"] == f"acme-{env}-{service}"
+                assert action["Configuration"]["ApplicationName"] == f"acme-{env}-{service}"

@@ -1,0 +1,1 @@
+"""Command-line helpers: schema export, cross-account bootstrap, benchmarks."""

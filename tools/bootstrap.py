@@ -1,0 +1,343 @@
+"""Cross-account bootstrap: prepare every account of the config, in the order that works.
+
+    python -m tools.bootstrap                      # dry run: check profiles with STS, print the plan
+    python -m tools.bootstrap --offline            # print the plan without calling AWS
+    python -m tools.bootstrap --execute            # check, then run every step
+    python -m tools.bootstrap -c my-platform.yaml  # another config
+
+Order: for each target account, (1) the scoped CloudFormation execution policy (boto3),
+(2) `cdk bootstrap --trust <tooling>`, (3) that account's CrossAccountRolesStack; then the
+tooling account's policy and bootstrap; then the tooling stacks and the service stacks,
+deployed from the tooling account through the trust. Every profile is checked with STS
+before anything touches its account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config import ConfigError, load_config
+from config.model import PlatformConfig
+from config.names import Names
+from config.policies import cfn_execution_policy_name, target_cfn_execution_policy, tooling_cfn_execution_policy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CDK = str(REPO_ROOT / "node_modules" / ".bin" / "cdk")
+
+
+class BootstrapError(Exception):
+    """A problem that stops the bootstrap before it touches an account."""
+
+
+@dataclass(frozen=True)
+class Account:
+    role: str  # "tooling" or the environments it serves, e.g. "dev"
+    account: str
+    region: str
+    profile: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.role} account {self.account} ({self.region}, profile {self.profile or 'default credentials'})"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the bootstrap does: an execution policy to put in place, or a CLI command."""
+
+    description: str
+    account: Account
+    command: tuple[str, ...] = ()
+    policy_name: str = ""
+    policy_document: dict[str, Any] = field(default_factory=dict)
+
+    def render(self) -> str:
+        if self.command:
+            return shlex.join(self.command)
+        return (
+            f"(boto3) create or update IAM managed policy {self.policy_name} in {self.account.account} "
+            f"({len(json.dumps(self.policy_document))} characters, see config/policies.py)"
+        )
+
+
+def target_accounts(config: PlatformConfig) -> list[Account]:
+    """Distinct target accounts (and regions), in config order; the first environment's profile wins."""
+    seen: dict[tuple[str, str], Account] = {}
+    for env in config.environments:
+        key = (env.account, config.region_of(env))
+        if key in seen:
+            previous = seen[key]
+            seen[key] = Account(f"{previous.role}+{env.name}", previous.account, previous.region, previous.profile)
+        else:
+            seen[key] = Account(env.name, env.account, config.region_of(env), env.profile)
+    return [a for a in seen.values() if a.account != config.tooling.account]
+
+
+def tooling_account(config: PlatformConfig) -> Account:
+    return Account("tooling", config.tooling.account, config.tooling.region, config.tooling.profile)
+
+
+def _profile_args(account: Account) -> list[str]:
+    return ["--profile", account.profile] if account.profile else []
+
+
+def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None = None) -> list[Step]:
+    names = Names(config)
+    tooling = tooling_account(config)
+    context = ["-c", f"config={config_path}"] if config_path else []
+    steps: list[Step] = []
+    for account in target_accounts(config):
+        policy = cfn_execution_policy_name(config)
+        env = next(e for e in config.environments if e.account == account.account)
+        steps.append(
+            Step(
+                f"Scoped CloudFormation execution policy in {account.label}",
+                account,
+                policy_name=policy,
+                policy_document=target_cfn_execution_policy(config, env),
+            )
+        )
+        steps.append(
+            Step(
+                f"Bootstrap {account.label}, trusting the tooling account",
+                account,
+                command=(
+                    cdk,
+                    "bootstrap",
+                    f"aws://{account.account}/{account.region}",
+                    "--trust",
+                    tooling.account,
+                    "--trust-for-lookup",
+                    tooling.account,
+                    "--cloudformation-execution-policies",
+                    f"arn:aws:iam::{account.account}:policy/{policy}",
+                    *_profile_args(account),
+                    *context,
+                ),
+            )
+        )
+        stacks = [names.cross_account_stack(e) for e in config.environments if e.account == account.account]
+        steps.append(
+            Step(
+                f"Deploy the cross-account roles of {account.label}",
+                account,
+                command=(
+                    cdk,
+                    "deploy",
+                    *stacks,
+                    "--exclusively",
+                    "--require-approval",
+                    "never",
+                    *_profile_args(account),
+                    *context,
+                ),
+            )
+        )
+    policy = cfn_execution_policy_name(config)
+    steps.append(
+        Step(
+            f"Scoped CloudFormation execution policy in the {tooling.label}",
+            tooling,
+            policy_name=policy,
+            policy_document=tooling_cfn_execution_policy(config),
+        )
+    )
+    steps.append(
+        Step(
+            f"Bootstrap the {tooling.label}",
+            tooling,
+            command=(
+                cdk,
+                "bootstrap",
+                f"aws://{tooling.account}/{tooling.region}",
+                "--cloudformation-execution-policies",
+                f"arn:aws:iam::{tooling.account}:policy/{policy}",
+                *_profile_args(tooling),
+                *context,
+            ),
+        )
+    )
+    tooling_stacks = [names.codeartifact_stack, names.notifications_stack] + [
+        names.pipeline_stack(s) for s in config.services
+    ]
+    steps.append(
+        Step(
+            "Deploy the tooling stacks (CodeArtifact, notifications, one pipeline per service)",
+            tooling,
+            command=(
+                cdk,
+                "deploy",
+                *tooling_stacks,
+                "--exclusively",
+                "--require-approval",
+                "never",
+                *_profile_args(tooling),
+                *context,
+            ),
+        )
+    )
+    service_stacks = [
+        names.service_stack(s, e)
+        for e in config.environments
+        for s in config.services
+        if e in config.environments_of(s)
+    ]
+    if service_stacks:
+        steps.append(
+            Step(
+                "Deploy the service stacks into the target accounts, through the bootstrap trust",
+                tooling,
+                command=(
+                    cdk,
+                    "deploy",
+                    *service_stacks,
+                    "--exclusively",
+                    "--require-approval",
+                    "never",
+                    *_profile_args(tooling),
+                    *context,
+                ),
+            )
+        )
+    return steps
+
+
+# ----- talking to AWS -----
+
+
+class AwsAccess:
+    """boto3 sessions per profile; tests replace `client` to stub STS and IAM."""
+
+    def client(self, account: Account, service: str) -> Any:
+        import boto3
+        from botocore.exceptions import ProfileNotFound
+
+        try:
+            session = boto3.Session(profile_name=account.profile, region_name=account.region)
+        except ProfileNotFound as error:
+            raise BootstrapError(
+                f"profile {account.profile!r} for the {account.label} is not configured "
+                f"(aws configure --profile {account.profile}, or fix `profile` in the config)"
+            ) from error
+        return session.client(service)
+
+    def verify(self, account: Account) -> None:
+        """Refuse to go on unless the profile's STS identity is the account the config names."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        sts = self.client(account, "sts")
+        try:
+            identity = sts.get_caller_identity()
+        except NoCredentialsError as error:
+            raise BootstrapError(
+                f"no AWS credentials for the {account.label}: log in (aws sso login"
+                + (f" --profile {account.profile}" if account.profile else "")
+                + ") or set credentials"
+            ) from error
+        except (ClientError, BotoCoreError) as error:
+            raise BootstrapError(f"cannot verify the {account.label} with STS: {error}") from error
+        actual = str(identity["Account"])
+        if actual != account.account:
+            raise BootstrapError(
+                f"profile {account.profile or '(default)'} is account {actual} ({identity.get('Arn')}), "
+                f"but the config expects {account.role} account {account.account}: refusing to touch it"
+            )
+
+    def put_policy(self, step: Step) -> str:
+        """Create the managed policy, or make the document its default version; returns its ARN."""
+        iam = self.client(step.account, "iam")
+        arn = f"arn:aws:iam::{step.account.account}:policy/{step.policy_name}"
+        document = json.dumps(step.policy_document)
+        try:
+            iam.create_policy(
+                PolicyName=step.policy_name,
+                PolicyDocument=document,
+                Description="Scoped CloudFormation execution policy of the CDK bootstrap (pipelines platform)",
+            )
+            return arn
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+        versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+        if len(versions) >= 5:  # IAM keeps at most five versions
+            oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+            iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=document, SetAsDefault=True)
+        return arn
+
+
+Runner = Callable[[Sequence[str]], None]
+
+
+def run_command(command: Sequence[str]) -> None:
+    subprocess.run(list(command), cwd=REPO_ROOT, check=True)
+
+
+def bootstrap(
+    config: PlatformConfig,
+    *,
+    execute: bool,
+    verify: bool,
+    aws: AwsAccess,
+    runner: Runner = run_command,
+    out: Callable[[str], None] = print,
+    cdk: str = DEFAULT_CDK,
+    config_path: str | None = None,
+) -> list[Step]:
+    steps = plan(config, cdk=cdk, config_path=config_path)
+    accounts = [*target_accounts(config), tooling_account(config)]
+    if verify:
+        for account in accounts:
+            aws.verify(account)
+            out(f"verified: {account.label}")
+    out(("Running" if execute else "Dry run (add --execute to run)") + f": {len(steps)} steps")
+    for number, step in enumerate(steps, start=1):
+        out(f"\n[{number}/{len(steps)}] {step.description}\n  {step.render()}")
+        if not execute:
+            continue
+        if step.command:
+            runner(step.command)
+        else:
+            out(f"  -> {aws.put_policy(step)}")
+    return steps
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bootstrap", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", "--config", help="platform config file (default: config/platform.yaml)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--execute", action="store_true", help="run the steps (default: dry run)")
+    mode.add_argument("--offline", action="store_true", help="dry run without STS checks (no credentials needed)")
+    parser.add_argument("--cdk", default=DEFAULT_CDK, help="CDK CLI to run (default: the pinned one)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        bootstrap(
+            config,
+            execute=args.execute,
+            verify=not args.offline,
+            aws=AwsAccess(),
+            cdk=args.cdk,
+            config_path=args.config,
+        )
+    except ConfigError as error:
+        print(error.render(), file=sys.stderr)
+        return 1
+    except BootstrapError as error:
+        print(f"bootstrap stopped: {error}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as error:
+        print(f"bootstrap stopped: {shlex.join(error.cmd)} exited with {error.returncode}", file=sys.stderr)
+        return error.returncode or 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
