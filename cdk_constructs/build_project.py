@@ -77,6 +77,7 @@ class ServiceBuildProject(Construct):
         id_: str,
         *,
         project_name: str,
+        role_name: str,
         description: str,
         build_spec: codebuild.BuildSpec,
         encryption_key: kms.IKey,
@@ -100,8 +101,17 @@ class ServiceBuildProject(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         variables = {**codeartifact.environment_variables(), **(environment_variables or {})}
+        # A deterministic name: CodeArtifact's resource policies admit build roles by name pattern.
+        self.role = iam.Role(
+            self,
+            "Role",
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description=f"Runs the {project_name} CodeBuild project",
+        )
         common = dict(
             project_name=project_name,
+            role=self.role,
             description=description,
             build_spec=build_spec,
             encryption_key=encryption_key,
@@ -127,13 +137,13 @@ class ServiceBuildProject(Construct):
             self.project = codebuild.Project(self, "Project", source=source, **common)  # type: ignore[arg-type]
         codeartifact.grant_read(self.project)
         acknowledge(
-            self.project,
+            self,
             "AwsSolutions-IAM5[Resource::*]",
             "sts:GetServiceBearerToken has no resource type; the statement is limited by the condition "
             "sts:AWSServiceName = codeartifact.amazonaws.com.",
         )
         acknowledge(
-            self.project,
+            self,
             f"AwsSolutions-IAM5[Resource::arn:aws:logs:{stack.region}:{stack.account}:log-group:/aws/codebuild/"
             f"<{logical_id(self.project)}>:*]",
             "Log streams of this project's own log group; CodeBuild names a new stream per build.",

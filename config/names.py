@@ -65,6 +65,10 @@ class Names:
     def pull_request_project(self, service: Service) -> str:
         return f"{self.prefix}-{service.name}-pr"
 
+    def build_role(self, service: Service, kind: str) -> str:
+        """Role of a CodeBuild project; kind is build, test or pr. CodeArtifact policies match these."""
+        return f"{self.prefix}-{service.name}-{kind}"
+
     def pipeline_role(self, service: Service) -> str:
         """The CodePipeline service role: the principal that assumes target deployer roles."""
         return f"{self.prefix}-{service.name}-pipeline"
@@ -88,6 +92,11 @@ class Names:
     def deployer_principal_patterns(self) -> list[str]:
         base = f"arn:aws:iam::{self.tooling_account}:role/{self.prefix}-"
         return [base + "*-pipeline", base + "*-pipeline-lambda"]
+
+    @property
+    def build_role_patterns(self) -> list[str]:
+        base = f"arn:aws:iam::{self.tooling_account}:role/{self.prefix}-"
+        return [base + "*-build", base + "*-test", base + "*-pr"]
 
     @property
     def artifact_bucket_pattern(self) -> str:

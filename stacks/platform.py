@@ -10,6 +10,7 @@ from constructs import Construct
 
 from config.model import PlatformConfig
 from config.names import Names
+from stacks.codeartifact_stack import CodeArtifactStack
 from stacks.cross_account_stack import CrossAccountRolesStack
 from stacks.notifications_stack import NotificationsStack
 from stacks.pipeline_stack import PipelineStack
@@ -24,9 +25,10 @@ class PlatformStacks:
     services: dict[tuple[str, str], ServiceStack] = field(default_factory=dict)
     pipelines: dict[str, PipelineStack] = field(default_factory=dict)
     notifications: NotificationsStack | None = None
+    codeartifact: CodeArtifactStack | None = None
 
     def all(self) -> list[Stack]:
-        tooling: list[Stack] = [self.notifications] if self.notifications else []
+        tooling: list[Stack] = [s for s in (self.codeartifact, self.notifications) if s is not None]
         return [*self.cross_account.values(), *self.services.values(), *self.pipelines.values(), *tooling]
 
 
@@ -44,6 +46,14 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
             env=CdkEnvironment(account=env.account, region=config.region_of(env)),
             description=f"{config.name}: roles the tooling account uses in {env.name} (deploy this first)",
         )
+
+    stacks.codeartifact = CodeArtifactStack(
+        scope,
+        names.codeartifact_stack,
+        config=config,
+        env=tooling,
+        description=f"{config.name}: CodeArtifact domain {config.codeartifact.domain} and its repositories",
+    )
 
     for service in config.services:
         for env in config.environments_of(service):
@@ -69,6 +79,8 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
             env=tooling,
             description=f"{config.name}: repository, builds and pipeline of {service.name} ({service.platform})",
         )
+        # Builds install through CodeArtifact from the first run.
+        stacks.pipelines[service.name].add_stack_dependency(stacks.codeartifact)
         # Its bucket and key policies name target roles, which must exist first; its first run
         # deploys to the service stacks' deployment groups.
         for env in config.environments_of(service):
