@@ -688,6 +688,20 @@ class NotificationsConfig(BaseModel):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _targets_per_rule(self) -> NotificationsConfig:
+        # One EventBridge rule per kind: the notifier function plus one API destination per channel.
+        api = {c.name for c in self.channels if c.delivery == "api_destination"}
+        for kind in EVENT_KINDS:
+            routed = self.channels_for(kind)
+            targets = len(api & set(routed)) + (1 if set(routed) - api else 0)
+            if targets > 5:
+                raise ValueError(
+                    f"routes: {kind} goes to {targets} targets; allowed: at most 5 per event kind (an EventBridge "
+                    "rule's limit; the notifier function counts once, each api_destination channel once)"
+                )
+        return self
+
     def channels_for(self, kind: str) -> list[str]:
         found: list[str] = []
         for route in self.routes:

@@ -1,24 +1,116 @@
-"""NotificationsStack (tooling account): accepts target-account events; routes events to Teams."""
+"""NotificationsStack (tooling account): platform events -> Microsoft Teams (Workflows webhooks).
+
+One EventBridge rule per event kind the config routes, each scoped to the platform's own
+pipelines, projects, deployments and repositories. Rules deliver to the notifier Lambda
+(Adaptive Cards with facts and links, retries, idempotency) and/or straight to an API
+destination (a simple card built by an input transformer), per channel. Webhook URLs live
+in Secrets Manager, one secret per channel; no URL is ever in a template, an environment
+variable or a log.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as event_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from config.model import PlatformConfig
+from cdk_constructs.lambda_defaults import PlatformFunction
+from cdk_constructs.log_retention import retention
+from cdk_constructs.nag import acknowledge, acknowledge_grant_wildcards
+from cdk_constructs.notification_patterns import event_patterns, simple_card_input
+from config.model import Channel, PlatformConfig
+from config.names import Names
 from stacks.cross_account_stack import CODEDEPLOY_DEPLOYMENT_EVENT
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+RULE_RETRY_ATTEMPTS = 8
+RULE_MAX_EVENT_AGE = Duration.hours(6)
 
 
 class NotificationsStack(Stack):
     def __init__(self, scope: Construct, id_: str, *, config: PlatformConfig, **kwargs: Any) -> None:
         super().__init__(scope, id_, **kwargs)
+        self.config = config
+        self.names = Names(config)
         self.bus_policies = self._accept_target_account_events(config)
 
+        notifications = config.notifications
+        lambda_channels = [c for c in notifications.channels if c.delivery == "lambda"]
+        api_channels = [c for c in notifications.channels if c.delivery == "api_destination"]
+        self.rules: dict[str, events.Rule] = {}
+        self.secrets: dict[str, secretsmanager.ISecret] = {}
+        if not notifications.channels:
+            return
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            alias=f"alias/{config.name}/notifications",
+            description=f"Encrypts {config.name}'s webhook secrets, idempotency table and dead-letter queues",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
+        self.secrets = {c.name: self._webhook_secret(c) for c in notifications.channels}
+
+        # Events EventBridge could not deliver after its retries (to the function or an API destination).
+        self.undelivered = self._queue("UndeliveredEvents")
+        self.alarms = [self._depth_alarm(self.undelivered, "events EventBridge could not deliver")]
+
+        self.function: PlatformFunction | None = None
+        if lambda_channels:
+            self.function = self._notifier(lambda_channels)
+        self.api_destinations = {c.name: self._api_destination(c) for c in api_channels}
+
+        patterns = event_patterns(self.names)
+        for kind in notifications.selected_kinds():
+            channels = notifications.channels_for(kind)
+            targets: list[events.IRuleTarget] = []
+            if self.function is not None and any(c.name in channels for c in lambda_channels):
+                targets.append(
+                    event_targets.LambdaFunction(
+                        self.function.function,
+                        dead_letter_queue=self.undelivered,
+                        retry_attempts=RULE_RETRY_ATTEMPTS,
+                        max_event_age=RULE_MAX_EVENT_AGE,
+                    )
+                )
+            for channel in api_channels:
+                if channel.name in channels:
+                    paths, template = simple_card_input(patterns[kind]["detail-type"][0])
+                    targets.append(
+                        event_targets.ApiDestination(
+                            self.api_destinations[channel.name],
+                            dead_letter_queue=self.undelivered,
+                            retry_attempts=RULE_RETRY_ATTEMPTS,
+                            max_event_age=RULE_MAX_EVENT_AGE,
+                            event=events.RuleTargetInput.from_object(_with_event_fields(template, paths)),
+                        )
+                    )
+            self.rules[kind] = events.Rule(
+                self,
+                f"Notify-{kind}",
+                rule_name=f"{config.name}-notify-{kind}",
+                description=f"{config.name}: {kind.replace('_', ' ')} -> {', '.join(channels)}",
+                event_pattern=_pattern(patterns[kind]),
+                targets=targets,
+            )
+
+    # ----- the tooling bus accepts deployment events from the target accounts -----
+
     def _accept_target_account_events(self, config: PlatformConfig) -> list[events.CfnEventBusPolicy]:
-        """Let each configured target account put its CodeDeploy deployment events on the default bus."""
         tooling = config.tooling.account
         bus_arn = f"arn:aws:events:{config.tooling.region}:{tooling}:event-bus/default"
         accounts = sorted({e.account for e in config.environments if e.account != tooling})
@@ -43,3 +135,206 @@ class NotificationsStack(Stack):
             )
             for account in accounts
         ]
+
+    # ----- building blocks -----
+
+    def _webhook_secret(self, channel: Channel) -> secretsmanager.ISecret:
+        """The channel's webhook URL: an existing secret named in the config, or one created here."""
+        if channel.secret_name:
+            return secretsmanager.Secret.from_secret_name_v2(self, f"Webhook-{channel.name}", channel.secret_name)
+        secret = secretsmanager.Secret(
+            self,
+            f"Webhook-{channel.name}",
+            secret_name=self.secret_name(channel),
+            description=f"Microsoft Teams Workflows webhook URL of the {channel.name} channel "
+            "(put the URL here; the generated value is a placeholder)",
+            encryption_key=self.key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "A Teams Workflows webhook URL is issued by Teams and cannot be rotated by a Lambda; replace it "
+            "in the secret when the workflow is recreated.",
+        )
+        return secret
+
+    def secret_name(self, channel: Channel) -> str:
+        return channel.secret_name or f"{self.config.name}/teams/{channel.name}"
+
+    def _queue(self, id_: str) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            id_,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue; its depth is alarmed.")
+        acknowledge(
+            queue,
+            "Serverless-SQSRedrivePolicy",
+            "A dead-letter queue has no further redrive target; its depth alarm is how it is watched.",
+        )
+        return queue
+
+    def _depth_alarm(self, queue: sqs.Queue, what: str) -> cloudwatch.Alarm:
+        return cloudwatch.Alarm(
+            self,
+            f"{queue.node.id}Depth",
+            alarm_name=f"{self.config.name}-notifications-{queue.node.id}",
+            alarm_description=f"There are {what} (messages in the dead-letter queue)",
+            metric=queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def _notifier(self, channels: list[Channel]) -> PlatformFunction:
+        config, names = self.config, self.names
+        notifications = config.notifications
+        names_of_lambda_channels = {c.name for c in channels}
+        self.table = dynamodb.TableV2(
+            self,
+            "Deliveries",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing=dynamodb.Billing.on_demand(),
+            time_to_live_attribute="expires_at",
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.function_failures = self._queue("FunctionFailures")
+        self.alarms.append(self._depth_alarm(self.function_failures, "events the notifier failed to post"))
+        routes = {
+            kind: [c for c in notifications.channels_for(kind) if c in names_of_lambda_channels]
+            for kind in notifications.selected_kinds()
+        }
+        environments: dict[str, str] = {config.tooling.account: "tooling"}
+        for env in config.environments:
+            environments[env.account] = (
+                f"{environments[env.account]}/{env.name}" if env.account in environments else env.name
+            )
+        notifier = PlatformFunction(
+            self,
+            "Notifier",
+            description=f"Posts {config.name} pipeline, build, deployment and pull-request events to Teams",
+            code_dir=LAMBDA_DIR / "teams_notifier",
+            handler="notifier.handler",
+            timeout=Duration.seconds(60),
+            log_retention=retention(config.log_retention_days),
+            environment={
+                "PLATFORM_NAME": config.name,
+                "ROUTES": _json({k: v for k, v in routes.items() if v}),
+                "CHANNEL_SECRETS": _json({c.name: self.secrets[c.name].secret_arn for c in channels}),
+                "FALLBACK_CHANNELS": _json(sorted(names_of_lambda_channels)),
+                "IDEMPOTENCY_TABLE": self.table.table_name,
+                "ENVIRONMENTS": _json(environments),
+                "HTTP_TIMEOUT_SECONDS": "5",
+                "PULL_REQUEST_PROJECT_SUFFIX": "-pr",
+            },
+            on_failure=destinations.SqsDestination(self.function_failures),
+            retry_attempts=2,
+        )
+        for channel in channels:
+            self.secrets[channel.name].grant_read(notifier.role)
+        self.table.grant_write_data(notifier.role)
+        notifier.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadPlatformPipelineExecutions",
+                actions=["codepipeline:GetPipelineExecution"],
+                resources=[f"arn:aws:codepipeline:{config.tooling.region}:{config.tooling.account}:{names.prefix}-*"],
+            )
+        )
+        acknowledge(
+            notifier,
+            f"AwsSolutions-IAM5[Resource::arn:aws:codepipeline:{config.tooling.region}:{config.tooling.account}:"
+            f"{names.prefix}-*]",
+            "The platform's pipelines, all named <platform>-<service>: the notifier reads an execution's commit.",
+        )
+        acknowledge_grant_wildcards(notifier)
+        self.alarms.append(
+            cloudwatch.Alarm(
+                self,
+                "NotifierErrors",
+                alarm_name=f"{config.name}-notifications-errors",
+                alarm_description="The Teams notifier raised errors (failed posts are retried, then dead-lettered)",
+                metric=notifier.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+        return notifier
+
+    def _api_destination(self, channel: Channel) -> events.ApiDestination:
+        """EventBridge posts to the webhook itself; the URL comes from the secret at deploy time."""
+        # The known name, not one parsed from the ARN (CDK splits that at "-", which channel names contain).
+        secret_name = channel.secret_name or self.secret_name(channel)
+        # Teams authenticates a Workflows webhook by the signature in its URL. EventBridge connections
+        # must carry an authorization, so this one sends a random header value Teams ignores.
+        header_value = secretsmanager.Secret(
+            self,
+            f"ConnectionKey-{channel.name}",
+            description=f"Random header value of the {channel.name} EventBridge connection (Teams ignores it)",
+            encryption_key=self.key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=32),
+        )
+        acknowledge(
+            header_value,
+            "AwsSolutions-SMG4",
+            "A random header value Teams ignores: rotating it would change nothing the webhook checks.",
+        )
+        connection = events.Connection(
+            self,
+            f"Connection-{channel.name}",
+            description=f"Teams {channel.name} channel",
+            authorization=events.Authorization.api_key(
+                "x-platform-notification", SecretValue.secrets_manager(header_value.secret_arn)
+            ),
+        )
+        return events.ApiDestination(
+            self,
+            f"Teams-{channel.name}",
+            connection=connection,
+            description=f"Teams Workflows webhook of the {channel.name} channel",
+            # A dynamic reference: CloudFormation reads the URL from the secret at deploy time.
+            endpoint=SecretValue.secrets_manager(secret_name).unsafe_unwrap(),
+            http_method=events.HttpMethod.POST,
+            rate_limit_per_second=2,
+        )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _pattern(pattern: dict[str, Any]) -> events.EventPattern:
+    """The CDK form of a JSON pattern (CDK types `resources` as strings: matchers go through Match)."""
+    resources = pattern.get("resources")
+    if resources and isinstance(resources[0], dict):
+        (matcher,) = resources
+        resources = events.Match.prefix(matcher["prefix"])
+    return events.EventPattern(
+        source=pattern.get("source"),
+        detail_type=pattern.get("detail-type"),
+        resources=resources,
+        detail=pattern.get("detail"),
+    )
+
+
+def _with_event_fields(node: Any, paths: dict[str, str]) -> Any:
+    """`node` with every <placeholder> in its strings replaced by the EventBridge field it names."""
+    if isinstance(node, dict):
+        return {key: _with_event_fields(value, paths) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_with_event_fields(value, paths) for value in node]
+    if isinstance(node, str):
+        for key, path in paths.items():
+            node = node.replace(f"<{key}>", events.EventField.from_path(path))
+    return node
