@@ -20,6 +20,7 @@ from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_destinations as destinations
@@ -215,6 +216,10 @@ class ServicePipeline(Construct):
         )
         self.report_group.grant_write(self.test.project)
 
+        self.pull_request_build: ServiceBuildProject | None = None
+        if service.pull_request_validation:
+            self.pull_request_build = self._pull_request_build(codeartifact, log_retention)
+
         self.approval_topic = sns.Topic(
             self,
             "ApprovalTopic",
@@ -336,6 +341,85 @@ class ServicePipeline(Construct):
         self.approvers_policy = self._approvers_policy()
         acknowledge_grant_wildcards(self)
         acknowledge_object_wildcard(self, logical_id(self.store.bucket))
+
+    # ----- pull-request validation -----
+
+    def _pull_request_build(
+        self, codeartifact: CodeArtifactAccess, log_retention: logs.RetentionDays
+    ) -> ServiceBuildProject:
+        """Builds and tests each pull request's source commit with the service's buildspec-pr.yml."""
+        names, service = self.names, self.service
+        project = ServiceBuildProject(
+            self,
+            "PullRequest",
+            project_name=names.pull_request_project(service),
+            role_name=names.build_role(service, "pr"),
+            description=f"Builds and tests pull requests of {service.name} with buildspec-pr.yml",
+            build_spec=codebuild.BuildSpec.from_source_filename("buildspec-pr.yml"),
+            encryption_key=self.store.key,
+            cache=(
+                codebuild.Cache.local(codebuild.LocalCacheMode.DOCKER_LAYER, codebuild.LocalCacheMode.SOURCE)
+                if service.platform == "ecs"
+                else codebuild.Cache.bucket(self.store.bucket, prefix="cache/pr")
+            ),
+            log_retention=log_retention,
+            codeartifact=codeartifact,
+            environment_variables={"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name},
+            source=codebuild.Source.code_commit(repository=self.repository),
+            privileged=service.platform == "ecs",
+        )
+        if service.platform == "ecs":
+            acknowledge(
+                project.project,
+                "AwsSolutions-CB3",
+                "Privileged mode runs the Docker daemon that builds (and does not push) the pull request's image.",
+            )
+        reports = codebuild.ReportGroup(
+            self,
+            "PullRequestReports",
+            report_group_name=f"{names.pull_request_project(service)}-junit",
+            type=codebuild.ReportGroupType.TEST,
+            export_bucket=self.store.bucket,
+            zip_export=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        reports.grant_write(project.project)
+
+        def field(path: str) -> str:
+            return events.EventField.from_path(path)
+
+        self.repository.on_pull_request_state_change(
+            "OnPullRequest",
+            description=f"Build every new or updated pull request of {names.repository(service)}",
+            event_pattern=events.EventPattern(
+                detail={
+                    "event": ["pullRequestCreated", "pullRequestSourceBranchUpdated"],
+                    "pullRequestStatus": ["Open"],
+                }
+            ),
+            target=event_targets.CodeBuildProject(
+                project.project,
+                event=events.RuleTargetInput.from_object(
+                    {
+                        "sourceVersion": field("$.detail.sourceCommit"),
+                        "environmentVariablesOverride": [
+                            {"name": name, "value": value, "type": "PLAINTEXT"}
+                            for name, value in (
+                                ("PULL_REQUEST_ID", field("$.detail.pullRequestId")),
+                                ("REVISION_ID", field("$.detail.revisionId")),
+                                ("SOURCE_COMMIT", field("$.detail.sourceCommit")),
+                                ("DESTINATION_COMMIT", field("$.detail.destinationCommit")),
+                                ("REPOSITORY_NAME", names.repository(service)),
+                            )
+                        ],
+                    }
+                ),
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=8,
+                max_event_age=Duration.hours(2),
+            ),
+        )
+        return project
 
     # ----- deploy actions -----
 

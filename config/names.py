@@ -41,6 +41,15 @@ class Names:
         return f"{self.prefix}-service-{service.name}-{env.name}"
 
     @property
+    def pull_request_stack(self) -> str:
+        return f"{self.prefix}-pull-requests"
+
+    @property
+    def pull_request_validator_role(self) -> str:
+        """The role the approval rule templates name as approver."""
+        return f"{self.prefix}-pr-validator"
+
+    @property
     def codeartifact_stack(self) -> str:
         return f"{self.prefix}-codeartifact"
 

@@ -14,6 +14,7 @@ from stacks.codeartifact_stack import CodeArtifactStack
 from stacks.cross_account_stack import CrossAccountRolesStack
 from stacks.notifications_stack import NotificationsStack
 from stacks.pipeline_stack import PipelineStack
+from stacks.pull_request_stack import PullRequestStack
 from stacks.service_stack import ServiceStack
 
 
@@ -26,9 +27,10 @@ class PlatformStacks:
     pipelines: dict[str, PipelineStack] = field(default_factory=dict)
     notifications: NotificationsStack | None = None
     codeartifact: CodeArtifactStack | None = None
+    pull_requests: PullRequestStack | None = None
 
     def all(self) -> list[Stack]:
-        tooling: list[Stack] = [s for s in (self.codeartifact, self.notifications) if s is not None]
+        tooling: list[Stack] = [s for s in (self.codeartifact, self.notifications, self.pull_requests) if s is not None]
         return [*self.cross_account.values(), *self.services.values(), *self.pipelines.values(), *tooling]
 
 
@@ -94,6 +96,19 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
         env=tooling,
         description=f"{config.name}: accepts target-account deployment events and posts events to Microsoft Teams",
     )
+
+    if any(s.pull_request_validation for s in config.services):
+        stacks.pull_requests = PullRequestStack(
+            scope,
+            names.pull_request_stack,
+            config=config,
+            env=tooling,
+            description=f"{config.name}: pull-request results on the pull request, approval rule templates",
+        )
+        # The approval rule templates are associated with repositories the pipeline stacks create.
+        for service in config.services:
+            if service.pull_request_validation:
+                stacks.pull_requests.add_stack_dependency(stacks.pipelines[service.name])
 
     for stack in stacks.all():
         Tags.of(stack).add("platform", config.name)

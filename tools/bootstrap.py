@@ -7,9 +7,9 @@
 
 Order: for each target account, (1) the scoped CloudFormation execution policy (boto3),
 (2) `cdk bootstrap --trust <tooling>`, (3) that account's CrossAccountRolesStack; then the
-tooling account's policy and bootstrap; then the tooling stacks and the service stacks,
-deployed from the tooling account through the trust. Every profile is checked with STS
-before anything touches its account.
+tooling account's policy and bootstrap; then, from the tooling account through the trust:
+CodeArtifact and notifications, the service stacks, the pipelines, pull-request validation.
+Every profile is checked with STS before anything touches its account.
 """
 
 from __future__ import annotations
@@ -165,47 +165,44 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
             ),
         )
     )
-    tooling_stacks = [names.codeartifact_stack, names.notifications_stack] + [
-        names.pipeline_stack(s) for s in config.services
-    ]
-    steps.append(
-        Step(
-            "Deploy the tooling stacks (CodeArtifact, notifications, one pipeline per service)",
-            tooling,
-            command=(
-                cdk,
-                "deploy",
-                *tooling_stacks,
-                "--exclusively",
-                "--require-approval",
-                "never",
-                *_profile_args(tooling),
-                *context,
-            ),
-        )
-    )
-    service_stacks = [
-        names.service_stack(s, e)
-        for e in config.environments
-        for s in config.services
-        if e in config.environments_of(s)
-    ]
-    if service_stacks:
-        steps.append(
-            Step(
-                "Deploy the service stacks into the target accounts, through the bootstrap trust",
-                tooling,
-                command=(
-                    cdk,
-                    "deploy",
-                    *service_stacks,
-                    "--exclusively",
-                    "--require-approval",
-                    "never",
-                    *_profile_args(tooling),
-                    *context,
-                ),
+
+    def deploy(description: str, stacks: list[str]) -> None:
+        if stacks:
+            steps.append(
+                Step(
+                    description,
+                    tooling,
+                    command=(
+                        cdk,
+                        "deploy",
+                        *stacks,
+                        "--exclusively",
+                        "--require-approval",
+                        "never",
+                        *_profile_args(tooling),
+                        *context,
+                    ),
+                )
             )
+
+    deploy(
+        "Deploy the shared tooling stacks (CodeArtifact, notifications)",
+        [names.codeartifact_stack, names.notifications_stack],
+    )
+    deploy(
+        "Deploy the service stacks into the target accounts, through the bootstrap trust "
+        "(before the pipelines, whose first run deploys to them)",
+        [
+            names.service_stack(s, e)
+            for e in config.environments
+            for s in config.services
+            if e in config.environments_of(s)
+        ],
+    )
+    deploy("Deploy one pipeline per service", [names.pipeline_stack(s) for s in config.services])
+    if any(s.pull_request_validation for s in config.services):
+        deploy(
+            "Deploy pull-request validation (approval rule templates need the repositories)", [names.pull_request_stack]
         )
     return steps
 

@@ -83,15 +83,24 @@ def test_plan_for_the_default_config(config: PlatformConfig) -> None:
         "arn:aws:iam::111111111111:policy/acme-cdk-cfn-execution --profile acme-tooling"
     )
     assert rendered[8] == (
-        "cdk deploy acme-codeartifact acme-notifications acme-pipeline-storefront acme-pipeline-orders "
-        "acme-pipeline-pricing --exclusively --require-approval never --profile acme-tooling"
+        "cdk deploy acme-codeartifact acme-notifications --exclusively --require-approval never --profile acme-tooling"
     )
-    assert rendered[9].startswith("cdk deploy acme-service-storefront-dev acme-service-orders-dev")
-    assert rendered[9].endswith("--exclusively --require-approval never --profile acme-tooling")
+    assert rendered[9] == (
+        "cdk deploy acme-service-storefront-dev acme-service-orders-dev acme-service-pricing-dev "
+        "acme-service-storefront-prod acme-service-orders-prod acme-service-pricing-prod "
+        "--exclusively --require-approval never --profile acme-tooling"
+    )
+    assert rendered[10] == (
+        "cdk deploy acme-pipeline-storefront acme-pipeline-orders acme-pipeline-pricing "
+        "--exclusively --require-approval never --profile acme-tooling"
+    )
+    assert rendered[11] == (
+        "cdk deploy acme-pull-requests --exclusively --require-approval never --profile acme-tooling"
+    )
     assert [s.policy_name for s in steps if not s.command] == ["acme-cdk-cfn-execution"] * 3
     assert steps[0].policy_document == target_cfn_execution_policy(config, config.environments[0])
     assert steps[6].policy_document == tooling_cfn_execution_policy(config)
-    assert len(steps) == 10
+    assert len(steps) == 12
 
 
 def test_targets_sharing_an_account_are_bootstrapped_once(config: PlatformConfig) -> None:
@@ -109,7 +118,7 @@ def test_targets_sharing_an_account_are_bootstrapped_once(config: PlatformConfig
 def test_offline_dry_run_prints_every_command_and_calls_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert tool.main(["--offline", "--cdk", CDK]) == 0
     out = capsys.readouterr().out
-    assert "Dry run (add --execute to run): 10 steps" in out
+    assert "Dry run (add --execute to run): 12 steps" in out
     for step in tool.plan(load_config(), cdk=CDK):
         assert step.render() in out
 
@@ -155,6 +164,8 @@ def test_execute_puts_the_scoped_policy_then_runs_commands_in_order(config: Plat
         [CDK, "bootstrap", "aws://111111111111/eu-west-1"],
         [CDK, "deploy", "acme-codeartifact"],
         [CDK, "deploy", "acme-service-storefront-dev"],
+        [CDK, "deploy", "acme-pipeline-storefront"],
+        [CDK, "deploy", "acme-pull-requests"],
     ]
     os.environ["MOTO_ACCOUNT_ID"] = "222222222222"
     iam = boto3.client("iam", region_name="eu-west-1")

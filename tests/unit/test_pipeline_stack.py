@@ -124,7 +124,13 @@ def test_test_project_reports_junit_to_its_report_group(template, raw: dict[str,
             "DeletionPolicy": "Retain",
         },
     )
-    report_group_id = only(resources_of_type(raw, "AWS::CodeBuild::ReportGroup"))[0]
+    report_group_id = only(
+        {
+            k: v
+            for k, v in resources_of_type(raw, "AWS::CodeBuild::ReportGroup").items()
+            if v["Properties"]["Name"] == f"acme-{service}-test-junit"
+        }
+    )[0]
     statements = [
         s
         for p in resources_of_type(raw, "AWS::IAM::Policy").values()
@@ -234,7 +240,7 @@ def test_source_is_event_driven_not_polling(raw: dict[str, Any], stack_name: str
     rules = [
         r
         for r in resources_of_type(raw, "AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"].get("source") == ["aws.codecommit"]
+        if r["Properties"]["EventPattern"].get("detail-type") == ["CodeCommit Repository State Change"]
     ]
     assert len(rules) == 1
     rule = rules[0]["Properties"]

@@ -1,0 +1,292 @@
+"""PullRequestStack (tooling account): pull-request results back on the pull request.
+
+Each pipeline stack builds its repository's pull requests (project <p>-<service>-pr).
+This stack holds what all repositories share: the validator function that comments on
+the pull request and approves or revokes the built revision, the rule that calls it when
+a pull-request build ends, and the approval rule templates that require the validator's
+approval on pull requests to each service's branch, associated with the repositories.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as event_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from cdk_constructs.lambda_defaults import PlatformFunction
+from cdk_constructs.log_retention import retention
+from cdk_constructs.nag import acknowledge, acknowledge_statement
+from cdk_constructs.notification_patterns import BUILD_FAILURES, BUILD_STATE
+from config.model import PlatformConfig, Service
+from config.names import Names
+
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+# Construct id of aws-cdk-lib's AwsCustomResource singleton provider function.
+_SINGLETON_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+# BatchAssociateApprovalRuleTemplateWithRepositories takes at most 25 repositories per call.
+ASSOCIATION_BATCH = 25
+
+
+class PullRequestStack(Stack):
+    def __init__(self, scope: Construct, id_: str, *, config: PlatformConfig, **kwargs: Any) -> None:
+        super().__init__(scope, id_, **kwargs)
+        names = Names(config)
+        self.names = names
+        services = [s for s in config.services if s.pull_request_validation]
+        region, account = config.tooling.region, config.tooling.account
+        repositories_arn = f"arn:aws:codecommit:{region}:{account}:{names.prefix}-*"
+
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the validator's dead-letter queue.")
+        acknowledge(
+            self.dead_letters,
+            "Serverless-SQSRedrivePolicy",
+            "A dead-letter queue has no further redrive target; failed validations are inspected by hand.",
+        )
+
+        self.role = iam.Role(
+            self,
+            "ValidatorRole",
+            role_name=names.pull_request_validator_role,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Comments on pull requests and approves them; the approval rule templates name this role",
+        )
+        self.validator = PlatformFunction(
+            self,
+            "Validator",
+            description=f"Posts {config.name} pull-request build results on the pull request and approves or revokes",
+            code_dir=LAMBDA_DIR / "pr_validator",
+            handler="pr_validator.handler",
+            timeout=Duration.seconds(60),
+            role=self.role,
+            log_retention=retention(config.log_retention_days),
+            environment={"PROJECT_SUFFIX": "-pr"},
+            on_failure=destinations.SqsDestination(self.dead_letters),
+            retry_attempts=2,
+        )
+        self._allow(
+            "ValidatePlatformPullRequests",
+            [
+                "codecommit:GetCommentsForPullRequest",
+                "codecommit:GetPullRequest",
+                "codecommit:GetPullRequestApprovalStates",
+                "codecommit:PostCommentForPullRequest",
+                "codecommit:UpdatePullRequestApprovalState",
+            ],
+            [repositories_arn],
+            "The platform's repositories, all named <platform>-<service>; the validator acts on their pull requests.",
+        )
+        self._allow(
+            "UseRepositoryKeys",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            [f"arn:aws:kms:{region}:{account}:key/*"],
+            "Repositories are encrypted with their pipeline's key (generated ids); use is limited to CodeCommit "
+            "by kms:ViaService.",
+            conditions={"StringEquals": {"kms:ViaService": f"codecommit.{region}.amazonaws.com"}},
+        )
+
+        self.rule = events.Rule(
+            self,
+            "OnPullRequestBuild",
+            rule_name=f"{config.name}-pull-request-builds",
+            description=f"Finished {config.name} pull-request builds -> comment and approval on the pull request",
+            event_pattern=events.EventPattern(
+                source=["aws.codebuild"],
+                detail_type=[BUILD_STATE],
+                detail={
+                    "project-name": [{"wildcard": f"{names.prefix}-*-pr"}],
+                    "build-status": ["SUCCEEDED", *BUILD_FAILURES],
+                },
+            ),
+            targets=[
+                event_targets.LambdaFunction(
+                    self.validator.function,
+                    dead_letter_queue=self.dead_letters,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
+            ],
+        )
+
+        # The AWS SDK calls below run in aws-cdk-lib's singleton provider function: give it our own
+        # role (no managed policy) and a log group with the platform's retention.
+        self.provider_role = iam.Role(
+            self,
+            "ApprovalRuleProviderRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Manages CodeCommit approval rule templates and their associations",
+        )
+        self.provider_logs = logs.LogGroup(
+            self,
+            "ApprovalRuleProviderLogs",
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.provider_logs.grant_write(self.provider_role)
+
+        self.templates: dict[str, str] = {}
+        for branch in sorted({s.branch for s in services}):
+            on_branch = [s for s in services if s.branch == branch]
+            self.templates[branch] = self._approval_rule(config, branch, on_branch)
+        provider = self.node.try_find_child(_SINGLETON_PROVIDER_ID)
+        if provider is not None:
+            acknowledge(
+                provider,
+                "Serverless-LambdaTracing",
+                "aws-cdk-lib's custom-resource provider runs a few SDK calls at deploy time; it offers no "
+                "tracing setting and a trace would show only those calls.",
+            )
+            acknowledge(
+                provider,
+                "Serverless-LambdaDLQ",
+                "CloudFormation invokes the provider synchronously and fails the deployment on error; there is "
+                "no asynchronous event to keep.",
+            )
+
+    @property
+    def approval_pool_member(self) -> str:
+        return f"arn:aws:sts::{self.names.tooling_account}:assumed-role/{self.names.pull_request_validator_role}/*"
+
+    def rule_content(self, branch: str) -> str:
+        return json.dumps(
+            {
+                "Version": "2018-11-08",
+                "DestinationReferences": [f"refs/heads/{branch}"],
+                "Statements": [
+                    {
+                        "Type": "Approvers",
+                        "NumberOfApprovalsNeeded": 1,
+                        "ApprovalPoolMembers": [self.approval_pool_member],
+                    }
+                ],
+            },
+            sort_keys=True,
+        )
+
+    def _approval_rule(self, config: PlatformConfig, branch: str, services: list[Service]) -> str:
+        """One template per destination branch, associated with the repositories that use it."""
+        slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
+        name = f"{config.name}-pr-validation-{slug}"[:100]
+        content = self.rule_content(branch)
+        region, account = config.tooling.region, config.tooling.account
+        template = cr.AwsCustomResource(
+            self,
+            f"ApprovalRule-{slug}",
+            resource_type="Custom::ApprovalRuleTemplate",
+            on_create=cr.AwsSdkCall(
+                service="CodeCommit",
+                action="createApprovalRuleTemplate",
+                parameters={
+                    "approvalRuleTemplateName": name,
+                    "approvalRuleTemplateDescription": f"A passing {config.name} pull-request build is required",
+                    "approvalRuleTemplateContent": content,
+                },
+                physical_resource_id=cr.PhysicalResourceId.of(name),
+            ),
+            on_update=cr.AwsSdkCall(
+                service="CodeCommit",
+                action="updateApprovalRuleTemplateContent",
+                parameters={"approvalRuleTemplateName": name, "newRuleContent": content},
+                physical_resource_id=cr.PhysicalResourceId.of(name),
+            ),
+            on_delete=cr.AwsSdkCall(
+                service="CodeCommit",
+                action="deleteApprovalRuleTemplate",
+                parameters={"approvalRuleTemplateName": name},
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        # Approval rule templates have no resource type.
+                        actions=[
+                            "codecommit:CreateApprovalRuleTemplate",
+                            "codecommit:UpdateApprovalRuleTemplateContent",
+                            "codecommit:DeleteApprovalRuleTemplate",
+                        ],
+                        resources=["*"],
+                    )
+                ]
+            ),
+            install_latest_aws_sdk=False,
+            **self._provider_settings(),
+        )
+        acknowledge(
+            template,
+            "AwsSolutions-IAM5[Resource::*]",
+            "CodeCommit approval rule template actions support no resource-level permissions.",
+        )
+        repositories = [self.names.repository(s) for s in services]
+        for start in range(0, len(repositories), ASSOCIATION_BATCH):
+            batch = repositories[start : start + ASSOCIATION_BATCH]
+            association = cr.AwsCustomResource(
+                self,
+                f"Associate-{slug}-{start // ASSOCIATION_BATCH}",
+                resource_type="Custom::ApprovalRuleTemplateAssociation",
+                on_create=cr.AwsSdkCall(
+                    service="CodeCommit",
+                    action="batchAssociateApprovalRuleTemplateWithRepositories",
+                    parameters={"approvalRuleTemplateName": name, "repositoryNames": batch},
+                    physical_resource_id=cr.PhysicalResourceId.of(f"{name}:{start // ASSOCIATION_BATCH}"),
+                ),
+                on_update=cr.AwsSdkCall(
+                    service="CodeCommit",
+                    action="batchAssociateApprovalRuleTemplateWithRepositories",
+                    parameters={"approvalRuleTemplateName": name, "repositoryNames": batch},
+                    physical_resource_id=cr.PhysicalResourceId.of(f"{name}:{start // ASSOCIATION_BATCH}"),
+                ),
+                on_delete=cr.AwsSdkCall(
+                    service="CodeCommit",
+                    action="batchDisassociateApprovalRuleTemplateFromRepositories",
+                    parameters={"approvalRuleTemplateName": name, "repositoryNames": batch},
+                ),
+                policy=cr.AwsCustomResourcePolicy.from_statements(
+                    [
+                        iam.PolicyStatement(
+                            actions=[
+                                "codecommit:AssociateApprovalRuleTemplateWithRepository",
+                                "codecommit:BatchAssociateApprovalRuleTemplateWithRepositories",
+                                "codecommit:BatchDisassociateApprovalRuleTemplateFromRepositories",
+                                "codecommit:DisassociateApprovalRuleTemplateFromRepository",
+                            ],
+                            resources=[f"arn:aws:codecommit:{region}:{account}:{r}" for r in batch],
+                        )
+                    ]
+                ),
+                install_latest_aws_sdk=False,
+                **self._provider_settings(),
+            )
+            association.node.add_dependency(template)
+        return name
+
+    def _provider_settings(self) -> dict[str, Any]:
+        return {"role": self.provider_role, "log_group": self.provider_logs, "memory_size": 256}
+
+    def _allow(
+        self,
+        sid: str,
+        actions: list[str],
+        resources: list[str],
+        reason: str,
+        conditions: dict[str, Any] | None = None,
+    ) -> None:
+        self.role.add_to_policy(
+            iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
+        )
+        acknowledge_statement(self.role, actions, resources, reason)

@@ -1,0 +1,223 @@
+"""Pull-request validation: the PR build project and its trigger, the validator, the approval rule template."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.events.models import EventPattern
+
+from tests.platform_synth import SynthesizedPlatform, resources_of_type
+from tests.unit.test_notifications import render
+
+EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"
+TOOLING = "111111111111"
+
+
+def load(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / name).read_text()))
+
+
+def in_repository(event: dict[str, Any], repository: str) -> dict[str, Any]:
+    event = copy.deepcopy(event)
+    event["account"], event["region"] = TOOLING, "eu-west-1"
+    event["resources"] = [f"arn:aws:codecommit:eu-west-1:{TOOLING}:{repository}"]
+    event["detail"]["repositoryNames"] = [repository]
+    return event
+
+
+@pytest.fixture(scope="module")
+def pipeline(default_platform: SynthesizedPlatform) -> dict[str, Any]:
+    return default_platform.template_json("acme-pipeline-orders")
+
+
+@pytest.fixture(scope="module")
+def prs(default_platform: SynthesizedPlatform) -> dict[str, Any]:
+    return default_platform.template_json("acme-pull-requests")
+
+
+def pr_rule(raw: dict[str, Any]) -> dict[str, Any]:
+    (rule,) = [
+        r["Properties"]
+        for r in resources_of_type(raw, "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"].get("detail-type") == ["CodeCommit Pull Request State Change"]
+    ]
+    return rule
+
+
+def test_pull_request_rule_pattern_matches_new_and_updated_pull_requests_of_its_repository(
+    pipeline: dict[str, Any],
+) -> None:
+    pattern = pr_rule(pipeline)["EventPattern"]
+    assert pattern["source"] == ["aws.codecommit"]
+    assert pattern["detail"] == {
+        "event": ["pullRequestCreated", "pullRequestSourceBranchUpdated"],
+        "pullRequestStatus": ["Open"],
+    }
+    matcher = EventPattern.load(json.dumps(_resolved(pattern)))
+    created = in_repository(load("codecommit-pr-created.json"), "acme-orders")
+    updated = in_repository(load("codecommit-pr-source-branch-updated.json"), "acme-orders")
+    closed = in_repository(load("codecommit-pr-status-changed.json"), "acme-orders")
+    elsewhere = in_repository(load("codecommit-pr-created.json"), "acme-pricing")
+    assert [matcher.matches_event(e) for e in (created, updated, closed, elsewhere)] == [True, True, False, False]
+
+
+def _resolved(pattern: dict[str, Any]) -> dict[str, Any]:
+    """The repository ARN in the synthesized pattern is a GetAtt; substitute the real one."""
+    pattern = copy.deepcopy(pattern)
+    pattern["resources"] = [f"arn:aws:codecommit:eu-west-1:{TOOLING}:acme-orders"]
+    return pattern
+
+
+def test_pull_request_build_gets_the_commit_and_the_pull_request_as_overrides(pipeline: dict[str, Any]) -> None:
+    (target,) = pr_rule(pipeline)["Targets"]
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 8}
+    assert "Arn" in target["DeadLetterConfig"]
+    created = in_repository(load("codecommit-pr-created.json"), "acme-orders")
+    start_build = render(target["InputTransformer"], created)
+    detail = created["detail"]
+    assert start_build == {
+        "sourceVersion": detail["sourceCommit"],
+        "environmentVariablesOverride": [
+            {"name": "PULL_REQUEST_ID", "value": detail["pullRequestId"], "type": "PLAINTEXT"},
+            {"name": "REVISION_ID", "value": detail["revisionId"], "type": "PLAINTEXT"},
+            {"name": "SOURCE_COMMIT", "value": detail["sourceCommit"], "type": "PLAINTEXT"},
+            {"name": "DESTINATION_COMMIT", "value": detail["destinationCommit"], "type": "PLAINTEXT"},
+            {"name": "REPOSITORY_NAME", "value": "acme-orders", "type": "PLAINTEXT"},
+        ],
+    }
+    projects = {k: p for k, p in resources_of_type(pipeline, "AWS::CodeBuild::Project").items()}
+    (pr_id,) = [k for k, p in projects.items() if p["Properties"]["Name"] == "acme-orders-pr"]
+    assert target["Arn"] == {"Fn::GetAtt": [pr_id, "Arn"]}
+
+
+def test_pull_request_project_builds_from_the_repository_like_the_pipeline_build(pipeline: dict[str, Any]) -> None:
+    projects = {
+        p["Properties"]["Name"]: p["Properties"]
+        for p in resources_of_type(pipeline, "AWS::CodeBuild::Project").values()
+    }
+    pr, build = projects["acme-orders-pr"], projects["acme-orders-build"]
+    (repo_id,) = resources_of_type(pipeline, "AWS::CodeCommit::Repository")
+    assert pr["Source"] == {
+        "BuildSpec": "buildspec-pr.yml",
+        "Location": {"Fn::GetAtt": [repo_id, "CloneUrlHttp"]},
+        "Type": "CODECOMMIT",
+    }
+    assert pr["Cache"] == build["Cache"]
+    assert pr["Environment"]["PrivilegedMode"] is True  # the ECS service's image is built, not pushed
+    env = {v["Name"]: v["Value"] for v in pr["Environment"]["EnvironmentVariables"]}
+    assert {k: env[k] for k in ("CODEARTIFACT_DOMAIN", "CODEARTIFACT_REPOSITORY")} == {
+        "CODEARTIFACT_DOMAIN": "acme",
+        "CODEARTIFACT_REPOSITORY": "shared",
+    }
+    roles = [r["Properties"].get("RoleName") for r in resources_of_type(pipeline, "AWS::IAM::Role").values()]
+    assert "acme-orders-pr" in roles
+    groups = [g["Properties"]["Name"] for g in resources_of_type(pipeline, "AWS::CodeBuild::ReportGroup").values()]
+    assert "acme-orders-pr-junit" in groups
+
+
+def test_validator_is_called_when_a_pull_request_build_ends(prs: dict[str, Any]) -> None:
+    (rule,) = resources_of_type(prs, "AWS::Events::Rule").values()
+    props = rule["Properties"]
+    (target,) = props["Targets"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8 and "Arn" in target["DeadLetterConfig"]
+    matcher = EventPattern.load(json.dumps(props["EventPattern"]))
+    derived = EVENTS / "derived"
+    verdicts = {
+        name: matcher.matches_event(json.loads((derived / name).read_text()))
+        for name in (
+            "prvalidator-codebuild-build-state-pr-succeeded.json",
+            "prvalidator-codebuild-build-state-pr-failed.json",
+            "prvalidator-codebuild-build-state-pr-in-progress.json",
+            "notifier-codebuild-build-state-failed.json",  # a pipeline build, not a pull request
+        )
+    }
+    assert verdicts == {
+        "prvalidator-codebuild-build-state-pr-succeeded.json": True,
+        "prvalidator-codebuild-build-state-pr-failed.json": True,
+        "prvalidator-codebuild-build-state-pr-in-progress.json": False,
+        "notifier-codebuild-build-state-failed.json": False,
+    }
+
+
+def test_validator_may_act_on_the_platform_repositories_only(prs: dict[str, Any]) -> None:
+    roles = {r["Properties"].get("RoleName"): k for k, r in resources_of_type(prs, "AWS::IAM::Role").items()}
+    role_id = roles["acme-pr-validator"]
+    statements = {
+        s["Sid"]: s
+        for p in resources_of_type(prs, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "Sid" in s
+    }
+    assert statements["ValidatePlatformPullRequests"]["Resource"] == f"arn:aws:codecommit:eu-west-1:{TOOLING}:acme-*"
+    assert sorted(statements["ValidatePlatformPullRequests"]["Action"]) == [
+        "codecommit:GetCommentsForPullRequest",
+        "codecommit:GetPullRequest",
+        "codecommit:GetPullRequestApprovalStates",
+        "codecommit:PostCommentForPullRequest",
+        "codecommit:UpdatePullRequestApprovalState",
+    ]
+    assert statements["UseRepositoryKeys"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "codecommit.eu-west-1.amazonaws.com"}
+    }
+    every_action = [
+        a
+        for p in resources_of_type(prs, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert not [a for a in every_action if a.startswith("codecommit:") and "*" in a]
+
+
+def sdk_call(resource: dict[str, Any], phase: str) -> dict[str, Any]:
+    value = resource["Properties"][phase]
+    text = (
+        value
+        if isinstance(value, str)
+        else "".join(p if isinstance(p, str) else "<token>" for p in value["Fn::Join"][1])
+    )
+    return dict(json.loads(text))
+
+
+def test_approval_rule_template_requires_the_validator_on_the_main_branch(prs: dict[str, Any]) -> None:
+    (template,) = resources_of_type(prs, "Custom::ApprovalRuleTemplate").values()
+    create = sdk_call(template, "Create")
+    assert create["action"] == "createApprovalRuleTemplate"
+    params = create["parameters"]
+    assert params["approvalRuleTemplateName"] == "acme-pr-validation-main"
+    assert json.loads(params["approvalRuleTemplateContent"]) == {
+        "Version": "2018-11-08",
+        "DestinationReferences": ["refs/heads/main"],
+        "Statements": [
+            {
+                "Type": "Approvers",
+                "NumberOfApprovalsNeeded": 1,
+                "ApprovalPoolMembers": [f"arn:aws:sts::{TOOLING}:assumed-role/acme-pr-validator/*"],
+            }
+        ],
+    }
+    assert sdk_call(template, "Delete")["action"] == "deleteApprovalRuleTemplate"
+
+
+def test_template_is_associated_with_every_validated_repository(prs: dict[str, Any]) -> None:
+    (association,) = resources_of_type(prs, "Custom::ApprovalRuleTemplateAssociation").values()
+    create = sdk_call(association, "Create")
+    assert create["action"] == "batchAssociateApprovalRuleTemplateWithRepositories"
+    assert create["parameters"] == {
+        "approvalRuleTemplateName": "acme-pr-validation-main",
+        "repositoryNames": ["acme-storefront", "acme-orders", "acme-pricing"],
+    }
+    assert sdk_call(association, "Delete")["action"] == "batchDisassociateApprovalRuleTemplateFromRepositories"
+    (template_id,) = resources_of_type(prs, "Custom::ApprovalRuleTemplate")
+    assert template_id in association["DependsOn"]
+
+
+def test_pull_request_stack_comes_after_the_repositories(default_platform: SynthesizedPlatform) -> None:
+    artifact = default_platform.assembly.get_stack_by_name("acme-pull-requests")
+    depends = {d.id for d in artifact.dependencies}
+    assert {"acme-pipeline-storefront", "acme-pipeline-orders", "acme-pipeline-pricing"} <= depends
