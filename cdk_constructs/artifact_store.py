@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_constructs.nag import acknowledge
+from cdk_constructs.secure_defaults import log_bucket, retained_key
 
 
 class EncryptedArtifactStore(Construct):
@@ -33,30 +32,18 @@ class EncryptedArtifactStore(Construct):
     ) -> None:
         super().__init__(scope, id_)
 
-        self.key = kms.Key(
+        self.key = retained_key(
             self,
             "Key",
             alias=key_alias,
             description=f"Encrypts artifacts, caches, reports, logs and notifications of {description}",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
-        self.access_log_bucket = s3.Bucket(
+        self.access_log_bucket = log_bucket(
             self,
             "AccessLogs",
-            # Server access log delivery supports SSE-S3 only, not SSE-KMS.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-        )
-        acknowledge(
-            self.access_log_bucket,
-            "AwsSolutions-S1",
-            "This bucket is the server-access-log target of the artifact bucket; logging it to itself would loop.",
+            why_not_logged="This bucket is the server-access-log target of the artifact bucket; logging it to "
+            "itself would loop.",
         )
 
         self.bucket = s3.Bucket(

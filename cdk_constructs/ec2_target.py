@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from cdk_constructs.nag import acknowledge
+from cdk_constructs.nag import acknowledge, acknowledge_all
 from cdk_constructs.public_load_balancer import PublicLoadBalancer
 from cdk_constructs.rollback_alarms import RollbackAlarms
 from config.model import AlarmThresholds, Ec2Settings
@@ -167,14 +167,17 @@ class Ec2InPlaceTarget(Construct):
 
 def acknowledge_codedeploy_role(deployment_group: Construct) -> None:
     """The CodeDeploy service role uses AWS's managed policy for its compute platform."""
-    for policy in (
-        "service-role/AWSCodeDeployRole",
-        "AWSCodeDeployRoleForECS",
-        "service-role/AWSCodeDeployRoleForLambdaLimited",
-    ):
-        acknowledge(
-            deployment_group,
-            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]",
-            "AWS maintains this service-role policy for CodeDeploy's compute platform and updates it when "
-            "CodeDeploy needs new permissions; it is attached to CodeDeploy's own role only.",
-        )
+    acknowledge_all(
+        deployment_group,
+        {
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]": (
+                "AWS maintains this service-role policy for CodeDeploy's compute platform and updates it when "
+                "CodeDeploy needs new permissions; it is attached to CodeDeploy's own role only."
+            )
+            for policy in (
+                "service-role/AWSCodeDeployRole",
+                "AWSCodeDeployRoleForECS",
+                "service-role/AWSCodeDeployRoleForLambdaLimited",
+            )
+        },
+    )

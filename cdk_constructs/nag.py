@@ -8,9 +8,18 @@ from constructs import IConstruct
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge one cdk-nag finding on `construct` (and everything below it)."""
-    if len(reason.split()) < 6:
-        raise ValueError(f"acknowledgement of {rule} needs a real reason, got {reason!r}")
-    Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+    acknowledge_all(construct, {rule: reason})
+
+
+def acknowledge_all(construct: IConstruct, reasons: dict[str, str]) -> None:
+    """Acknowledge several findings on one construct in a single call (each call crosses to Node)."""
+    for rule, reason in reasons.items():
+        if len(reason.split()) < 6:
+            raise ValueError(f"acknowledgement of {rule} needs a real reason, got {reason!r}")
+    if reasons:
+        Validations.of(construct).acknowledge(
+            *(Acknowledgment(id=rule, reason=reason) for rule, reason in reasons.items())
+        )
 
 
 # Action wildcards that aws-cdk-lib grant methods emit (Bucket.grantRead/ReadWrite, Key.grantEncryptDecrypt).
@@ -28,13 +37,16 @@ GRANT_ACTION_WILDCARDS = (
 
 def acknowledge_grant_wildcards(scope: IConstruct) -> None:
     """Acknowledge the action wildcards of CDK grant methods below `scope` (never `Resource::*`)."""
-    for action in GRANT_ACTION_WILDCARDS:
-        acknowledge(
-            scope,
-            f"AwsSolutions-IAM5[Action::{action}]",
-            f"{action} is emitted by an aws-cdk-lib grant method (grantRead/grantReadWrite/grantEncryptDecrypt) "
-            "and is scoped to the one bucket or key the grant names.",
-        )
+    acknowledge_all(
+        scope,
+        {
+            f"AwsSolutions-IAM5[Action::{action}]": (
+                f"{action} is emitted by an aws-cdk-lib grant method (grantRead/grantReadWrite/"
+                "grantEncryptDecrypt) and is scoped to the one bucket or key the grant names."
+            )
+            for action in GRANT_ACTION_WILDCARDS
+        },
+    )
 
 
 def acknowledge_object_wildcard(scope: IConstruct, bucket_logical_id: str) -> None:
@@ -55,21 +67,23 @@ def wildcard_findings(actions: list[str], resources: list[str]) -> list[str]:
 
 def acknowledge_statement(construct: IConstruct, actions: list[str], resources: list[str], reason: str) -> None:
     """Acknowledge every wildcard of one deliberately written statement, with that statement's reason."""
-    for finding in wildcard_findings(actions, resources):
-        acknowledge(construct, f"AwsSolutions-IAM5[{finding}]", reason)
+    acknowledge_all(
+        construct, {f"AwsSolutions-IAM5[{finding}]": reason for finding in wildcard_findings(actions, resources)}
+    )
 
 
 def acknowledge_document(construct: IConstruct, document: dict[str, object], reasons: dict[str, str]) -> None:
     """Acknowledge the wildcards of a JSON policy document; `reasons` maps each statement Sid to its reason."""
+    found: dict[str, str] = {}
     for statement in document["Statement"]:  # type: ignore[attr-defined]
         actions = statement["Action"]
         resources = statement["Resource"]
-        acknowledge_statement(
-            construct,
+        for finding in wildcard_findings(
             [actions] if isinstance(actions, str) else list(actions),
             [resources] if isinstance(resources, str) else list(resources),
-            reasons[statement["Sid"]],
-        )
+        ):
+            found[f"AwsSolutions-IAM5[{finding}]"] = reasons[statement["Sid"]]
+    acknowledge_all(construct, found)
 
 
 def logical_id(construct: IConstruct) -> str:
@@ -81,3 +95,20 @@ def logical_id(construct: IConstruct) -> str:
     if not isinstance(element, CfnElement):
         raise TypeError(f"{construct.node.path} has no CloudFormation resource")
     return str(stack.resolve(stack.get_logical_id(element)))
+
+
+def allow(
+    role: IConstruct,
+    sid: str,
+    actions: list[str],
+    resources: list[str],
+    reason: str,
+    conditions: dict[str, object] | None = None,
+) -> None:
+    """Add one statement to `role` and acknowledge its wildcards with the reason it is written so."""
+    from aws_cdk import aws_iam as iam
+
+    if not isinstance(role, iam.Role):
+        raise TypeError(f"{role.node.path} is not an iam.Role")
+    role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions))
+    acknowledge_statement(role, actions, resources, reason)

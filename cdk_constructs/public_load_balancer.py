@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_constructs.nag import acknowledge
+from cdk_constructs.secure_defaults import log_bucket
 
 
 class PublicLoadBalancer(Construct):
@@ -31,21 +30,11 @@ class PublicLoadBalancer(Construct):
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, description="Public load balancer", allow_all_outbound=False
         )
-        self.access_logs = s3.Bucket(
+        self.access_logs = log_bucket(
             self,
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # ALB access logs support SSE-S3 only
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-        )
-        acknowledge(
-            self.access_logs,
-            "AwsSolutions-S1",
-            "This bucket receives the load balancer's access logs; logging its own access would add a bucket "
-            "per bucket without adding an audit trail CloudTrail does not already give.",
+            why_not_logged="This bucket receives the load balancer's access logs; logging its own access would "
+            "add a bucket per bucket without adding an audit trail CloudTrail does not already give.",
         )
         self.alb = elbv2.ApplicationLoadBalancer(
             self,

@@ -61,4 +61,3 @@ class ServiceNetwork(Construct):
         )
         self.vpc = vpc
         self.private_subnets = ec2.SubnetSelection(subnet_type=private_type)
-

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codedeploy as codedeploy
@@ -27,13 +26,18 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_constructs.artifact_store import EncryptedArtifactStore
 from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject
+from cdk_constructs.dead_letter_queue import DeadLetterQueue
 from cdk_constructs.lambda_defaults import ASSET_EXCLUDES, PlatformFunction
-from cdk_constructs.nag import acknowledge, acknowledge_grant_wildcards, acknowledge_object_wildcard, logical_id
+from cdk_constructs.nag import (
+    acknowledge,
+    acknowledge_grant_wildcards,
+    acknowledge_object_wildcard,
+    logical_id,
+)
 from config.model import Environment, Service
 from config.names import Names
 
@@ -89,36 +93,15 @@ class ServicePipeline(Construct):
         )
         key = self.store.key
 
-        # Where the push trigger and the Lambda deploy worker park what they could not deliver.
-        self.dead_letters = sqs.Queue(
+        # Where the push and pull-request triggers and the Lambda deploy worker park what they could not deliver.
+        self.dead_letters = DeadLetterQueue(
             self,
             "DeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+            purpose=f"the {service.name} pipeline's triggers and deploy worker",
+            alarm_name=f"{names.pipeline(service)}-dead-letters",
+            encryption_key=key,
+        ).queue
         key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
-        acknowledge(
-            self.dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is itself the dead-letter queue of the push trigger and the deploy worker.",
-        )
-        acknowledge(
-            self.dead_letters,
-            "Serverless-SQSRedrivePolicy",
-            "A dead-letter queue has no further redrive target; its depth alarm below is how it is watched.",
-        )
-        cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description=f"Undelivered push triggers or deploy jobs of the {service.name} pipeline",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
 
         self.repository = codecommit.Repository(
             self,

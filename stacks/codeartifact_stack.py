@@ -12,9 +12,9 @@ from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_codeartifact as codeartifact
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from cdk_constructs.secure_defaults import retained_key
 from config.model import CodeArtifactRepository, PlatformConfig
 from config.names import Names
 
@@ -46,13 +46,11 @@ class CodeArtifactStack(Stack):
         self.build_role_patterns = names.build_role_patterns
         target_accounts = sorted({e.account for e in config.environments if e.account != tooling})
 
-        self.key = kms.Key(
+        self.key = retained_key(
             self,
             "Key",
             alias=f"alias/{config.name}/codeartifact",
             description=f"Encrypts the {settings.domain} CodeArtifact domain's packages",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
         )
         readers = self._readers(tooling, target_accounts)
 

@@ -14,10 +14,10 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_constructs.nag import acknowledge, acknowledge_document, acknowledge_statement
+from cdk_constructs.dead_letter_queue import DeadLetterQueue
+from cdk_constructs.nag import acknowledge, acknowledge_document, allow
 from config.model import Environment, PlatformConfig
 from config.names import Names
 from config.policies import STATEMENT_REASONS, target_cfn_execution_policy
@@ -90,7 +90,7 @@ class CrossAccountRolesStack(Stack):
             description=f"ECS task execution role of {config.name} services in {env.name}",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
         )
-        _allow(
+        allow(
             self.task_execution_role,
             "PullPlatformImages",
             ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
@@ -98,14 +98,14 @@ class CrossAccountRolesStack(Stack):
             "The platform's image repositories in the tooling account, <platform>/<service>; their repository "
             "policies name this role.",
         )
-        _allow(
+        allow(
             self.task_execution_role,
             "RegistryLogin",
             ["ecr:GetAuthorizationToken"],
             ["*"],
             "ecr:GetAuthorizationToken has no resource type; the token only lets the role pull what it may pull.",
         )
-        _allow(
+        allow(
             self.task_execution_role,
             "WriteServiceLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -128,7 +128,7 @@ class CrossAccountRolesStack(Stack):
     ) -> None:
         account = env.account
         role = self.deployer_role
-        _allow(
+        allow(
             role,
             "RunDeployments",
             [
@@ -146,21 +146,21 @@ class CrossAccountRolesStack(Stack):
             ],
             f"CodeDeploy applications and groups of this environment's services, all named {env_prefix}<service>.",
         )
-        _allow(
+        allow(
             role,
             "ReadDeploymentConfigs",
             ["codedeploy:GetDeploymentConfig"],
             [f"arn:aws:codedeploy:{region}:{account}:deploymentconfig:*"],
             "Deployments read their configuration by name, and AWS's predefined ones carry no prefix.",
         )
-        _allow(
+        allow(
             role,
             "RegisterTaskDefinitions",
             ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"],
             ["*"],
             "ECS task definition registration has no resource type; the family comes from the rendered file.",
         )
-        _allow(
+        allow(
             role,
             "PassTaskRoles",
             ["iam:PassRole"],
@@ -176,7 +176,7 @@ class CrossAccountRolesStack(Stack):
                 conditions={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
             )
         )
-        _allow(
+        allow(
             role,
             "PublishFunctionVersions",
             [
@@ -194,7 +194,7 @@ class CrossAccountRolesStack(Stack):
         """Identity side of the artifact access; the tooling bucket and key policies name these roles."""
         bucket = names.artifact_bucket_pattern
         for role in roles:
-            _allow(
+            allow(
                 role,
                 "ReadPipelineArtifacts",
                 ["s3:GetObject", "s3:GetObjectVersion", "s3:GetBucketLocation", "s3:ListBucket"],
@@ -202,7 +202,7 @@ class CrossAccountRolesStack(Stack):
                 "The tooling account's artifact buckets, one per pipeline, <platform>-<service>-artifacts-<account>; "
                 "each bucket policy names this role too.",
             )
-            _allow(
+            allow(
                 role,
                 "DecryptPipelineArtifacts",
                 ["kms:Decrypt", "kms:DescribeKey"],
@@ -218,23 +218,12 @@ class CrossAccountRolesStack(Stack):
         tooling_bus = events.EventBus.from_event_bus_arn(
             self, "ToolingBus", f"arn:aws:events:{region}:{config.tooling.account}:event-bus/default"
         )
-        dead_letters = sqs.Queue(
+        dead_letters = DeadLetterQueue(
             self,
             "ForwardingDeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is the dead-letter queue of the event forwarding rule; it has no DLQ of its own.",
-        )
-        acknowledge(
-            dead_letters,
-            "Serverless-SQSRedrivePolicy",
-            "A dead-letter queue has no further redrive target; events left here are inspected by hand.",
-        )
+            purpose=f"the rule forwarding {env.name}'s deployment events to the tooling account",
+            alarm_name=f"{config.name}-{env.name}-event-forwarding-dead-letters",
+        ).queue
         return events.Rule(
             self,
             "ForwardDeployments",
@@ -259,16 +248,3 @@ class CrossAccountRolesStack(Stack):
             "AWS's maintained minimum for the SSM agent, which installs and updates the CodeDeploy agent; "
             "a hand copy would drift from what the agent needs.",
         )
-
-
-def _allow(
-    role: iam.Role,
-    sid: str,
-    actions: list[str],
-    resources: list[str],
-    reason: str,
-    conditions: dict[str, Any] | None = None,
-) -> None:
-    """Add one statement to `role` and acknowledge its wildcards with the reason it is written so."""
-    role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions))
-    acknowledge_statement(role, actions, resources, reason)

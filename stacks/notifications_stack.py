@@ -20,16 +20,17 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from cdk_constructs.dead_letter_queue import DeadLetterQueue
 from cdk_constructs.lambda_defaults import PlatformFunction
 from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge, acknowledge_grant_wildcards
 from cdk_constructs.notification_patterns import event_patterns, simple_card_input
+from cdk_constructs.secure_defaults import retained_key
 from config.model import Channel, PlatformConfig
 from config.names import Names
 from stacks.cross_account_stack import CODEDEPLOY_DEPLOYMENT_EVENT
@@ -54,20 +55,18 @@ class NotificationsStack(Stack):
         if not notifications.channels:
             return
 
-        self.key = kms.Key(
+        self.key = retained_key(
             self,
             "Key",
             alias=f"alias/{config.name}/notifications",
             description=f"Encrypts {config.name}'s webhook secrets, idempotency table and dead-letter queues",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
         self.secrets = {c.name: self._webhook_secret(c) for c in notifications.channels}
 
         # Events EventBridge could not deliver after its retries (to the function or an API destination).
-        self.undelivered = self._queue("UndeliveredEvents")
-        self.alarms = [self._depth_alarm(self.undelivered, "events EventBridge could not deliver")]
+        self.alarms: list[cloudwatch.Alarm] = []
+        self.undelivered = self._dead_letters("UndeliveredEvents", "the notification rules (EventBridge delivery)")
 
         self.function: PlatformFunction | None = None
         if lambda_channels:
@@ -162,35 +161,16 @@ class NotificationsStack(Stack):
     def secret_name(self, channel: Channel) -> str:
         return channel.secret_name or f"{self.config.name}/teams/{channel.name}"
 
-    def _queue(self, id_: str) -> sqs.Queue:
-        queue = sqs.Queue(
+    def _dead_letters(self, id_: str, purpose: str) -> sqs.Queue:
+        dead_letters = DeadLetterQueue(
             self,
             id_,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+            purpose=purpose,
+            alarm_name=f"{self.config.name}-notifications-{id_}",
+            encryption_key=self.key,
         )
-        acknowledge(queue, "AwsSolutions-SQS3", "This queue is itself a dead-letter queue; its depth is alarmed.")
-        acknowledge(
-            queue,
-            "Serverless-SQSRedrivePolicy",
-            "A dead-letter queue has no further redrive target; its depth alarm is how it is watched.",
-        )
-        return queue
-
-    def _depth_alarm(self, queue: sqs.Queue, what: str) -> cloudwatch.Alarm:
-        return cloudwatch.Alarm(
-            self,
-            f"{queue.node.id}Depth",
-            alarm_name=f"{self.config.name}-notifications-{queue.node.id}",
-            alarm_description=f"There are {what} (messages in the dead-letter queue)",
-            metric=queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        self.alarms.append(dead_letters.alarm)
+        return dead_letters.queue
 
     def _notifier(self, channels: list[Channel]) -> PlatformFunction:
         config, names = self.config, self.names
@@ -208,8 +188,7 @@ class NotificationsStack(Stack):
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.function_failures = self._queue("FunctionFailures")
-        self.alarms.append(self._depth_alarm(self.function_failures, "events the notifier failed to post"))
+        self.function_failures = self._dead_letters("FunctionFailures", "the notifier function (failed posts)")
         routes = {
             kind: [c for c in notifications.channels_for(kind) if c in names_of_lambda_channels]
             for kind in notifications.selected_kinds()

@@ -20,13 +20,13 @@ from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from cdk_constructs.dead_letter_queue import DeadLetterQueue
 from cdk_constructs.lambda_defaults import PlatformFunction
 from cdk_constructs.log_retention import retention
-from cdk_constructs.nag import acknowledge, acknowledge_statement
+from cdk_constructs.nag import acknowledge, allow
 from cdk_constructs.notification_patterns import BUILD_FAILURES, BUILD_STATE
 from config.model import PlatformConfig, Service
 from config.names import Names
@@ -47,19 +47,12 @@ class PullRequestStack(Stack):
         region, account = config.tooling.region, config.tooling.account
         repositories_arn = f"arn:aws:codecommit:{region}:{account}:{names.prefix}-*"
 
-        self.dead_letters = sqs.Queue(
+        self.dead_letters = DeadLetterQueue(
             self,
             "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the validator's dead-letter queue.")
-        acknowledge(
-            self.dead_letters,
-            "Serverless-SQSRedrivePolicy",
-            "A dead-letter queue has no further redrive target; failed validations are inspected by hand.",
-        )
+            purpose="the pull-request validator",
+            alarm_name=f"{config.name}-pull-request-validator-dead-letters",
+        ).queue
 
         self.role = iam.Role(
             self,
@@ -81,7 +74,8 @@ class PullRequestStack(Stack):
             on_failure=destinations.SqsDestination(self.dead_letters),
             retry_attempts=2,
         )
-        self._allow(
+        allow(
+            self.role,
             "ValidatePlatformPullRequests",
             [
                 "codecommit:GetCommentsForPullRequest",
@@ -93,7 +87,8 @@ class PullRequestStack(Stack):
             [repositories_arn],
             "The platform's repositories, all named <platform>-<service>; the validator acts on their pull requests.",
         )
-        self._allow(
+        allow(
+            self.role,
             "UseRepositoryKeys",
             ["kms:Decrypt", "kms:GenerateDataKey"],
             [f"arn:aws:kms:{region}:{account}:key/*"],
@@ -277,16 +272,3 @@ class PullRequestStack(Stack):
 
     def _provider_settings(self) -> dict[str, Any]:
         return {"role": self.provider_role, "log_group": self.provider_logs, "memory_size": 256}
-
-    def _allow(
-        self,
-        sid: str,
-        actions: list[str],
-        resources: list[str],
-        reason: str,
-        conditions: dict[str, Any] | None = None,
-    ) -> None:
-        self.role.add_to_policy(
-            iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
-        )
-        acknowledge_statement(self.role, actions, resources, reason)

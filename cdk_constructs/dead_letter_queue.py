@@ -1,0 +1,58 @@
+"""`DeadLetterQueue`: where the platform parks what it could not deliver, and the alarm that says so."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk_constructs.nag import acknowledge_all
+
+
+class DeadLetterQueue(Construct):
+    """An SQS dead-letter queue (TLS only, 14 days) with an alarm as soon as anything lands in it.
+
+    encryption_key: a customer key (EventBridge and Lambda need its key policy to allow them);
+    default: SQS-managed encryption.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        purpose: str,
+        alarm_name: str,
+        encryption_key: kms.IKey | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS if encryption_key else sqs.QueueEncryption.SQS_MANAGED,
+            encryption_master_key=encryption_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge_all(
+            self.queue,
+            {
+                "AwsSolutions-SQS3": f"This queue is itself the dead-letter queue of {purpose}.",
+                "Serverless-SQSRedrivePolicy": (
+                    "A dead-letter queue has no further redrive target; its depth alarm is how it is watched."
+                ),
+            },
+        )
+        self.alarm = cloudwatch.Alarm(
+            self,
+            "Depth",
+            alarm_name=alarm_name,
+            alarm_description=f"Messages in the dead-letter queue of {purpose}",
+            metric=self.queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(5)),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
