@@ -69,7 +69,11 @@ class CodeArtifactAccess:
 
 
 class ServiceBuildProject(Construct):
-    """One CodeBuild project (pipeline build, test, or pull-request build) of a service."""
+    """One CodeBuild project (pipeline build, test, or pull-request build) of a service.
+
+    role: the CodeBuild service role, named so that CodeArtifact's policies can admit it by
+    pattern (see `build_role` below); projects that run the same trusted code may share one.
+    """
 
     def __init__(
         self,
@@ -77,7 +81,7 @@ class ServiceBuildProject(Construct):
         id_: str,
         *,
         project_name: str,
-        role_name: str,
+        role: iam.Role,
         description: str,
         build_spec: codebuild.BuildSpec,
         encryption_key: kms.IKey,
@@ -101,14 +105,7 @@ class ServiceBuildProject(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         variables = {**codeartifact.environment_variables(), **(environment_variables or {})}
-        # A deterministic name: CodeArtifact's resource policies admit build roles by name pattern.
-        self.role = iam.Role(
-            self,
-            "Role",
-            role_name=role_name,
-            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
-            description=f"Runs the {project_name} CodeBuild project",
-        )
+        self.role = role
         common = dict(
             project_name=project_name,
             role=self.role,
@@ -137,13 +134,13 @@ class ServiceBuildProject(Construct):
             self.project = codebuild.Project(self, "Project", source=source, **common)  # type: ignore[arg-type]
         codeartifact.grant_read(self.project)
         acknowledge(
-            self,
+            self.role,
             "AwsSolutions-IAM5[Resource::*]",
             "sts:GetServiceBearerToken has no resource type; the statement is limited by the condition "
             "sts:AWSServiceName = codeartifact.amazonaws.com.",
         )
         acknowledge(
-            self,
+            self.role,
             f"AwsSolutions-IAM5[Resource::arn:aws:logs:{stack.region}:{stack.account}:log-group:/aws/codebuild/"
             f"<{logical_id(self.project)}>:*]",
             "Log streams of this project's own log group; CodeBuild names a new stream per build.",
@@ -167,3 +164,14 @@ class ServiceBuildProject(Construct):
                 },
             )
         )
+
+
+def build_role(scope: Construct, id_: str, *, role_name: str, runs: str) -> iam.Role:
+    """A CodeBuild service role with a deterministic name (CodeArtifact admits <p>-*-build and <p>-*-pr)."""
+    return iam.Role(
+        scope,
+        id_,
+        role_name=role_name,
+        assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+        description=f"Runs {runs}",
+    )

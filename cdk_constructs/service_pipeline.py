@@ -29,7 +29,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk_constructs.artifact_store import EncryptedArtifactStore
-from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject
+from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject, build_role
 from cdk_constructs.dead_letter_queue import DeadLetterQueue
 from cdk_constructs.lambda_defaults import ASSET_EXCLUDES, PlatformFunction
 from cdk_constructs.nag import (
@@ -146,11 +146,18 @@ class ServicePipeline(Construct):
             build_variables["ECR_REPOSITORY_URI"] = self.image_repository.repository_uri
             build_variables["DEPLOY_ENVIRONMENTS"] = json.dumps(self._ecs_deploy_environments(), sort_keys=True)
 
+        # Build and test run the merged branch's own code: one role. Pull requests get their own.
+        self.build_role = build_role(
+            self,
+            "BuildRole",
+            role_name=names.build_role(service, "build"),
+            runs=f"the pipeline build and test of {service.name}",
+        )
         self.build = ServiceBuildProject(
             self,
             "Build",
             project_name=names.build_project(service),
-            role_name=names.build_role(service, "build"),
+            role=self.build_role,
             description=f"Builds {service.name} with buildspec.yml from its repository",
             build_spec=codebuild.BuildSpec.from_source_filename("buildspec.yml"),
             encryption_key=key,
@@ -177,7 +184,7 @@ class ServicePipeline(Construct):
             self,
             "Test",
             project_name=names.test_project(service),
-            role_name=names.build_role(service, "test"),
+            role=self.build_role,
             description=f"Runs the tests of {service.name} with buildspec-test.yml; JUnit results in a report group",
             build_spec=codebuild.BuildSpec.from_source_filename("buildspec-test.yml"),
             encryption_key=key,
@@ -199,6 +206,8 @@ class ServicePipeline(Construct):
         )
         self.report_group.grant_write(self.test.project)
 
+        # EventBridge starts pipelines and pull-request builds as one shared role (ToolingStack).
+        self.trigger_role = iam.Role.from_role_name(self, "TriggerRole", names.event_trigger_role, mutable=False)
         self.pull_request_build: ServiceBuildProject | None = None
         if service.pull_request_validation:
             self.pull_request_build = self._pull_request_build(codeartifact, log_retention)
@@ -228,6 +237,8 @@ class ServicePipeline(Construct):
             execution_mode=codepipeline.ExecutionMode.QUEUED,
             artifact_bucket=self.store.bucket,
             role=self.role,
+            # Same-account actions run as the pipeline role instead of a role each (IAM role quota).
+            use_pipeline_role_for_actions=True,
             restart_execution_on_update=False,
         )
 
@@ -254,6 +265,7 @@ class ServicePipeline(Construct):
             branches=[service.branch],
             target=event_targets.CodePipeline(
                 self.pipeline,
+                event_role=self.trigger_role,
                 dead_letter_queue=self.dead_letters,
                 retry_attempts=8,
                 max_event_age=Duration.hours(2),
@@ -336,7 +348,12 @@ class ServicePipeline(Construct):
             self,
             "PullRequest",
             project_name=names.pull_request_project(service),
-            role_name=names.build_role(service, "pr"),
+            role=build_role(
+                self,
+                "PullRequestRole",
+                role_name=names.build_role(service, "pr"),
+                runs=f"pull-request builds of {service.name} (unreviewed code: no artifact or image writes)",
+            ),
             description=f"Builds and tests pull requests of {service.name} with buildspec-pr.yml",
             build_spec=codebuild.BuildSpec.from_source_filename("buildspec-pr.yml"),
             encryption_key=self.store.key,
@@ -382,6 +399,7 @@ class ServicePipeline(Construct):
             ),
             target=event_targets.CodeBuildProject(
                 project.project,
+                event_role=self.trigger_role,
                 event=events.RuleTargetInput.from_object(
                     {
                         "sourceVersion": field("$.detail.sourceCommit"),

@@ -50,6 +50,15 @@ class Names:
         return f"{self.prefix}-pr-validator"
 
     @property
+    def tooling_stack(self) -> str:
+        return f"{self.prefix}-tooling"
+
+    @property
+    def event_trigger_role(self) -> str:
+        """The role EventBridge uses to start the platform's pipelines and pull-request builds."""
+        return f"{self.prefix}-event-triggers"
+
+    @property
     def codeartifact_stack(self) -> str:
         return f"{self.prefix}-codeartifact"
 
@@ -75,7 +84,7 @@ class Names:
         return f"{self.prefix}-{service.name}-pr"
 
     def build_role(self, service: Service, kind: str) -> str:
-        """Role of a CodeBuild project; kind is build, test or pr. CodeArtifact policies match these."""
+        """Role of CodeBuild projects; kind is build (pipeline build and test) or pr. CodeArtifact matches these."""
         return f"{self.prefix}-{service.name}-{kind}"
 
     def pipeline_role(self, service: Service) -> str:
@@ -105,7 +114,7 @@ class Names:
     @property
     def build_role_patterns(self) -> list[str]:
         base = f"arn:aws:iam::{self.tooling_account}:role/{self.prefix}-"
-        return [base + "*-build", base + "*-test", base + "*-pr"]
+        return [base + "*-build", base + "*-pr"]
 
     @property
     def artifact_bucket_pattern(self) -> str:

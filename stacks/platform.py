@@ -16,6 +16,7 @@ from stacks.notifications_stack import NotificationsStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.pull_request_stack import PullRequestStack
 from stacks.service_stack import ServiceStack
+from stacks.tooling_stack import ToolingStack
 
 
 @dataclass
@@ -27,6 +28,7 @@ class PlatformStacks:
     pipelines: dict[str, PipelineStack] = field(default_factory=dict)
     notifications: NotificationsStack | None = None
     codeartifact: CodeArtifactStack | None = None
+    tooling: ToolingStack | None = None
     pull_requests: PullRequestStack | None = None
 
     def all(self) -> list[Stack]:
@@ -49,6 +51,13 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
             description=f"{config.name}: roles the tooling account uses in {env.name} (deploy this first)",
         )
 
+    stacks.tooling = ToolingStack(
+        scope,
+        names.tooling_stack,
+        config=config,
+        env=tooling,
+        description=f"{config.name}: what every pipeline shares (the role EventBridge starts them with)",
+    )
     stacks.codeartifact = CodeArtifactStack(
         scope,
         names.codeartifact_stack,
@@ -81,8 +90,9 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
             env=tooling,
             description=f"{config.name}: repository, builds and pipeline of {service.name} ({service.platform})",
         )
-        # Builds install through CodeArtifact from the first run.
+        # Builds install through CodeArtifact from the first run; EventBridge starts it as the shared role.
         stacks.pipelines[service.name].add_stack_dependency(stacks.codeartifact)
+        stacks.pipelines[service.name].add_stack_dependency(stacks.tooling)
         # Its bucket and key policies name target roles, which must exist first; its first run
         # deploys to the service stacks' deployment groups.
         for env in config.environments_of(service):

@@ -186,8 +186,8 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
             )
 
     deploy(
-        "Deploy the shared tooling stacks (CodeArtifact, notifications)",
-        [names.codeartifact_stack, names.notifications_stack],
+        "Deploy the shared tooling stacks (pipeline triggers, CodeArtifact, notifications)",
+        [names.tooling_stack, names.codeartifact_stack, names.notifications_stack],
     )
     deploy(
         "Deploy the service stacks into the target accounts, through the bootstrap trust "

@@ -83,7 +83,8 @@ def test_plan_for_the_default_config(config: PlatformConfig) -> None:
         "arn:aws:iam::111111111111:policy/acme-cdk-cfn-execution --profile acme-tooling"
     )
     assert rendered[8] == (
-        "cdk deploy acme-codeartifact acme-notifications --exclusively --require-approval never --profile acme-tooling"
+        "cdk deploy acme-tooling acme-codeartifact acme-notifications --exclusively --require-approval never "
+        "--profile acme-tooling"
     )
     assert rendered[9] == (
         "cdk deploy acme-service-storefront-dev acme-service-orders-dev acme-service-pricing-dev "
@@ -162,7 +163,7 @@ def test_execute_puts_the_scoped_policy_then_runs_commands_in_order(config: Plat
         [CDK, "bootstrap", "aws://333333333333/eu-west-1"],
         [CDK, "deploy", "acme-cross-account-prod"],
         [CDK, "bootstrap", "aws://111111111111/eu-west-1"],
-        [CDK, "deploy", "acme-codeartifact"],
+        [CDK, "deploy", "acme-tooling"],
         [CDK, "deploy", "acme-service-storefront-dev"],
         [CDK, "deploy", "acme-pipeline-storefront"],
         [CDK, "deploy", "acme-pull-requests"],
