@@ -33,6 +33,7 @@ class ServiceNetwork(Construct):
                 self,
                 "Vpc",
                 vpc_id=network.vpc_id,
+                vpc_cidr_block=network.cidr,
                 availability_zones=network.availability_zones,
                 public_subnet_ids=network.public_subnet_ids,
                 private_subnet_ids=network.private_subnet_ids,

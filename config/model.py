@@ -240,6 +240,10 @@ class ImportedNetwork(BaseModel):
     model_config = _forbid_extra()
 
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="Id of the existing VPC.")
+    cidr: str = Field(
+        pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
+        description="The VPC's IPv4 CIDR (blue/green test listeners accept traffic from inside the VPC only).",
+    )
     availability_zones: list[str] = Field(min_length=2, description="AZs of the subnets below, in the same order.")
     public_subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]] = Field(
         min_length=2, description="Public subnets for load balancers, one per AZ."
@@ -472,6 +476,9 @@ EXTERNAL_CONNECTIONS = (
     "public:crates-io",
 )
 MAX_UPSTREAMS = 10
+# A service stack on a new network creates a VPC and a NAT gateway's Elastic IP: AWS allows 5 of each
+# per region by default.
+MAX_NEW_VPCS = 5
 
 
 class CodeArtifactRepository(BaseModel):
@@ -766,6 +773,16 @@ class PlatformConfig(BaseModel):
         duplicates = sorted({n for n in service_names if service_names.count(n) > 1})
         if duplicates:
             raise ValueError(f"services: names {duplicates} used more than once; allowed: unique names")
+        for index, env in enumerate(self.environments):
+            if isinstance(env.network, NewNetwork):
+                own_vpcs = [s.name for s in self.services_in(env) if s.platform in ("ec2", "ecs")]
+                if len(own_vpcs) > MAX_NEW_VPCS:
+                    raise ValueError(
+                        f"environments[{index}].network: {len(own_vpcs)} EC2/ECS services would each create a VPC "
+                        f"(and a NAT gateway's Elastic IP) in {env.name}; allowed: at most {MAX_NEW_VPCS} (AWS's "
+                        "default VPC and Elastic IP quotas per region), or give the environment an existing VPC "
+                        "with network.vpc_id, availability_zones, public_subnet_ids and private_subnet_ids"
+                    )
         repo_names = [r.name for r in self.codeartifact.repositories]
         for index, service in enumerate(self.services):
             for env_name in list(service.environments or []) + list(service.environment_overrides):

@@ -135,6 +135,32 @@ class PullRequestStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.provider_logs.grant_write(self.provider_role)
+        # Granted once here, not per custom resource: each AwsCustomResource policy would add an inline
+        # policy to this one role, and 200 services' association batches would exceed IAM's 10,240
+        # characters per role.
+        allow(
+            self.provider_role,
+            "ManageApprovalRuleTemplates",
+            [
+                "codecommit:CreateApprovalRuleTemplate",
+                "codecommit:DeleteApprovalRuleTemplate",
+                "codecommit:UpdateApprovalRuleTemplateContent",
+            ],
+            ["*"],
+            "CodeCommit approval rule template actions support no resource-level permissions.",
+        )
+        allow(
+            self.provider_role,
+            "AssociateWithPlatformRepositories",
+            [
+                "codecommit:AssociateApprovalRuleTemplateWithRepository",
+                "codecommit:BatchAssociateApprovalRuleTemplateWithRepositories",
+                "codecommit:BatchDisassociateApprovalRuleTemplateFromRepositories",
+                "codecommit:DisassociateApprovalRuleTemplateFromRepository",
+            ],
+            [repositories_arn],
+            "The platform's repositories, all named <platform>-<service>, matched by that pattern.",
+        )
 
         self.templates: dict[str, str] = {}
         for branch in sorted({s.branch for s in services}):
@@ -180,7 +206,6 @@ class PullRequestStack(Stack):
         slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
         name = f"{config.name}-pr-validation-{slug}"[:100]
         content = self.rule_content(branch)
-        region, account = config.tooling.region, config.tooling.account
         template = cr.AwsCustomResource(
             self,
             f"ApprovalRule-{slug}",
@@ -206,26 +231,8 @@ class PullRequestStack(Stack):
                 action="deleteApprovalRuleTemplate",
                 parameters={"approvalRuleTemplateName": name},
             ),
-            policy=cr.AwsCustomResourcePolicy.from_statements(
-                [
-                    iam.PolicyStatement(
-                        # Approval rule templates have no resource type.
-                        actions=[
-                            "codecommit:CreateApprovalRuleTemplate",
-                            "codecommit:UpdateApprovalRuleTemplateContent",
-                            "codecommit:DeleteApprovalRuleTemplate",
-                        ],
-                        resources=["*"],
-                    )
-                ]
-            ),
             install_latest_aws_sdk=False,
             **self._provider_settings(),
-        )
-        acknowledge(
-            template,
-            "AwsSolutions-IAM5[Resource::*]",
-            "CodeCommit approval rule template actions support no resource-level permissions.",
         )
         repositories = [self.names.repository(s) for s in services]
         for start in range(0, len(repositories), ASSOCIATION_BATCH):
@@ -250,19 +257,6 @@ class PullRequestStack(Stack):
                     service="CodeCommit",
                     action="batchDisassociateApprovalRuleTemplateFromRepositories",
                     parameters={"approvalRuleTemplateName": name, "repositoryNames": batch},
-                ),
-                policy=cr.AwsCustomResourcePolicy.from_statements(
-                    [
-                        iam.PolicyStatement(
-                            actions=[
-                                "codecommit:AssociateApprovalRuleTemplateWithRepository",
-                                "codecommit:BatchAssociateApprovalRuleTemplateWithRepositories",
-                                "codecommit:BatchDisassociateApprovalRuleTemplateFromRepositories",
-                                "codecommit:DisassociateApprovalRuleTemplateFromRepository",
-                            ],
-                            resources=[f"arn:aws:codecommit:{region}:{account}:{r}" for r in batch],
-                        )
-                    ]
                 ),
                 install_latest_aws_sdk=False,
                 **self._provider_settings(),

@@ -1,6 +1,6 @@
 """Generate platform configs with many services, for the benchmark and the scale tests.
 
-    python -m tools.scale_config 200 > /tmp/platform-200.yaml
+python -m tools.scale_config 200 > /tmp/platform-200.yaml
 """
 
 from __future__ import annotations
@@ -16,9 +16,22 @@ from config.loader import DEFAULT_CONFIG
 PLATFORMS = ("ec2", "ecs", "lambda")
 
 
+def shared_network(index: int) -> dict[str, Any]:
+    """An existing VPC by ids (made up): what a platform this size gives each environment."""
+    return {
+        "vpc_id": f"vpc-{index:017x}",
+        "cidr": f"10.{index % 256}.0.0/16",
+        "availability_zones": ["eu-west-1a", "eu-west-1b"],
+        "public_subnet_ids": [f"subnet-{index:08x}{n:09x}" for n in (1, 2)],
+        "private_subnet_ids": [f"subnet-{index:08x}{n:09x}" for n in (3, 4)],
+    }
+
+
 def scaled_config(services: int) -> dict[str, Any]:
-    """The example platform (two environments) with `services` services, platforms in turn."""
+    """The example platform (two environments, each on a shared VPC) with `services` services."""
     data: dict[str, Any] = copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text()))
+    for index, env in enumerate(data["environments"], start=1):
+        env["network"] = shared_network(index)
     data["services"] = [
         {
             "name": f"svc{index:03d}-{platform}",

@@ -1,0 +1,168 @@
+"""AWS limits at scale: 200 services, and 20 target accounts, with 20 % headroom.
+
+Only the stacks whose size grows with services or accounts are built (the shared tooling
+stacks, one cross-account stack) plus one pipeline and one service stack per platform as
+representatives: per-service stacks do not grow, so the account-level counts (roles,
+stacks) are those representatives times the number of services.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import Environment as CdkEnvironment
+from aws_cdk import Stack
+
+from config import parse_config
+from config.model import PlatformConfig
+from config.names import Names
+from stacks.codeartifact_stack import CodeArtifactStack
+from stacks.cross_account_stack import CrossAccountRolesStack
+from stacks.notifications_stack import NotificationsStack
+from stacks.pipeline_stack import PipelineStack
+from stacks.pull_request_stack import PullRequestStack
+from stacks.service_stack import ServiceStack
+from stacks.tooling_stack import ToolingStack
+from tests.platform_synth import new_app
+from tools.scale_config import scaled_config, shared_network
+from tools.template_limits import LIMITS, Measures
+
+HEADROOM = 0.8
+SERVICES = 200
+ACCOUNTS = 20
+
+
+def synth_selected(config: PlatformConfig, outdir: Path, representatives: bool) -> tuple[Measures, dict[str, Any]]:
+    """Synthesize the growing stacks (and one pipeline + service stack per platform); measure them."""
+    app = new_app(outdir)
+    names = Names(config)
+    tooling = CdkEnvironment(account=config.tooling.account, region=config.tooling.region)
+    stacks: list[Stack] = [
+        ToolingStack(app, names.tooling_stack, config=config, env=tooling),
+        CodeArtifactStack(app, names.codeartifact_stack, config=config, env=tooling),
+        NotificationsStack(app, names.notifications_stack, config=config, env=tooling),
+        PullRequestStack(app, names.pull_request_stack, config=config, env=tooling),
+    ]
+    env = config.environments[0]
+    target = CdkEnvironment(account=env.account, region=config.region_of(env))
+    stacks.append(
+        CrossAccountRolesStack(app, names.cross_account_stack(env), config=config, environment=env, env=target)
+    )
+    picked = config.services
+    if representatives:
+        picked = [next(s for s in config.services if s.platform == p) for p in ("ec2", "ecs", "lambda")]
+    per_service: dict[str, dict[str, int]] = {}
+    for service in picked:
+        pipeline = PipelineStack(app, names.pipeline_stack(service), config=config, service=service, env=tooling)
+        deployed = ServiceStack(
+            app, names.service_stack(service, env), config=config, service=service, environment=env, env=target
+        )
+        stacks += [pipeline, deployed]
+        per_service[service.platform] = {"pipeline": pipeline.stack_name, "service": deployed.stack_name}
+    assembly = app.synth()
+    measures = Measures()
+    for stack in stacks:
+        artifact = assembly.get_stack_by_name(stack.stack_name)
+        size = (outdir / artifact.template_file).stat().st_size
+        measures.add_template(stack.stack_name, artifact.environment.account, dict(artifact.template), size)
+    return measures, {"assembly": assembly, "per_service": per_service}
+
+
+@pytest.fixture(scope="module")
+def at_200_services(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformConfig, Measures, dict[str, Any]]:
+    config = parse_config(scaled_config(SERVICES))
+    measures, extra = synth_selected(config, tmp_path_factory.mktemp("scale200"), representatives=True)
+    return config, measures, extra
+
+
+def test_no_template_or_policy_reaches_80_percent_of_its_limit_at_200_services(
+    at_200_services: tuple[PlatformConfig, Measures, dict[str, Any]],
+) -> None:
+    _, measures, _ = at_200_services
+    assert measures.over(HEADROOM) == []
+    # the growing stack is there and did grow: the pull-request associations come in batches of 25
+    assert measures.largest["resources_per_stack"].value > 0
+    assert measures.largest["wildcard_rules_per_bus"].value <= 6
+
+
+def test_pull_request_associations_grow_in_batches(
+    at_200_services: tuple[PlatformConfig, Measures, dict[str, Any]],
+) -> None:
+    _, _, extra = at_200_services
+    template = extra["assembly"].get_stack_by_name("acme-pull-requests").template
+    kinds = Counter(r["Type"] for r in template["Resources"].values())
+    assert kinds["Custom::ApprovalRuleTemplateAssociation"] == SERVICES // 25
+    assert len(template["Resources"]) <= HEADROOM * LIMITS["resources_per_stack"]
+
+
+def test_account_level_counts_at_200_services_stay_under_80_percent_of_the_quotas(
+    at_200_services: tuple[PlatformConfig, Measures, dict[str, Any]],
+) -> None:
+    config, _, extra = at_200_services
+    assembly = extra["assembly"]
+    platforms = Counter(s.platform for s in config.services)
+
+    def roles(stack_name: str) -> int:
+        return sum(
+            r["Type"] == "AWS::IAM::Role" for r in assembly.get_stack_by_name(stack_name).template["Resources"].values()
+        )
+
+    shared_tooling = sum(
+        roles(n) for n in ("acme-tooling", "acme-codeartifact", "acme-notifications", "acme-pull-requests")
+    )
+    tooling_roles = shared_tooling + sum(platforms[p] * roles(s["pipeline"]) for p, s in extra["per_service"].items())
+    target_roles = roles("acme-cross-account-dev") + sum(
+        platforms[p] * roles(s["service"]) for p, s in extra["per_service"].items()
+    )
+    assert tooling_roles <= HEADROOM * LIMITS["iam_roles_per_account"], tooling_roles
+    assert target_roles <= HEADROOM * LIMITS["iam_roles_per_account"], target_roles
+    tooling_stacks = SERVICES + 4
+    target_stacks = SERVICES + 1
+    assert max(tooling_stacks, target_stacks) <= HEADROOM * LIMITS["stacks_per_account_region"]
+
+
+@pytest.fixture(scope="module")
+def at_20_accounts(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformConfig, Measures]:
+    data = scaled_config(3)
+    data["environments"] = [
+        {
+            "name": f"env{index:02d}",
+            "account": f"{500000000000 + index:012d}",
+            "approval": index == ACCOUNTS - 1,
+            "network": shared_network(index),
+        }
+        for index in range(ACCOUNTS)
+    ]
+    config = parse_config(data)
+    measures, _ = synth_selected(config, tmp_path_factory.mktemp("accounts20"), representatives=False)
+    return config, measures
+
+
+def test_policies_that_grow_with_accounts_stay_under_80_percent_at_20_accounts(
+    at_20_accounts: tuple[PlatformConfig, Measures],
+) -> None:
+    _, measures = at_20_accounts
+    assert measures.over(HEADROOM) == []
+    # each of these names every target account (or its roles), so 20 accounts make them grow
+    for name, per_account in (
+        ("kms_key_policy_bytes", 2 * 45),  # deployer and instance role ARNs
+        ("s3_bucket_policy_bytes", 2 * 45),
+        ("event_bus_policy_chars", 30),  # the account's root ARN
+    ):
+        assert measures.largest[name].value > ACCOUNTS * per_account, (name, measures.largest[name])
+
+
+def test_the_measures_flag_a_limit_that_is_crossed() -> None:
+    measures = Measures()
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/" + "k" * 300}
+    template = {
+        "Resources": {
+            "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Statement": [statement] * 120}}},
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}},
+        }
+    }
+    measures.add_template("probe", "123456789012", template, 10)
+    assert [line.split(":")[0] for line in measures.over(HEADROOM)] == ["kms_key_policy_bytes"]
