@@ -36,7 +36,10 @@ def log_bucket(scope: Construct, id_: str, *, why_not_logged: str) -> s3.Bucket:
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         removal_policy=RemovalPolicy.RETAIN,
-        lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+        versioned=True,
+        lifecycle_rules=[
+            s3.LifecycleRule(expiration=Duration.days(365), noncurrent_version_expiration=Duration.days(30))
+        ],
     )
     acknowledge(bucket, "AwsSolutions-S1", why_not_logged)
     return bucket

@@ -509,8 +509,7 @@ class ServicePipeline(Construct):
             role=role,
             log_retention=log_retention,
             environment={"POLL_INTERVAL_SECONDS": "15", "WAIT_BUDGET_SECONDS": "240"},
-            # CodePipeline retries a job whose worker never answers; a second copy would race the first.
-            reserved_concurrency=len(self.targets) + 1,
+            memory_size=512,  # holds the deployment package in memory
             on_failure=destinations.SqsDestination(self.dead_letters),
             retry_attempts=0,
         )
