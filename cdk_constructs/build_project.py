@@ -16,7 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_constructs.nag import acknowledge, logical_id
+from cdk_constructs.nag import acknowledge_all, logical_id
 
 # aarch64 AL2023 standard image: python 3.13, nodejs 22, docker; cheaper than x86 per minute.
 BUILD_IMAGE = codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0
@@ -47,7 +47,7 @@ class CodeArtifactAccess:
         }
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
-        """Least privilege for `aws codeartifact login` and installs through the repository."""
+        """Least privilege for `aws codeartifact login` and installs through the repository (once per role)."""
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["codeartifact:GetAuthorizationToken"],
@@ -132,38 +132,41 @@ class ServiceBuildProject(Construct):
             self.project = codebuild.PipelineProject(self, "Project", **common)  # type: ignore[arg-type]
         else:
             self.project = codebuild.Project(self, "Project", source=source, **common)  # type: ignore[arg-type]
-        codeartifact.grant_read(self.project)
-        acknowledge(
+        acknowledge_all(
             self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "sts:GetServiceBearerToken has no resource type; the statement is limited by the condition "
-            "sts:AWSServiceName = codeartifact.amazonaws.com.",
-        )
-        acknowledge(
-            self.role,
-            f"AwsSolutions-IAM5[Resource::arn:aws:logs:{stack.region}:{stack.account}:log-group:/aws/codebuild/"
-            f"<{logical_id(self.project)}>:*]",
-            "Log streams of this project's own log group; CodeBuild names a new stream per build.",
+            {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "sts:GetServiceBearerToken has no resource type; the statement is limited by the condition "
+                    "sts:AWSServiceName = codeartifact.amazonaws.com."
+                ),
+                f"AwsSolutions-IAM5[Resource::arn:aws:logs:{stack.region}:{stack.account}:log-group:/aws/codebuild/"
+                f"<{logical_id(self.project)}>:*]": (
+                    "Log streams of this project's own log group; CodeBuild names a new stream per build."
+                ),
+            },
         )
 
-        # CloudWatch Logs encrypts this project's log group with the pipeline key.
-        encryption_key.add_to_resource_policy(
-            iam.PolicyStatement(
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnEquals": {
-                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name=f"/aws/codebuild/{project_name}",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    }
-                },
-            )
+
+def allow_log_groups(key: kms.IKey, log_group_pattern: str) -> None:
+    """Let CloudWatch Logs encrypt the log groups matching `log_group_pattern` with `key`."""
+    stack = Stack.of(key)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name=log_group_pattern,
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
         )
+    )
 
 
 def build_role(scope: Construct, id_: str, *, role_name: str, runs: str) -> iam.Role:

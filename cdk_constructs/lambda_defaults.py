@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_constructs.nag import acknowledge
+from cdk_constructs.nag import acknowledge_all
 
 # The newest Python runtime Lambda offers (and aws-cdk-lib knows); arm64 is cheaper and the
 # functions are pure Python.
@@ -84,15 +84,17 @@ class PlatformFunction(Construct):
             on_failure=on_failure,
             retry_attempts=retry_attempts,
         )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray's PutTraceSegments and PutTelemetryRecords (added for active tracing) have no resource type.",
-        )
-        if on_failure is not None:
-            acknowledge(
-                self.function,
-                "Serverless-LambdaDLQ",
-                "Failed asynchronous invocations go to an SQS on-failure destination, which keeps the request, "
-                "the error and the retry count; a classic DLQ would keep only the payload.",
+        reasons = {
+            "AwsSolutions-IAM5[Resource::*]": (
+                "X-Ray's PutTraceSegments and PutTelemetryRecords (added for active tracing) have no resource type."
             )
+        }
+        if on_failure is not None:
+            reasons["Serverless-LambdaDLQ"] = (
+                "Failed asynchronous invocations go to an SQS on-failure destination, which keeps the request, "
+                "the error and the retry count; a classic DLQ would keep only the payload."
+            )
+        # On this construct: it holds the function and, unless one was given, the role.
+        acknowledge_all(self, reasons)
+        if role is not None:
+            acknowledge_all(role, {"AwsSolutions-IAM5[Resource::*]": reasons["AwsSolutions-IAM5[Resource::*]"]})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from aws_cdk import Acknowledgment, Validations
 from constructs import IConstruct
 
@@ -87,14 +90,33 @@ def acknowledge_document(construct: IConstruct, document: dict[str, object], rea
 
 
 def logical_id(construct: IConstruct) -> str:
-    """The CloudFormation logical id of a construct's resource, as cdk-nag writes it in finding ids."""
-    from aws_cdk import CfnElement, Stack
+    """The logical id of an L2 construct's resource (its `Resource` child), as cdk-nag writes it.
 
-    stack = Stack.of(construct)
-    element = construct.node.default_child if not isinstance(construct, CfnElement) else construct
-    if not isinstance(element, CfnElement):
-        raise TypeError(f"{construct.node.path} has no CloudFormation resource")
-    return str(stack.resolve(stack.get_logical_id(element)))
+    Computed in Python from the construct path with aws-cdk-lib's own algorithm
+    (core/lib/private/uniqueid.ts, makeUniqueId), one jsii round trip instead of five;
+    tests/unit/test_nag.py checks it against Stack.get_logical_id.
+    """
+    stack_relative = construct.node.path.split("/")[1:]
+    return make_unique_id([*stack_relative, "Resource"])
+
+
+def make_unique_id(components: list[str]) -> str:
+    components = [c for c in components if c != "Default"]
+    if len(components) == 1:
+        candidate = _alphanumeric(components[0])
+        if len(candidate) <= 255:
+            return candidate
+    digest = hashlib.md5("/".join(components).encode(), usedforsecurity=False).hexdigest()[:8].upper()
+    deduplicated: list[str] = []
+    for component in components:
+        if not deduplicated or not deduplicated[-1].endswith(component):
+            deduplicated.append(component)
+    human = "".join(_alphanumeric(c) for c in deduplicated if c != "Resource")[:240]
+    return human + digest
+
+
+def _alphanumeric(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", text)
 
 
 def allow(

@@ -29,7 +29,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from cdk_constructs.artifact_store import EncryptedArtifactStore
-from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject, build_role
+from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject, allow_log_groups, build_role
 from cdk_constructs.dead_letter_queue import DeadLetterQueue
 from cdk_constructs.lambda_defaults import ASSET_EXCLUDES, PlatformFunction
 from cdk_constructs.nag import (
@@ -42,6 +42,7 @@ from config.model import Environment, Service
 from config.names import Names
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+APPROVAL_ACTION = "Approve"
 TEMPLATES_DIR = REPO_ROOT / "service_templates"
 LAMBDA_DIR = REPO_ROOT / "lambda"
 
@@ -153,6 +154,8 @@ class ServicePipeline(Construct):
             role_name=names.build_role(service, "build"),
             runs=f"the pipeline build and test of {service.name}",
         )
+        codeartifact.grant_read(self.build_role)
+        allow_log_groups(key, f"/aws/codebuild/{names.prefix}-{service.name}-*")
         self.build = ServiceBuildProject(
             self,
             "Build",
@@ -302,7 +305,7 @@ class ServicePipeline(Construct):
         for target in targets:
             if target.environment.approval:
                 approval = actions.ManualApprovalAction(
-                    action_name="Approve",
+                    action_name=APPROVAL_ACTION,
                     notification_topic=self.approval_topic,
                     additional_information=(
                         f"Approve the deployment of {service.name} to {target.name} "
@@ -344,16 +347,18 @@ class ServicePipeline(Construct):
     ) -> ServiceBuildProject:
         """Builds and tests each pull request's source commit with the service's buildspec-pr.yml."""
         names, service = self.names, self.service
+        pr_role = build_role(
+            self,
+            "PullRequestRole",
+            role_name=names.build_role(service, "pr"),
+            runs=f"pull-request builds of {service.name} (unreviewed code: no artifact or image writes)",
+        )
+        codeartifact.grant_read(pr_role)
         project = ServiceBuildProject(
             self,
             "PullRequest",
             project_name=names.pull_request_project(service),
-            role=build_role(
-                self,
-                "PullRequestRole",
-                role_name=names.build_role(service, "pr"),
-                runs=f"pull-request builds of {service.name} (unreviewed code: no artifact or image writes)",
-            ),
+            role=pr_role,
             description=f"Builds and tests pull requests of {service.name} with buildspec-pr.yml",
             build_spec=codebuild.BuildSpec.from_source_filename("buildspec-pr.yml"),
             encryption_key=self.store.key,
@@ -561,9 +566,9 @@ class ServicePipeline(Construct):
                         stack.format_arn(
                             service="codepipeline",
                             resource=self.pipeline.pipeline_name,
-                            resource_name=f"{stage}/{action.action_properties.action_name}",
+                            resource_name=f"{stage}/{APPROVAL_ACTION}",
                         )
-                        for stage, action in self.approval_actions
+                        for stage, _ in self.approval_actions
                     ],
                 )
             )

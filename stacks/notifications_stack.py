@@ -308,13 +308,17 @@ def _pattern(pattern: dict[str, Any]) -> events.EventPattern:
     )
 
 
-def _with_event_fields(node: Any, paths: dict[str, str]) -> Any:
+def _with_event_fields(node: Any, paths: dict[str, str], fields: dict[str, str] | None = None) -> Any:
     """`node` with every <placeholder> in its strings replaced by the EventBridge field it names."""
+    fields = {} if fields is None else fields
     if isinstance(node, dict):
-        return {key: _with_event_fields(value, paths) for key, value in node.items()}
+        return {key: _with_event_fields(value, paths, fields) for key, value in node.items()}
     if isinstance(node, list):
-        return [_with_event_fields(value, paths) for value in node]
+        return [_with_event_fields(value, paths, fields) for value in node]
     if isinstance(node, str):
         for key, path in paths.items():
-            node = node.replace(f"<{key}>", events.EventField.from_path(path))
+            if f"<{key}>" in node:
+                if path not in fields:  # one jsii call per path, not per string
+                    fields[path] = events.EventField.from_path(path)
+                node = node.replace(f"<{key}>", fields[path])
     return node

@@ -120,8 +120,9 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
             if service.pull_request_validation:
                 stacks.pull_requests.add_stack_dependency(stacks.pipelines[service.name])
 
-    for stack in stacks.all():
-        Tags.of(stack).add("platform", config.name)
-        for key, value in sorted(config.tags.items()):
-            Tags.of(stack).add(key, value)
+    # Once on the scope (every stack inherits them), not once per stack.
+    tags = Tags.of(scope)
+    tags.add("platform", config.name)
+    for key, value in sorted(config.tags.items()):
+        tags.add(key, value)
     return stacks

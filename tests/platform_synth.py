@@ -35,8 +35,11 @@ def new_app(outdir: Path) -> cdk.App:
         "aws:cdk:bundling-stacks": [],  # never bundle (no Docker) in tests
         "aws:cdk:version-reporting": False,  # keep CDK metadata out of snapshots
     }
-    # Like app.py: cfn-lint (tests/gates) validates the templates instead of the built-in pass.
-    return cdk.App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False)
+    # Like app.py: cfn-lint (tests/gates) validates the templates instead of the built-in pass,
+    # and no stack trace is recorded per construct.
+    return cdk.App(
+        context=context, outdir=str(outdir), builtin_cloud_formation_validation=False, stack_traces=False
+    )
 
 
 @dataclass
