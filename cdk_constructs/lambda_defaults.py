@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -16,6 +16,7 @@ from cdk_constructs.nag import acknowledge_all
 # functions are pure Python.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
+LAYERS_DIR = Path(__file__).resolve().parent.parent / "lambda" / "layers"
 # Local caches never belong in a deployed asset (or in its hash).
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "dist"]
 
@@ -26,6 +27,7 @@ class PlatformFunction(Construct):
     default memory: 256 MiB; default timeout: set by the caller (no implicit 3 s);
     logs: JSON, application level INFO, in `/aws/lambda/<function>` with bounded retention;
     tracing: X-Ray active.
+    platform_logging: attach the platform_logging layer (default: yes; the handlers import it).
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class PlatformFunction(Construct):
         on_failure: lambda_.IDestination | None = None,
         retry_attempts: int | None = None,
         code: lambda_.Code | None = None,
+        platform_logging: bool = True,
     ) -> None:
         super().__init__(scope, id_)
         self.log_group = logs.LogGroup(
@@ -83,6 +86,7 @@ class PlatformFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             on_failure=on_failure,
             retry_attempts=retry_attempts,
+            layers=[platform_logging_layer(self)] if platform_logging else None,
         )
         reasons = {
             "AwsSolutions-IAM5[Resource::*]": (
@@ -98,3 +102,19 @@ class PlatformFunction(Construct):
         acknowledge_all(self, reasons)
         if role is not None:
             acknowledge_all(role, {"AwsSolutions-IAM5[Resource::*]": reasons["AwsSolutions-IAM5[Resource::*]"]})
+
+
+def platform_logging_layer(scope: Construct) -> lambda_.ILayerVersion:
+    """The stack's one copy of the platform_logging layer (structured JSON logs for every handler)."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child("PlatformLoggingLayer")
+    if isinstance(existing, lambda_.LayerVersion):
+        return existing
+    return lambda_.LayerVersion(
+        stack,
+        "PlatformLoggingLayer",
+        code=lambda_.Code.from_asset(str(LAYERS_DIR / "platform_logging"), exclude=ASSET_EXCLUDES),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        description="platform_logging: structured JSON logs of the platform's functions",
+    )

@@ -57,6 +57,7 @@ class LambdaCanaryTarget(Construct):
             memory_size=settings.memory_mib,
             log_retention=log_retention,
             environment=environment,
+            platform_logging=False,  # the service's own code; it does not use the layer
         )
         function = self.service.function
         acknowledge(

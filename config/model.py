@@ -108,6 +108,13 @@ RoleArn = Annotated[str, _pattern_validator(ROLE_ARN_PATTERN, "an IAM role ARN: 
 Branch = Annotated[str, _pattern_validator(BRANCH_PATTERN, "a git branch name such as main or release/1.x")]
 
 
+def require_unique(field: str, names: list[str]) -> None:
+    """Raise the config error for names that a list uses more than once."""
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{field}: names {duplicates} used more than once; allowed: unique names")
+
+
 def _forbid_extra() -> ConfigDict:
     return ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -537,9 +544,7 @@ class CodeArtifactConfig(BaseModel):
     @model_validator(mode="after")
     def _graph(self) -> CodeArtifactConfig:
         names = [r.name for r in self.repositories]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"repositories: {duplicates} defined more than once; allowed: unique names")
+        require_unique("repositories", names)
         for index, repo in enumerate(self.repositories):
             for upstream in repo.upstreams:
                 if upstream not in names:
@@ -683,9 +688,7 @@ class NotificationsConfig(BaseModel):
     @model_validator(mode="after")
     def _routes_name_channels(self) -> NotificationsConfig:
         names = [c.name for c in self.channels]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"channels: {duplicates} defined more than once; allowed: unique names")
+        require_unique("channels", names)
         for index, route in enumerate(self.routes):
             for channel in route.channels:
                 if channel not in names:
@@ -759,9 +762,7 @@ class PlatformConfig(BaseModel):
                 f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"
             )
         env_names = [e.name for e in self.environments]
-        duplicates = sorted({n for n in env_names if env_names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"environments: names {duplicates} used more than once; allowed: unique names")
+        require_unique("environments", env_names)
         for index, env in enumerate(self.environments):
             if (env.region or self.tooling.region) != self.tooling.region:
                 raise ValueError(
@@ -770,9 +771,7 @@ class PlatformConfig(BaseModel):
                     "per-region artifact stores, which this version does not create)"
                 )
         service_names = [s.name for s in self.services]
-        duplicates = sorted({n for n in service_names if service_names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"services: names {duplicates} used more than once; allowed: unique names")
+        require_unique("services", service_names)
         for index, env in enumerate(self.environments):
             if isinstance(env.network, NewNetwork):
                 own_vpcs = [s.name for s in self.services_in(env) if s.platform in ("ec2", "ecs")]

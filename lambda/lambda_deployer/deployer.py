@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -28,8 +27,9 @@ from typing import Any, Protocol, TypeAlias
 
 import boto3
 from botocore.config import Config
+from platform_logging import get_logger, log
 
-LOGGER = logging.getLogger("deployer")
+LOGGER = get_logger("deployer")
 
 # CodePipeline limits (PutJobFailureResult / PutJobSuccessResult).
 MAX_FAILURE_MESSAGE = 5000
@@ -60,37 +60,8 @@ SESSION_NAME_INVALID = re.compile(r"[^\w+=,.@-]")
 # ----------------------------------------------------------------------------- logging
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line; structured fields come from ``extra={"fields": {...}}``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def _configure_logging() -> None:
-    if not LOGGER.handlers:
-        stream = logging.StreamHandler(sys.stdout)
-        stream.setFormatter(JsonFormatter())
-        LOGGER.addHandler(stream)
-    LOGGER.setLevel(logging.INFO)
-    LOGGER.propagate = False  # the Lambda runtime's root handler would print it twice
-
-
-_configure_logging()
-
-
 def _log(level: int, message: str, **fields: Any) -> None:
-    LOGGER.log(level, message, extra={"fields": fields})
+    log(LOGGER, level, message, **fields)
 
 
 # ----------------------------------------------------------------------------- errors

@@ -14,20 +14,15 @@ For a final build of a pull-request project:
 Malformed events, invalid configuration and unexpected API errors raise, so the
 asynchronous invocation's failure destination (dead-letter queue) receives the event.
 
-Single module on purpose: with the repository's mypy settings (explicit_package_bases,
-no mypy_path) sibling modules of a Lambda asset folder cannot be resolved by
-``mypy lambda/pr_validator``.
+Logging comes from the platform_logging layer, shared with the platform's other functions.
 """
 
 import hashlib
-import json
 import logging
 import os
 import re
-import sys
 import uuid
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,54 +31,18 @@ from urllib.parse import quote
 import boto3
 from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import ClientError
+from platform_logging import get_logger, set_request_id
+from platform_logging import log as platform_log
 
-# --- Structured JSON logging ---------------------------------------------------------------------------------------
+# --- Structured JSON logging (the platform_logging layer) ----------------------------------------------------------
 
 LOGGER_NAME = "pr_validator"
-_CORE_KEYS = frozenset({"timestamp", "level", "logger", "message", "request_id", "exception"})
-
-request_id: ContextVar[str | None] = ContextVar("pr_validator_request_id", default=None)
-
-
-class JsonFormatter(logging.Formatter):
-    """Formats a record as a single JSON line with its ``fields`` merged in."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        current_request = request_id.get()
-        if current_request is not None:
-            entry["request_id"] = current_request
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update({key: value for key, value in fields.items() if key not in _CORE_KEYS})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
-
-
-def configure_logging(level: int = logging.INFO) -> logging.Logger:
-    """Installs the JSON handler on the ``pr_validator`` logger once; returns that logger."""
-    logger = logging.getLogger(LOGGER_NAME)
-    if not any(isinstance(handler.formatter, JsonFormatter) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
-    return logger
-
-
-_logger = configure_logging()
+_logger = get_logger(LOGGER_NAME)
 
 
 def log(level: int, message: str, *, exc_info: bool = False, **fields: Any) -> None:
     """Logs ``message`` with structured ``fields`` (rendered as top-level JSON keys)."""
-    _logger.log(level, message, exc_info=exc_info, extra={"fields": fields})
+    platform_log(_logger, level, message, exc_info=exc_info or None, **fields)
 
 
 # --- Configuration: every environment variable is read and validated here ------------------------------------------
@@ -591,7 +550,7 @@ def get_client() -> CodeCommitClient:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    request_id.set(getattr(context, "aws_request_id", None))
+    set_request_id(getattr(context, "aws_request_id", None))
     try:
         result = process_event(event, client=get_client(), config=get_config())
     except MalformedEventError as error:

@@ -20,15 +20,15 @@ import json
 import logging
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from platform_logging import get_logger, log
 
-LOGGER = logging.getLogger("traffic_hook")
+LOGGER = get_logger("traffic_hook")
 
 STAGES = ("pre", "post")
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -44,37 +44,8 @@ FAILED = "Failed"
 # ----------------------------------------------------------------------------- logging
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line; structured fields come from ``extra={"fields": {...}}``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def _configure_logging() -> None:
-    if not LOGGER.handlers:
-        stream = logging.StreamHandler(sys.stdout)
-        stream.setFormatter(JsonFormatter())
-        LOGGER.addHandler(stream)
-    LOGGER.setLevel(logging.INFO)
-    LOGGER.propagate = False  # the Lambda runtime's root handler would print it twice
-
-
-_configure_logging()
-
-
 def _log(level: int, message: str, **fields: Any) -> None:
-    LOGGER.log(level, message, extra={"fields": fields})
+    log(LOGGER, level, message, **fields)
 
 
 # ----------------------------------------------------------------------------- settings

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import platform_logging
 import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
@@ -271,7 +272,7 @@ def log_lines() -> Iterator[list[str]]:
             lines.append(self.format(record))
 
     collector = Collect()
-    collector.setFormatter(deployer.JsonFormatter())
+    collector.setFormatter(platform_logging.JsonFormatter())
     deployer.LOGGER.addHandler(collector)
     yield lines
     deployer.LOGGER.removeHandler(collector)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import platform_logging
 import pytest
 from botocore.stub import Stubber, UnStubbedResponseError
 
@@ -103,7 +104,7 @@ def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """Returns a function that parses the JSON log lines written so far in the test."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(pr_validator.JsonFormatter())
+    handler.setFormatter(platform_logging.JsonFormatter())
     logger = logging.getLogger(pr_validator.LOGGER_NAME)
     logger.addHandler(handler)
     try:

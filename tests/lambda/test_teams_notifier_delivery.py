@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import socket
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -23,27 +22,14 @@ from notifier_helpers import (
     json_lines,
     load_event,
     load_notifier,
-    mocked_aws,
     put_webhook_secret,
     table_items,
-    webhook_server,
 )
 
 EVENT = "codepipeline-pipeline-execution-failed.json"
 BOTH = {"pipeline_failed": ["alerts", "releases"]}
 
 
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[WebhookServer]:
-    with webhook_server() as server:
-        yield server
-
-
-@pytest.fixture
-def server(shared_server: WebhookServer) -> Iterator[WebhookServer]:
-    shared_server.reset()
-    with mocked_aws(shared_server):
-        yield shared_server
 
 
 def start(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> tuple[Any, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +22,6 @@ from notifier_helpers import (
     facts,
     load_event,
     load_notifier,
-    mocked_aws,
     webhook_server,
 )
 
@@ -31,17 +29,6 @@ EXECUTION_ID = "12345678-1234-5678-abcd-12345678abcd"
 SAME_ACCOUNT_FUNCTION = "arn:aws:lambda:us-west-2:123456789012:function:acme-teams-notifier"
 
 
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[WebhookServer]:
-    with webhook_server() as server:
-        yield server
-
-
-@pytest.fixture
-def server(shared_server: WebhookServer) -> Iterator[WebhookServer]:
-    shared_server.reset()
-    with mocked_aws(shared_server):
-        yield shared_server
 
 
 @functools.cache

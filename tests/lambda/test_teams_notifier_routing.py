@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,24 +20,9 @@ from notifier_helpers import (
     json_lines,
     load_event,
     load_notifier,
-    mocked_aws,
     table_items,
     unescape,
-    webhook_server,
 )
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[WebhookServer]:
-    with webhook_server() as server:
-        yield server
-
-
-@pytest.fixture
-def server(shared_server: WebhookServer) -> Iterator[WebhookServer]:
-    shared_server.reset()
-    with mocked_aws(shared_server):
-        yield shared_server
 
 
 def run(module: Any, event: Any) -> dict[str, Any]:

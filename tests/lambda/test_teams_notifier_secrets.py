@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,21 +19,16 @@ from notifier_helpers import (
     mocked_aws,
     put_webhook_secret,
     secret_arn,
-    webhook_server,
 )
 
 EVENT = "codepipeline-pipeline-execution-failed.json"
 BOTH = {"pipeline_failed": ["alerts", "releases"]}
 
 
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[WebhookServer]:
-    with webhook_server() as server:
-        yield server
-
 
 @pytest.fixture
 def server(shared_server: WebhookServer) -> WebhookServer:
+    """Here without moto's AWS: these tests set up Secrets Manager themselves."""
     shared_server.reset()
     return shared_server
 
@@ -194,7 +188,8 @@ def test_parse_webhook_secret_rejects_without_echoing(
 
 def test_registered_secrets_and_signatures_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     load_notifier(monkeypatch)
-    from notifier_logging import JsonFormatter, register_secret
+    from notifier_logging import register_secret  # registers its redactor with the layer's formatter
+    from platform_logging import JsonFormatter
 
     register_secret("https://hooks.example.com/registered?sig=zzz")
     record = logging.LogRecord("teams_notifier", logging.INFO, __file__, 1, "posting", None, None)
