@@ -46,6 +46,11 @@ test: lint typecheck
 schema: install
 	$(PY) -m tools.export_schema
 
+# Timings and limits at scale: writes docs/performance.md and docs/synth-time.png (~10 minutes).
+bench: install
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) -m tools.bench
+
 bootstrap-plan: install
 	$(PY) -m tools.bootstrap --offline
 
