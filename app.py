@@ -4,39 +4,192 @@
 The only place that reads the environment or CDK context. A bad config stops here,
 before any construct exists, so nothing is written to cdk.out.
 
-Three defaults of the CDK toolchain are off here because together they cost more than the
-rest of synth (docs/performance.md): aws-cdk-lib's built-in template validation (`make test`
-runs cfn-lint, a superset of its rules, over every template; PLATFORM_CFN_VALIDATE=true turns
-it back on), a stack trace recorded for every construct (PLATFORM_STACK_TRACES=true), and
-jsii's runtime re-check of every argument of every call (what `python -O` skips; the tests
-keep it; PLATFORM_TYPE_CHECKS=true).
+Five defaults of the CDK toolchain and of Python are changed here because together they cost
+more than the rest of synth (docs/performance.md): aws-cdk-lib's built-in template validation
+(`make test` runs cfn-lint, a superset of its rules, over every template;
+PLATFORM_CFN_VALIDATE=true turns it back on), a stack trace recorded for every construct
+(PLATFORM_STACK_TRACES=true), jsii's runtime re-check of every argument of every call (what
+`python -O` skips; the tests keep it; PLATFORM_TYPE_CHECKS=true), jsii's relay process between
+Python and the Node kernel (PLATFORM_JSII_RELAY=true keeps it), and Python's cyclic garbage
+collector walking the tens of thousands of generated classes aws-cdk-lib loads, during synth
+and once more at exit.
 """
 
 from __future__ import annotations
 
+import gc
+import io
 import os
+import socket
+import subprocess
 import sys
+from pathlib import Path
+from typing import Any
+
+# The jsii release whose process launcher `talk_to_jsii_directly` stands in for (see there).
+JSII_DIRECT_VERSION = "1.142.0"
 
 
-def _skip_jsii_type_checks() -> None:
-    """Skip jsii's typeguard check of every call argument, as `python -O` would.
+class _NoTypeHints(dict[str, Any]):
+    """What jsii's generated code gets instead of resolved type hints: None for every argument."""
 
-    `-O` itself does not help: it needs optimized bytecode that pip does not install. If jsii
-    renames this hook, the assignment does nothing and the checks simply stay on.
+    def __missing__(self, _argument: str) -> None:
+        return None
+
+
+def tune_runtime(*, type_checks: bool | None = None) -> None:
+    """Call before importing aws_cdk: the direct kernel channel, and no per-call type checks.
+
+    `type_checks=True` keeps jsii's checks (the tests do); by default PLATFORM_TYPE_CHECKS=true
+    does. PLATFORM_JSII_RELAY=true keeps jsii's relay process.
+    """
+    if os.environ.get("PLATFORM_JSII_RELAY") != "true":
+        talk_to_jsii_directly()
+    if type_checks is None:
+        type_checks = os.environ.get("PLATFORM_TYPE_CHECKS") == "true"
+    if not type_checks:
+        skip_jsii_type_checks()
+
+
+def skip_jsii_type_checks() -> None:
+    """Skip jsii's typeguard check of every call argument.
+
+    That is what `python -O` skips, but `-O` itself does not help: it needs optimized bytecode
+    that pip does not install. Both the check and the type-hint resolution feeding it go (the
+    generated modules bind `cached_type_hints` when they are imported). If jsii renames these
+    hooks, the assignments do nothing and the checks simply stay on.
     """
     import jsii._type_checking as checks
 
+    no_hints = _NoTypeHints()
     checks._resolved_check = lambda **_: None
+    checks.cached_type_hints = lambda stub: no_hints
+
+
+def talk_to_jsii_directly() -> bool:
+    """Start jsii's Node kernel without the relay process jsii puts in front of it; True if done.
+
+    jsii's Python runtime starts `node jsii-runtime.js`, which starts a second Node process for
+    the kernel (program.js, requests on its fd 3) and copies every request and every response
+    between the two, to keep the kernel's console output off the request channel
+    (aws/jsii#2406). Each of the ~1,450 calls of a default-config synth pays those two extra
+    hops: a round trip takes ~0.2 ms directly and ~0.4 ms through the relay. Here the kernel is
+    started the way the relay starts it (same Node flags, --preserve-symlinks), its fd 3 is one
+    end of a socket pair, and its console output goes straight to this process's stdout and
+    stderr, where the relay would have copied it. Only for the jsii release this was written
+    against and on POSIX (fd passing); otherwise jsii starts as it ships. Call before the first
+    jsii call (importing aws_cdk is one).
+    """
+    if os.name != "posix" or "JSII_RUNTIME" in os.environ:
+        return False
+    import jsii
+    from jsii._kernel.providers import process as jsii_process
+
+    if jsii.__version__ != JSII_DIRECT_VERSION:
+        return False
+    jsii_process._NodeProcess.start = _start_kernel_directly  # type: ignore[method-assign]
+    return True
+
+
+def _start_kernel_directly(self: Any) -> None:
+    """`_NodeProcess.start` of jsii 1.142.0, with program.js started instead of its relay."""
+    import atexit
+    import platform
+    import threading
+
+    environ = os.environ.copy()
+    environ["JSII_AGENT"] = f"Python/{platform.python_version()}"
+    relay = self._jsii_runtime()  # writes jsii's embedded bin/ and lib/ to a temporary directory
+    program = Path(relay).parent.parent / "lib" / "program.js"
+    ours, kernels = socket.socketpair()
+    node = environ.get("JSII_NODE", "node")
+    # The shell moves the kernel's end of the socket from stdin to fd 3, where program.js reads
+    # and writes requests, and execs Node in its place (no preexec_fn: safe with threads).
+    kernel = subprocess.Popen(  # noqa: S603 - jsii's own node and kernel, the relay's flags
+        [
+            "/bin/sh",
+            "-c",
+            'exec "$0" "$@" 3<&0 </dev/null',
+            node,
+            "--max-old-space-size=4069",
+            "--preserve-symlinks",
+            str(program),
+        ],
+        stdin=kernels.fileno(),
+        env=environ,
+    )
+    kernels.close()
+    self._process = _KernelChannel(kernel, ours)
+    self.sink_thread = threading.Thread(target=lambda: None)  # no relay output to decode
+    atexit.register(self.stop)
+    self.handshake()
+
+
+class _KernelChannel:
+    """The part of subprocess.Popen that jsii's _NodeProcess uses, over the kernel's socket."""
+
+    def __init__(self, kernel: subprocess.Popen[bytes], channel: socket.socket) -> None:
+        self._kernel = kernel
+        self.stdin = _RequestWriter(channel)
+        self.stdout = channel.makefile("rb")
+        self.stderr = io.BytesIO()  # the kernel writes to this process's stderr itself
+        channel.close()  # the two file objects keep the socket open until both are closed
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self._kernel.wait(timeout)
+
+    def terminate(self) -> None:
+        self._kernel.terminate()
+
+
+class _RequestWriter:
+    """Requests to the kernel; closing it is end-of-file for the kernel, as closing a pipe is."""
+
+    def __init__(self, channel: socket.socket) -> None:
+        self._channel = channel
+        self._file = channel.makefile("wb")
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def write(self, data: bytes) -> int:
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        try:
+            self._file.flush()
+            self._channel.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the kernel has gone already
+        self._file.close()
+
+
+def keep_collector_off_what_exists() -> None:
+    """Move every object alive now out of the garbage collector's sight (gc.freeze).
+
+    Called once the modules are imported (they live until exit, so walking them in every full
+    collection is wasted) and once synth is written (so the collections at interpreter exit
+    skip the whole construct tree). Nothing is leaked: objects are still freed by reference
+    counting, and the process ends right after.
+    """
+    gc.freeze()
 
 
 def main() -> int:
-    if os.environ.get("PLATFORM_TYPE_CHECKS") != "true":
-        _skip_jsii_type_checks()
+    tune_runtime()
 
     import aws_cdk as cdk
 
     from config import ConfigError, load_config
     from stacks.platform import build_platform
+
+    keep_collector_off_what_exists()
 
     app = cdk.App(
         builtin_cloud_formation_validation=os.environ.get("PLATFORM_CFN_VALIDATE") == "true",
@@ -50,6 +203,7 @@ def main() -> int:
         return 1
     build_platform(app, config)
     app.synth()
+    keep_collector_off_what_exists()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The benchmark's floor: a CDK app with one empty stack, synthesized like app.py (same CLI and flags).
+"""The benchmark's floor: a CDK app with one empty stack, run like app.py (same CLI, flags and runtime tuning).
 
 With --with-platform-imports it first imports every module the platform imports (and so every
 aws-cdk-lib service module it uses) and still synthesizes one empty stack: the difference to
@@ -6,15 +6,20 @@ the plain floor is the cost of loading those modules.
 """
 
 import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import keep_collector_off_what_exists, tune_runtime
+
+tune_runtime()
 if "--with-platform-imports" in sys.argv:
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import stacks.platform  # noqa: F401
 
-import aws_cdk as cdk
+import aws_cdk as cdk  # noqa: E402
 
+keep_collector_off_what_exists()
 app = cdk.App(builtin_cloud_formation_validation=False, stack_traces=False)
 cdk.Stack(app, "Empty", env=cdk.Environment(account="111111111111", region="eu-west-1"))
 app.synth()
+keep_collector_off_what_exists()

@@ -1,4 +1,4 @@
-"""app.py end to end: a bad config stops synth with its message and writes nothing."""
+"""app.py end to end: a bad config stops synth with its message and writes nothing; the jsii kernel channel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsii
 import pytest
+from jsii._kernel.providers import process as jsii_process
+
+import app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
@@ -78,3 +82,91 @@ def test_cdk_cli_synth_with_bad_config_fails_and_leaves_no_content(tmp_path: Pat
     assert 'tooling.account: got "12345"; allowed: exactly 12 digits' in result.stderr
     assert not outdir.exists() or not any(outdir.iterdir()), list(outdir.iterdir())
     shutil.rmtree(outdir, ignore_errors=True)
+
+
+# Builds a small stack in a fresh interpreter tuned like app.py; prints what the test compares.
+KERNEL_PROBE = """
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+from app import tune_runtime
+tune_runtime()
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_iam as iam, aws_s3 as s3
+app = cdk.App()
+stack = cdk.Stack(app, "Probe", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True, versioned=True)
+bucket.grant_read(iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com")))
+try:
+    s3.Bucket(stack, "Bucket")
+    duplicate = None
+except RuntimeError as error:
+    duplicate = str(error)
+channel = jsii.kernel.provider._process._process
+pid = channel._kernel.pid if hasattr(channel, "_kernel") else channel.pid
+with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+    command = cmdline.read().decode().rstrip("\\0").split("\\0")
+template = app.synth().get_stack_by_name("Probe").template
+print(json.dumps({"pid": pid, "command": command, "duplicate": duplicate, "template": template}))
+"""
+
+
+def probe_kernel(**env: str) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-c", KERNEL_PROBE],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found: dict[str, object] = json.loads(result.stdout.splitlines()[-1])
+    found["stderr"] = result.stderr
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the kernel's command line from /proc")
+def test_jsii_kernel_runs_without_relay_and_answers_as_through_it() -> None:
+    direct = probe_kernel()
+    relayed = probe_kernel(PLATFORM_JSII_RELAY="true")
+    direct_command, relayed_command = direct["command"], relayed["command"]
+    assert isinstance(direct_command, list) and isinstance(relayed_command, list)
+    # Python talks to the kernel itself, not to jsii's relay (bin/jsii-runtime.js) in front of it.
+    assert direct_command[-1].endswith("/lib/program.js"), direct_command
+    assert "--preserve-symlinks" in direct_command
+    assert relayed_command[-1].endswith("/bin/jsii-runtime.js"), relayed_command
+    # Same answers: kernel errors arrive as Python exceptions, the template is identical.
+    assert "There is already a Construct with name 'Bucket'" in str(direct["duplicate"])
+    assert direct["duplicate"] == relayed["duplicate"]
+    assert direct["template"] == relayed["template"]
+    # The kernel exits with the interpreter (it was waited for, so nothing is left running).
+    for found in (direct, relayed):
+        assert not Path(f"/proc/{found['pid']}").exists(), f"kernel {found['pid']} outlived its interpreter"
+
+
+def test_jsii_kernel_console_output_still_reaches_stderr() -> None:
+    """What the relay used to forward: the kernel's own logging (JSII_DEBUG) lands on stderr."""
+    direct = probe_kernel(JSII_DEBUG="1")
+    assert "[@jsii/kernel] load" in str(direct["stderr"])
+    assert isinstance(direct["template"], dict)
+
+
+def test_direct_channel_only_for_the_jsii_release_it_was_written_against(monkeypatch: pytest.MonkeyPatch) -> None:
+    def stock_start(self: object) -> None:
+        raise AssertionError("not called")
+
+    monkeypatch.setattr(jsii_process._NodeProcess, "start", stock_start)
+    monkeypatch.setattr(jsii, "__version__", "1.999.0")
+    assert app.talk_to_jsii_directly() is False
+    assert jsii_process._NodeProcess.start is stock_start
+
+    monkeypatch.setattr(jsii, "__version__", app.JSII_DIRECT_VERSION)
+    assert app.talk_to_jsii_directly() is True
+    assert jsii_process._NodeProcess.start is app._start_kernel_directly
+
+
+def test_installed_jsii_is_the_release_the_direct_channel_was_written_against() -> None:
+    """A jsii upgrade fails here: compare jsii's new _NodeProcess.start with app._start_kernel_directly."""
+    assert jsii.__version__ == app.JSII_DIRECT_VERSION
