@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Validations
 from constructs import IConstruct
+
+# Where Validations.of(scope).acknowledge() records acknowledgements; cdk-nag v3 and aws-cdk-lib's
+# validation report read them from there.
+ACKNOWLEDGED_RULES = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
 
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
@@ -15,14 +19,26 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
 
 
 def acknowledge_all(construct: IConstruct, reasons: dict[str, str]) -> None:
-    """Acknowledge several findings on one construct in a single call (each call crosses to Node)."""
+    """Acknowledge several findings on one construct, recorded as Validations.acknowledge records them.
+
+    The metadata entry is the one `Validations.of(construct).acknowledge(...)` adds
+    (tests/unit/test_nag.py compares the two). That call also records a stack trace per rule and
+    walks the whole subtree below `construct` once per rule, removing aws-cdk-lib warnings that
+    carry the rule's id; no aws-cdk-lib warning carries a cdk-nag id, and at the platform's ~300
+    acknowledgements the walks cost ~0.15 s of a default-config synth (docs/performance.md).
+    """
     for rule, reason in reasons.items():
         if len(reason.split()) < 6:
             raise ValueError(f"acknowledgement of {rule} needs a real reason, got {reason!r}")
     if reasons:
-        Validations.of(construct).acknowledge(
-            *(Acknowledgment(id=rule, reason=reason) for rule, reason in reasons.items())
-        )
+        construct.node.add_metadata(ACKNOWLEDGED_RULES, {qualified_rule_id(r): why for r, why in reasons.items()})
+
+
+def qualified_rule_id(rule: str) -> str:
+    """A rule id as Validations.acknowledge records it: in the annotations namespace, spaces as hyphens."""
+    if "::" in rule.split("[", 1)[0]:
+        raise ValueError(f"{rule!r}: cdk-nag rule ids have no plugin namespace")
+    return "Annotation::" + rule.replace(" ", "-")
 
 
 # Action wildcards that aws-cdk-lib grant methods emit (Bucket.grantRead/ReadWrite, Key.grantEncryptDecrypt).

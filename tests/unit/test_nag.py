@@ -12,7 +12,15 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_constructs.nag import acknowledge, logical_id, make_unique_id, wildcard_findings
+from cdk_constructs.nag import (
+    ACKNOWLEDGED_RULES,
+    acknowledge,
+    acknowledge_all,
+    logical_id,
+    make_unique_id,
+    qualified_rule_id,
+    wildcard_findings,
+)
 from tests.platform_synth import SynthesizedPlatform, new_app
 
 
@@ -71,3 +79,34 @@ def test_an_acknowledgement_needs_a_reason(tmp_path: Path) -> None:
     stack = cdk.Stack(new_app(tmp_path), "Probe")
     with pytest.raises(ValueError, match="needs a real reason"):
         acknowledge(sqs.Queue(stack, "Q"), "AwsSolutions-SQS3", "because")
+
+
+ACKNOWLEDGED = {
+    "AwsSolutions-S1": "Access logs of this bucket would log into themselves, so none are kept.",
+    "AwsSolutions-IAM5[Action::s3:GetObject*]": "Emitted by an aws-cdk-lib grant method for one named bucket.",
+    "AwsSolutions-IAM5[Resource::arn:aws:logs:*:*:log-group:/x:*]": "Log streams of this one log group only.",
+    "Serverless-LambdaDLQ odd id": "A rule id with a space, recorded with a hyphen as aws-cdk-lib does.",
+}
+
+
+def acknowledged(construct: Construct) -> list[dict[str, str]]:
+    return [dict(entry.data) for entry in construct.node.metadata if entry.type == ACKNOWLEDGED_RULES]
+
+
+def test_acknowledgements_are_recorded_as_the_validations_api_records_them(tmp_path: Path) -> None:
+    stack = cdk.Stack(new_app(tmp_path), "Probe")
+    ours, official = s3.Bucket(stack, "Ours"), s3.Bucket(stack, "Official")
+    acknowledge_all(ours, ACKNOWLEDGED)
+    cdk.Validations.of(official).acknowledge(
+        *(cdk.Acknowledgment(id=rule, reason=reason) for rule, reason in ACKNOWLEDGED.items())
+    )
+    merged: dict[str, str] = {}
+    for entry in acknowledged(official):  # one entry per rule there, one entry per call here
+        merged.update(entry)
+    assert acknowledged(ours) == [merged]
+
+
+def test_a_rule_id_with_a_plugin_namespace_is_refused() -> None:
+    with pytest.raises(ValueError, match="no plugin namespace"):
+        qualified_rule_id("cdk-nag::AwsSolutions-S1")
+    assert qualified_rule_id("AwsSolutions-IAM5[Resource::*]") == "Annotation::AwsSolutions-IAM5[Resource::*]"
