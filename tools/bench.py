@@ -327,10 +327,20 @@ Of the default config's {statistics.median(default) - statistics.median(floor):.
 uses (the floor + imports row: about 28 aws-cdk-lib service modules, each thousands of generated
 Python classes, and the config model); the other
 {statistics.median(default) - statistics.median(imports):.2f} s builds and synthesizes
-{default_stacks} stacks of about 550 resources through jsii (~1,400 Python/Node round trips) and
+{default_stacks} stacks of about 550 resources through jsii (~1,450 Python/Node round trips) and
 stages the assets. The floor loads aws-cdk-lib's core alone, so no platform that deploys EC2, ECS,
 Lambda, CodePipeline and EventBridge resources can come close to it; against the floor + imports
 the default config is {statistics.median(default) / statistics.median(imports):.2f}x.
+
+Where the build time goes (a `node --cpu-prof` profile of the kernel and a `Module._load` timer,
+one default-config run): ~0.65 s is Node loading the aws-cdk-lib modules the platform uses, each
+on first use (core 0.11 s, region-info 0.07 s for the partition lookups of environment-specific
+stacks, aws-ec2 0.06 s, aws-iam, aws-ecs and aws-lambda 0.02-0.03 s each, ...), which is why the
+first stack of each kind costs 3-5 times the second; ~0.3 s is round-trip latency; the rest is
+aws-cdk-lib's own construct and synthesis work (token resolution, template rendering). None of
+it is repeated per service, which is why the marginal cost per service is low. What would
+close more of the gap is upstream: jsii pipelining calls instead of a synchronous ping-pong per
+call (aws/jsii#5166), or a compile cache that survives the kernel's per-process module directory.
 
 ## What was measured and changed to get here
 
@@ -340,14 +350,36 @@ the default config is {statistics.median(default) / statistics.median(imports):.
   stack. It duplicates cfn-lint, which runs over every template in `make test`, so `app.py`
   turns it off (`PLATFORM_CFN_VALIDATE=true` turns it back on).
 - **Stack traces and runtime type checks.** aws-cdk-lib records a stack trace for every
-  construct, and jsii re-checks every argument of every call with typeguard; `app.py` turns both
-  off (`PLATFORM_STACK_TRACES=true`, `PLATFORM_TYPE_CHECKS=true`; the tests keep the checks).
+  construct, and jsii re-checks every argument of every call with typeguard after resolving
+  the type hints of each generated stub (~250 distinct stubs, 0.1-0.15 s); `app.py` turns all of
+  it off (`PLATFORM_STACK_TRACES=true`, `PLATFORM_TYPE_CHECKS=true`; the tests keep the checks).
   `python -O` was tried first and rejected: without cached optimized bytecode it recompiles
   aws-cdk-lib on every run (8 s instead of 4).
+- **Garbage collection at exit.** Timing the process after its last statement showed Python's
+  shutdown taking 0.25-0.43 s, almost all of it the final cyclic collections over the tens of
+  thousands of generated classes and the construct tree (the jsii runtime itself stops in
+  0.03-0.07 s). `app.py` calls `gc.freeze()` once the modules are imported and again after synth:
+  shutdown now takes ~0.05 s, and the three full collections during synth become two. The floor
+  app runs the same tuning (its own shutdown went from ~0.11 s to ~0.045 s), so the ratio
+  compares like with like.
+- **jsii's relay process.** jsii's Python runtime starts `node bin/jsii-runtime.js`, which starts
+  the kernel (`lib/program.js`) as a second Node process and copies every request and response
+  between the two, to keep the kernel's console output off the request channel (aws/jsii#2406).
+  500 trivial calls timed in a loop: 360-500 µs per round trip through the relay, 180-250 µs
+  with Python talking to the kernel directly. `app.py` starts the kernel itself, with the relay's
+  Node flags, its request channel (fd 3) on a socket pair and its console output on our stderr:
+  ~0.25 s less at ~1,450 round trips, and one Node process fewer to start (the floor gains that
+  too). Only for the pinned jsii 1.142.0 on POSIX (`tests/unit/test_app.py` compares templates
+  and errors both ways and fails on a jsii upgrade); `PLATFORM_JSII_RELAY=true` keeps the relay.
+  The tests use the direct channel too, so every snapshot test exercises it.
+- **Acknowledgements.** `Validations.of(c).acknowledge()` records a stack trace per rule and walks
+  the whole subtree below `c` once per rule to drop aws-cdk-lib warnings with that id (there are
+  none for cdk-nag ids). `cdk_constructs/nag.py` writes the same metadata entry itself
+  (`tests/unit/test_nag.py` compares the two): median of 8 in-process runs 3.32 -> 3.12 s.
 - **jsii round trips.** cProfile of `build_platform` counted 1,786 round trips for the default
   config: logical ids for acknowledgements are now computed in Python with aws-cdk-lib's own
   algorithm, acknowledgements on one construct go in one call, tags are set once on the app, and
-  grants made once per role, leaving 1,416.
+  grants made once per role, leaving ~1,450.
 - **IAM roles.** CDK's defaults made 10-13 roles per pipeline stack (~2,200 at 200 services,
   over the default quota of 1,000 roles per account): pipelines now run same-account actions as
   their own role, build and test share a role, and EventBridge starts pipelines and pull-request
@@ -357,8 +389,13 @@ the default config is {statistics.median(default) / statistics.median(imports):.
   it is granted once, by name pattern.
 - **Event-bus policy.** One statement listing the target accounts (~33 characters per account)
   instead of one statement per account (~330).
-- Tried and not kept: Node's compile cache (the CDK toolchain already uses it), switching off
-  tree.json and the analytics resource (no difference beyond noise).
+- Tried and not kept: Node's compile cache for the jsii process (`NODE_COMPILE_CACHE`): the kernel
+  loads aws-cdk-lib through a new `jsii-kernel-XXXXXX` directory per process (with
+  `--preserve-symlinks`) and Node keys the cache by file path, so every run missed and the cache
+  grew to 113 MB. A larger V8 young generation (`--max-semi-space-size` 16-64 MB: Node's GC time
+  78-113 ms against 82 ms). Switching off tree.json, the analytics resource or version reporting,
+  and writing the acknowledgement key as a literal instead of reading it from aws-cdk-lib (the
+  validation module is loaded at synth anyway): no difference beyond noise.
 
 ## Raw output
 
