@@ -89,6 +89,24 @@ def _profile_args(account: Account) -> list[str]:
     return ["--profile", account.profile] if account.profile else []
 
 
+def _deploy_step(description: str, account: Account, cdk: str, stacks: list[str], context: list[str]) -> Step:
+    """`cdk deploy` of exactly `stacks` with `account`'s profile, without the approval prompt."""
+    return Step(
+        description,
+        account,
+        command=(
+            cdk,
+            "deploy",
+            *stacks,
+            "--exclusively",
+            "--require-approval",
+            "never",
+            *_profile_args(account),
+            *context,
+        ),
+    )
+
+
 def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None = None) -> list[Step]:
     names = Names(config)
     tooling = tooling_account(config)
@@ -125,22 +143,7 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
             )
         )
         stacks = [names.cross_account_stack(e) for e in config.environments if e.account == account.account]
-        steps.append(
-            Step(
-                f"Deploy the cross-account roles of {account.label}",
-                account,
-                command=(
-                    cdk,
-                    "deploy",
-                    *stacks,
-                    "--exclusively",
-                    "--require-approval",
-                    "never",
-                    *_profile_args(account),
-                    *context,
-                ),
-            )
-        )
+        steps.append(_deploy_step(f"Deploy the cross-account roles of {account.label}", account, cdk, stacks, context))
     policy = cfn_execution_policy_name(config)
     steps.append(
         Step(
@@ -168,22 +171,7 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
 
     def deploy(description: str, stacks: list[str]) -> None:
         if stacks:
-            steps.append(
-                Step(
-                    description,
-                    tooling,
-                    command=(
-                        cdk,
-                        "deploy",
-                        *stacks,
-                        "--exclusively",
-                        "--require-approval",
-                        "never",
-                        *_profile_args(tooling),
-                        *context,
-                    ),
-                )
-            )
+            steps.append(_deploy_step(description, tooling, cdk, stacks, context))
 
     deploy(
         "Deploy the shared tooling stacks (pipeline triggers, CodeArtifact, notifications)",
