@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
@@ -34,8 +34,6 @@ from config.names import Names
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Construct id of aws-cdk-lib's AwsCustomResource singleton provider function.
 _SINGLETON_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
-# BatchAssociateApprovalRuleTemplateWithRepositories takes at most 25 repositories per call.
-ASSOCIATION_BATCH = 25
 
 
 class PullRequestStack(Stack):
@@ -149,23 +147,47 @@ class PullRequestStack(Stack):
             ["*"],
             "CodeCommit approval rule template actions support no resource-level permissions.",
         )
+
+        # Associations are our own custom resource: it disassociates the repositories a template no
+        # longer lists, which aws-cdk-lib's AwsCustomResource cannot (it never sees the old list).
+        self.associations_role = iam.Role(
+            self,
+            "ApprovalAssociationsRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Associates the approval rule templates with exactly the repositories that use them",
+        )
         allow(
-            self.provider_role,
+            self.associations_role,
             "AssociateWithPlatformRepositories",
             [
-                "codecommit:AssociateApprovalRuleTemplateWithRepository",
                 "codecommit:BatchAssociateApprovalRuleTemplateWithRepositories",
                 "codecommit:BatchDisassociateApprovalRuleTemplateFromRepositories",
-                "codecommit:DisassociateApprovalRuleTemplateFromRepository",
             ],
             [repositories_arn],
             "The platform's repositories, all named <platform>-<service>, matched by that pattern.",
+        )
+        self.associations = PlatformFunction(
+            self,
+            "ApprovalAssociations",
+            description=f"Associates {config.name} approval rule templates with exactly the listed repositories",
+            code_dir=LAMBDA_DIR / "approval_associations",
+            handler="approval_associations.handler",
+            timeout=Duration.minutes(5),
+            role=self.associations_role,
+            log_retention=retention(config.log_retention_days),
         )
 
         self.templates: dict[str, str] = {}
         for branch in sorted({s.branch for s in services}):
             on_branch = [s for s in services if s.branch == branch]
             self.templates[branch] = self._approval_rule(config, branch, on_branch)
+        acknowledge(
+            self.associations.function,
+            "Serverless-LambdaDLQ",
+            "A CloudFormation custom-resource handler: it answers every request on CloudFormation's response "
+            "URL, and CloudFormation fails the deployment on a failure; a dead-letter queue would hold "
+            "requests nobody can answer any more.",
+        )
         provider = self.node.try_find_child(_SINGLETON_PROVIDER_ID)
         if provider is not None:
             acknowledge(
@@ -234,34 +256,16 @@ class PullRequestStack(Stack):
             install_latest_aws_sdk=False,
             **self._provider_settings(),
         )
-        repositories = [self.names.repository(s) for s in services]
-        for start in range(0, len(repositories), ASSOCIATION_BATCH):
-            batch = repositories[start : start + ASSOCIATION_BATCH]
-            association = cr.AwsCustomResource(
-                self,
-                f"Associate-{slug}-{start // ASSOCIATION_BATCH}",
-                resource_type="Custom::ApprovalRuleTemplateAssociation",
-                on_create=cr.AwsSdkCall(
-                    service="CodeCommit",
-                    action="batchAssociateApprovalRuleTemplateWithRepositories",
-                    parameters={"approvalRuleTemplateName": name, "repositoryNames": batch},
-                    physical_resource_id=cr.PhysicalResourceId.of(f"{name}:{start // ASSOCIATION_BATCH}"),
-                ),
-                on_update=cr.AwsSdkCall(
-                    service="CodeCommit",
-                    action="batchAssociateApprovalRuleTemplateWithRepositories",
-                    parameters={"approvalRuleTemplateName": name, "repositoryNames": batch},
-                    physical_resource_id=cr.PhysicalResourceId.of(f"{name}:{start // ASSOCIATION_BATCH}"),
-                ),
-                on_delete=cr.AwsSdkCall(
-                    service="CodeCommit",
-                    action="batchDisassociateApprovalRuleTemplateFromRepositories",
-                    parameters={"approvalRuleTemplateName": name, "repositoryNames": batch},
-                ),
-                install_latest_aws_sdk=False,
-                **self._provider_settings(),
-            )
-            association.node.add_dependency(template)
+        association = CustomResource(
+            self,
+            f"Associations-{slug}",
+            service_token=self.associations.function.function_arn,
+            resource_type="Custom::ApprovalRuleTemplateAssociation",
+            properties={"TemplateName": name, "Repositories": sorted(self.names.repository(s) for s in services)},
+        )
+        association.node.add_dependency(template)
+        # The function must be able to associate before CloudFormation first calls it.
+        association.node.add_dependency(self.associations_role)
         return name
 
     def _provider_settings(self) -> dict[str, Any]:

@@ -303,8 +303,8 @@ Each generated size is synthesized {SIZE_RUNS} times and the fastest run counts.
 {rows}
 
 Each service adds one pipeline stack in the tooling account and one service stack per
-environment, so no stack grows with the number of services except the pull-request stack
-(one association resource per 25 repositories).
+environment, so no stack grows with the number of services except the pull-request stack's
+templates: one association resource per approval rule template lists its repositories.
 
 ## Limits at {biggest.services} services
 

@@ -163,7 +163,7 @@ class Recorded:
 
 
 class WebhookServer:
-    """Answers each request with the next scripted Reply for its path (default 202), and records it."""
+    """Answers each POST or PUT with the next scripted Reply for its path (default 202), and records it."""
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
@@ -178,7 +178,9 @@ class WebhookServer:
                 body = self.rfile.read(length)
                 path = self.path.split("?", 1)[0]
                 with server._lock:
-                    server.requests.append(Recorded("POST", path, dict(self.headers.items()), body, time.monotonic()))
+                    server.requests.append(
+                        Recorded(self.command, path, dict(self.headers.items()), body, time.monotonic())
+                    )
                     queue = server._script[path]
                     reply = queue.popleft() if queue else Reply()
                 if reply.delay:
@@ -192,6 +194,9 @@ class WebhookServer:
                     self.wfile.write(reply.body)
                 except OSError:
                     pass  # the client gave up (timeout test)
+
+            def do_PUT(self) -> None:  # CloudFormation custom resources answer with a PUT to their ResponseURL
+                self.do_POST()
 
             def do_GET(self) -> None:
                 with server._lock:
@@ -241,6 +246,10 @@ class WebhookServer:
     def script_path(self, path: str, *replies: Reply) -> None:
         with self._lock:
             self._script[path].extend(replies)
+
+    def puts(self, path: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.method == "PUT" and r.path == path]
 
     def posts(self, channel: str | None = None) -> list[Recorded]:
         with self._lock:

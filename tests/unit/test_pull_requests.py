@@ -206,15 +206,30 @@ def test_approval_rule_template_requires_the_validator_on_the_main_branch(prs: d
 
 def test_template_is_associated_with_every_validated_repository(prs: dict[str, Any]) -> None:
     (association,) = resources_of_type(prs, "Custom::ApprovalRuleTemplateAssociation").values()
-    create = sdk_call(association, "Create")
-    assert create["action"] == "batchAssociateApprovalRuleTemplateWithRepositories"
-    assert create["parameters"] == {
-        "approvalRuleTemplateName": "acme-pr-validation-main",
-        "repositoryNames": ["acme-storefront", "acme-orders", "acme-pricing"],
-    }
-    assert sdk_call(association, "Delete")["action"] == "batchDisassociateApprovalRuleTemplateFromRepositories"
+    properties = association["Properties"]
+    assert properties["TemplateName"] == "acme-pr-validation-main"
+    assert properties["Repositories"] == ["acme-orders", "acme-pricing", "acme-storefront"]
+    # Our own handler (it disassociates repositories dropped from the list), not AwsCustomResource.
+    (function_id,) = [
+        i for i, r in resources_of_type(prs, "AWS::Lambda::Function").items() if i.startswith("ApprovalAssociations")
+    ]
+    assert properties["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    function = prs["Resources"][function_id]["Properties"]
+    assert function["Handler"] == "approval_associations.handler"
     (template_id,) = resources_of_type(prs, "Custom::ApprovalRuleTemplate")
     assert template_id in association["DependsOn"]
+    # CloudFormation calls the function only once its role may associate.
+    (policy_id,) = [
+        i for i, r in resources_of_type(prs, "AWS::IAM::Policy").items() if i.startswith("ApprovalAssociationsRole")
+    ]
+    assert policy_id in association["DependsOn"]
+    statements = prs["Resources"][policy_id]["Properties"]["PolicyDocument"]["Statement"]
+    associate = next(s for s in statements if s.get("Sid") == "AssociateWithPlatformRepositories")
+    assert associate["Action"] == [
+        "codecommit:BatchAssociateApprovalRuleTemplateWithRepositories",
+        "codecommit:BatchDisassociateApprovalRuleTemplateFromRepositories",
+    ]
+    assert associate["Resource"] == f"arn:aws:codecommit:eu-west-1:{TOOLING}:acme-*"
 
 
 def test_pull_request_stack_comes_after_the_repositories(default_platform: SynthesizedPlatform) -> None:

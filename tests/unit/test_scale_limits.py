@@ -83,18 +83,21 @@ def test_no_template_or_policy_reaches_80_percent_of_its_limit_at_200_services(
 ) -> None:
     _, measures, _ = at_200_services
     assert measures.over(HEADROOM) == []
-    # the growing stack is there and did grow: the pull-request associations come in batches of 25
+    # the measures saw the stacks (the largest has resources)
     assert measures.largest["resources_per_stack"].value > 0
     assert measures.largest["wildcard_rules_per_bus"].value <= 6
 
 
-def test_pull_request_associations_grow_in_batches(
+def test_pull_request_associations_stay_one_resource_per_template(
     at_200_services: tuple[PlatformConfig, Measures, dict[str, Any]],
 ) -> None:
-    _, _, extra = at_200_services
+    config, _, extra = at_200_services
     template = extra["assembly"].get_stack_by_name("acme-pull-requests").template
-    kinds = Counter(r["Type"] for r in template["Resources"].values())
-    assert kinds["Custom::ApprovalRuleTemplateAssociation"] == SERVICES // 25
+    associations = [r for r in template["Resources"].values() if r["Type"] == "Custom::ApprovalRuleTemplateAssociation"]
+    branches = {s.branch for s in config.services if s.pull_request_validation}
+    assert len(associations) == len(branches)
+    listed = sorted(name for a in associations for name in a["Properties"]["Repositories"])
+    assert listed == sorted(f"acme-{s.name}" for s in config.services if s.pull_request_validation)
     assert len(template["Resources"]) <= HEADROOM * LIMITS["resources_per_stack"]
 
 
