@@ -262,6 +262,9 @@ class PullRequestStack(Stack):
             service_token=self.associations.function.function_arn,
             resource_type="Custom::ApprovalRuleTemplateAssociation",
             properties={"TemplateName": name, "Repositories": sorted(self.names.repository(s) for s in services)},
+            # The handler answers every request within its 5-minute timeout; should it never answer
+            # (its two asynchronous retries exhausted), fail the deployment after 20 minutes, not 1 hour.
+            service_timeout=Duration.minutes(20),
         )
         association.node.add_dependency(template)
         # The function must be able to associate before CloudFormation first calls it.

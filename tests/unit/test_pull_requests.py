@@ -214,6 +214,7 @@ def test_template_is_associated_with_every_validated_repository(prs: dict[str, A
         i for i, r in resources_of_type(prs, "AWS::Lambda::Function").items() if i.startswith("ApprovalAssociations")
     ]
     assert properties["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert properties["ServiceTimeout"] == "1200"  # fail after 20 minutes without an answer, not 1 hour
     function = prs["Resources"][function_id]["Properties"]
     assert function["Handler"] == "approval_associations.handler"
     (template_id,) = resources_of_type(prs, "Custom::ApprovalRuleTemplate")
@@ -234,5 +235,5 @@ def test_template_is_associated_with_every_validated_repository(prs: dict[str, A
 
 def test_pull_request_stack_comes_after_the_repositories(default_platform: SynthesizedPlatform) -> None:
     artifact = default_platform.assembly.get_stack_by_name("acme-pull-requests")
-    depends = {d.id for d in artifact.dependencies}
+    depends = set(artifact.manifest.dependencies or [])
     assert {"acme-pipeline-storefront", "acme-pipeline-orders", "acme-pipeline-pricing"} <= depends
