@@ -32,7 +32,9 @@ class PlatformStacks:
     pull_requests: PullRequestStack | None = None
 
     def all(self) -> list[Stack]:
-        tooling: list[Stack] = [s for s in (self.codeartifact, self.notifications, self.pull_requests) if s is not None]
+        tooling: list[Stack] = [
+            s for s in (self.tooling, self.codeartifact, self.notifications, self.pull_requests) if s is not None
+        ]
         return [*self.cross_account.values(), *self.services.values(), *self.pipelines.values(), *tooling]
 
 

@@ -51,12 +51,26 @@ class SynthesizedPlatform:
     outdir: Path
     _templates: dict[str, assertions.Template] = field(default_factory=dict)
 
+    # Stack names and templates come from the assembly's manifest.json and the files it names, not
+    # from artifact objects: jsii keeps one Python proxy per JavaScript object, typed by the first
+    # call that returned it, so once a test has read a stack through a CloudArtifact-typed API
+    # (`artifact.dependencies`), `assembly.stacks` and `get_stack_by_name` hand out that
+    # CloudArtifact proxy, which has no stack_name or template.
+    def _stack_artifacts(self) -> dict[str, dict[str, Any]]:
+        manifest = json.loads((self.outdir / "manifest.json").read_text())
+        return {
+            artifact.get("properties", {}).get("stackName", artifact_id): artifact
+            for artifact_id, artifact in manifest["artifacts"].items()
+            if artifact["type"] == "aws:cloudformation:stack"
+        }
+
     @property
     def stack_names(self) -> list[str]:
-        return [s.stack_name for s in self.assembly.stacks]
+        return list(self._stack_artifacts())
 
     def template_json(self, stack_name: str) -> dict[str, Any]:
-        return dict(self.assembly.get_stack_by_name(stack_name).template)
+        template_file = self._stack_artifacts()[stack_name]["properties"]["templateFile"]
+        return dict(json.loads((self.outdir / template_file).read_text()))
 
     def template(self, stack_name: str) -> assertions.Template:
         if stack_name not in self._templates:

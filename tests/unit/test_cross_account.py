@@ -343,3 +343,8 @@ def test_adding_an_environment_adds_its_roles_and_nothing_else(tmp_path: Path) -
     assert bus["Properties"]["Statement"]["Principal"]["AWS"] == [
         f"arn:aws:iam::{a}:root" for a in ("222222222222", "333333333333", "444444444444")
     ]
+
+
+def test_platform_stacks_lists_every_stack_of_the_app(default_platform: SynthesizedPlatform) -> None:
+    # The tests that walk PlatformStacks.all() (e.g. tests/unit/test_nag.py) then see every stack.
+    assert sorted(s.stack_name for s in default_platform.stacks.all()) == sorted(default_platform.stack_names)
