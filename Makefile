@@ -36,6 +36,7 @@ synth: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 typecheck: install
 	$(PY) -m mypy

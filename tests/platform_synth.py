@@ -37,9 +37,7 @@ def new_app(outdir: Path) -> cdk.App:
     }
     # Like app.py: cfn-lint (tests/gates) validates the templates instead of the built-in pass,
     # and no stack trace is recorded per construct.
-    return cdk.App(
-        context=context, outdir=str(outdir), builtin_cloud_formation_validation=False, stack_traces=False
-    )
+    return cdk.App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False, stack_traces=False)
 
 
 @dataclass

@@ -312,7 +312,7 @@ times are whole `cdk synth` processes through the pinned CLI, on this machine
 - Default config (3 services, 2 environments, {default_stacks} stacks): median **{statistics.median(default):.2f} s**
   ({", ".join(f"{t:.2f}" for t in default)}), **{ratio:.2f}x** the floor.
 - The floor after importing every module the platform imports (still one empty stack): median
-  **{statistics.median(imports):.2f} s** ({', '.join(f'{t:.2f}' for t in imports)}).
+  **{statistics.median(imports):.2f} s** ({", ".join(f"{t:.2f}" for t in imports)}).
 - Generated configs: fit {intercept:.2f} s + **{marginal:.3f} s per service** (R² {r2:.4f});
   {low:.3f} s/service up to 50 services, {high:.3f} s/service from 50 on.
 

@@ -30,8 +30,6 @@ EVENT = "codepipeline-pipeline-execution-failed.json"
 BOTH = {"pipeline_failed": ["alerts", "releases"]}
 
 
-
-
 def start(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> tuple[Any, Any]:
     module = load_notifier(monkeypatch, **settings)
     return module, dependencies(module)

@@ -29,8 +29,6 @@ EXECUTION_ID = "12345678-1234-5678-abcd-12345678abcd"
 SAME_ACCOUNT_FUNCTION = "arn:aws:lambda:us-west-2:123456789012:function:acme-teams-notifier"
 
 
-
-
 @functools.cache
 def _pipeline_client() -> Any:
     return boto3.client("codepipeline", region_name="us-west-2")

@@ -25,7 +25,6 @@ EVENT = "codepipeline-pipeline-execution-failed.json"
 BOTH = {"pipeline_failed": ["alerts", "releases"]}
 
 
-
 @pytest.fixture
 def server(shared_server: WebhookServer) -> WebhookServer:
     """Here without moto's AWS: these tests set up Secrets Manager themselves."""
