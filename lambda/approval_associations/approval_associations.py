@@ -74,16 +74,22 @@ def _batches(names: Iterable[str]) -> Iterable[list[str]]:
         yield names[start : start + BATCH]
 
 
+def _refused(response: Mapping[str, Any], tolerated: frozenset[str] = frozenset()) -> list[str]:
+    """The per-repository errors of a batch call, as "<repository>: <code> <message>"."""
+    return [
+        f"{e.get('repositoryName')}: {e.get('errorCode')} {e.get('errorMessage', '')}".strip()
+        for e in response.get("errors", [])
+        if e.get("errorCode") not in tolerated
+    ]
+
+
 def associate(client: Any, template: str, repositories: list[str]) -> None:
     refused: list[str] = []
     for batch in _batches(repositories):
         response = client.batch_associate_approval_rule_template_with_repositories(
             approvalRuleTemplateName=template, repositoryNames=batch
         )
-        refused += [
-            f"{e.get('repositoryName')}: {e.get('errorCode')} {e.get('errorMessage', '')}".strip()
-            for e in response.get("errors", [])
-        ]
+        refused += _refused(response)
     if refused:
         raise AssociationError(f"could not associate {template} with " + "; ".join(refused))
     log(logging.INFO, "associated", template=template, repositories=repositories)
@@ -103,11 +109,7 @@ def disassociate(client: Any, template: str, repositories: list[str], *, strict:
                 log(logging.INFO, "template already gone", template=template)
                 return
             raise
-        refused += [
-            f"{e.get('repositoryName')}: {e.get('errorCode')} {e.get('errorMessage', '')}".strip()
-            for e in response.get("errors", [])
-            if e.get("errorCode") not in GONE
-        ]
+        refused += _refused(response, tolerated=GONE)
     if refused and strict:
         raise AssociationError(f"could not disassociate {template} from " + "; ".join(refused))
     if refused:

@@ -65,25 +65,30 @@ def answer(server: WebhookServer) -> dict[str, Any]:
     return body
 
 
-def expect_associate(stubber: Stubber, names: list[str], errors: list[dict[str, str]] | None = None) -> None:
+def _expect(
+    stubber: Stubber, operation: str, done_key: str, names: list[str], errors: list[dict[str, str]] | None
+) -> None:
+    refused = {e["repositoryName"] for e in errors or []}
     stubber.add_response(
-        "batch_associate_approval_rule_template_with_repositories",
-        {
-            "associatedRepositoryNames": [n for n in names if n not in {e["repositoryName"] for e in errors or []}],
-            "errors": errors or [],
-        },
+        operation,
+        {done_key: [n for n in names if n not in refused], "errors": errors or []},
         {"approvalRuleTemplateName": TEMPLATE, "repositoryNames": names},
     )
 
 
+def expect_associate(stubber: Stubber, names: list[str], errors: list[dict[str, str]] | None = None) -> None:
+    _expect(
+        stubber, "batch_associate_approval_rule_template_with_repositories", "associatedRepositoryNames", names, errors
+    )
+
+
 def expect_disassociate(stubber: Stubber, names: list[str], errors: list[dict[str, str]] | None = None) -> None:
-    stubber.add_response(
+    _expect(
+        stubber,
         "batch_disassociate_approval_rule_template_from_repositories",
-        {
-            "disassociatedRepositoryNames": [n for n in names if n not in {e["repositoryName"] for e in errors or []}],
-            "errors": errors or [],
-        },
-        {"approvalRuleTemplateName": TEMPLATE, "repositoryNames": names},
+        "disassociatedRepositoryNames",
+        names,
+        errors,
     )
 
 
