@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,9 @@ class SynthesizedPlatform:
     # from artifact objects: jsii keeps one Python proxy per JavaScript object, typed by the first
     # call that returned it, so once a test has read a stack through a CloudArtifact-typed API
     # (`artifact.dependencies`), `assembly.stacks` and `get_stack_by_name` hand out that
-    # CloudArtifact proxy, which has no stack_name or template.
+    # CloudArtifact proxy, which has no stack_name or template. The manifest is read once: the
+    # assembly is complete before this object exists.
+    @cached_property
     def _stack_artifacts(self) -> dict[str, dict[str, Any]]:
         manifest = json.loads((self.outdir / "manifest.json").read_text())
         return {
@@ -64,10 +66,10 @@ class SynthesizedPlatform:
 
     @property
     def stack_names(self) -> list[str]:
-        return list(self._stack_artifacts())
+        return list(self._stack_artifacts)
 
     def template_json(self, stack_name: str) -> dict[str, Any]:
-        template_file = self._stack_artifacts()[stack_name]["properties"]["templateFile"]
+        template_file = self._stack_artifacts[stack_name]["properties"]["templateFile"]
         return dict(json.loads((self.outdir / template_file).read_text()))
 
     def template(self, stack_name: str) -> assertions.Template:
