@@ -4,15 +4,16 @@
 The only place that reads the environment or CDK context. A bad config stops here,
 before any construct exists, so nothing is written to cdk.out.
 
-Five defaults of the CDK toolchain and of Python are changed here because together they cost
-more than the rest of synth (docs/performance.md): aws-cdk-lib's built-in template validation
-(`make test` runs cfn-lint, a superset of its rules, over every template;
-PLATFORM_CFN_VALIDATE=true turns it back on), a stack trace recorded for every construct
+Six defaults of the CDK toolchain, of jsii and of Python are changed here because together they
+cost more than the rest of synth (docs/performance.md): aws-cdk-lib's built-in template
+validation (`make test` runs cfn-lint, a superset of its rules, over every template;
+PLATFORM_CFN_VALIDATE=true turns it back on), the stack traces it records for every construct
 (PLATFORM_STACK_TRACES=true), jsii's runtime re-check of every argument of every call (what
 `python -O` skips; the tests keep it; PLATFORM_TYPE_CHECKS=true), jsii's relay process between
-Python and the Node kernel (PLATFORM_JSII_RELAY=true keeps it), and Python's cyclic garbage
-collector walking the tens of thousands of generated classes aws-cdk-lib loads, during synth
-and once more at exit.
+Python and the Node kernel (PLATFORM_JSII_RELAY=true keeps it), Node recompiling every
+aws-cdk-lib module on every run (the kernel runs with Node's compile cache), and Python's cyclic
+garbage collector walking the tens of thousands of generated classes aws-cdk-lib loads, while
+they are imported, during synth and once more at exit.
 """
 
 from __future__ import annotations
@@ -24,10 +25,53 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import aws_cdk as cdk
 
 # The jsii release whose process launcher `talk_to_jsii_directly` stands in for (see there).
 JSII_DIRECT_VERSION = "1.142.0"
+
+# aws-cdk-lib's context key (cx_api.DISABLE_CREATION_STACK_TRACES) that stops it recording a
+# stack trace for every CloudFormation element; `App(stack_traces=False)` does not set it.
+CREATION_STACK_TRACES_OFF = "aws:cdk:disable-creation-stack-traces"
+
+# Loaded into the kernel before program.js (`node --require`): Node's compile cache for the
+# aws-cdk-lib modules the kernel loads. The cache is keyed by file path, and with
+# --preserve-symlinks (the relay's flag) every module's path runs through the kernel's
+# per-process `jsii-kernel-XXXXXX` directory, so nothing was ever found again. Without the flag
+# Node loads each package from its real path in jsii's package cache, which stays the same
+# from run to run. jsii still has to link packages into its directory by symlink, as it does
+# under that flag (otherwise it hard-links every file, ~1 s), so the flag is added to what
+# jsii reads (process.execArgv) but not given to Node; and a package's own dependencies
+# (aws-cdk-lib's `constructs`) resolve through that directory as NODE_PATH, which gives the
+# same module instances the kernel loaded. The cache starts with the first package load, so
+# program.js, in a new temporary directory every run, is never written to it.
+# PLATFORM_NODE_COMPILE_CACHE names the cache directory (default: Node's, <tmp>/node-compile-cache).
+KERNEL_PRELOAD = """\
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const Module = require('node:module');
+process.execArgv.push('--preserve-symlinks');
+const mkdtempSync = fs.mkdtempSync;
+let linked = false;
+fs.mkdtempSync = function (prefix, options) {
+  const dir = mkdtempSync.call(fs, prefix, options);
+  if (!linked && path.basename(String(prefix)) === 'jsii-kernel-') {
+    linked = true;
+    const nodePath = process.env.NODE_PATH;
+    process.env.NODE_PATH = path.join(dir, 'node_modules');
+    Module._initPaths();
+    if (nodePath === undefined) delete process.env.NODE_PATH; else process.env.NODE_PATH = nodePath;
+    if (typeof Module.enableCompileCache === 'function') {
+      Module.enableCompileCache(process.env.PLATFORM_NODE_COMPILE_CACHE || undefined);
+    }
+  }
+  return dir;
+};
+"""
 
 
 class _NoTypeHints(dict[str, Any]):
@@ -74,7 +118,8 @@ def talk_to_jsii_directly() -> bool:
     between the two, to keep the kernel's console output off the request channel
     (aws/jsii#2406). Each of the ~1,450 calls of a default-config synth pays those two extra
     hops: a round trip takes ~0.2 ms directly and ~0.4 ms through the relay. Here the kernel is
-    started the way the relay starts it (same Node flags, --preserve-symlinks), its fd 3 is one
+    started the way the relay starts it (same Node flags; KERNEL_PRELOAD in place of
+    --preserve-symlinks, for the compile cache), its fd 3 is one
     end of a socket pair, and its console output goes straight to this process's stdout and
     stderr, where the relay would have copied it. Only for the jsii release this was written
     against and on POSIX (fd passing); otherwise jsii starts as it ships. Call before the first
@@ -101,6 +146,8 @@ def _start_kernel_directly(self: Any) -> None:
     environ["JSII_AGENT"] = f"Python/{platform.python_version()}"
     relay = self._jsii_runtime()  # writes jsii's embedded bin/ and lib/ to a temporary directory
     program = Path(relay).parent.parent / "lib" / "program.js"
+    preload = program.with_name("platform-preload.js")
+    preload.write_text(KERNEL_PRELOAD)
     ours, kernels = socket.socketpair()
     node = environ.get("JSII_NODE", "node")
     # The shell moves the kernel's end of the socket from stdin to fd 3, where program.js reads
@@ -112,7 +159,8 @@ def _start_kernel_directly(self: Any) -> None:
             'exec "$0" "$@" 3<&0 </dev/null',
             node,
             "--max-old-space-size=4069",
-            "--preserve-symlinks",
+            "--require",
+            str(preload),
             str(program),
         ],
         stdin=kernels.fileno(),
@@ -170,31 +218,60 @@ class _RequestWriter:
         self._file.close()
 
 
+def stop_cyclic_collection() -> None:
+    """No cyclic garbage collection for the rest of this process (gc.disable); call first thing.
+
+    Importing aws-cdk-lib's generated modules allocates tens of thousands of classes and
+    functions, and each collection the allocations trigger walks everything alive again: ~0.15 s
+    of the import alone, more during synth. A synth is one short process whose construct tree
+    lives until it writes the assembly, so there is nothing to reclaim early: the peak memory of
+    a 200-service synth is the same without the collector (docs/performance.md). Objects are
+    still freed by reference counting.
+    """
+    gc.disable()
+
+
 def keep_collector_off_what_exists() -> None:
     """Move every object alive now out of the garbage collector's sight (gc.freeze).
 
-    Called once the modules are imported (they live until exit, so walking them in every full
-    collection is wasted) and once synth is written (so the collections at interpreter exit
-    skip the whole construct tree). Nothing is leaked: objects are still freed by reference
-    counting, and the process ends right after.
+    Called once the assembly is written: the interpreter runs one last collection at exit even
+    with the collector disabled, and frozen objects (the whole construct tree and every module)
+    are not walked by it. Nothing is leaked: the process ends right after.
     """
     gc.freeze()
 
 
-def main() -> int:
-    tune_runtime()
+def platform_app(**props: Any) -> cdk.App:
+    """A `cdk.App` with the platform's synth settings; `props` go to the App as they are.
 
+    aws-cdk-lib's built-in template validation is off (PLATFORM_CFN_VALIDATE=true turns it on),
+    and so are stack traces (PLATFORM_STACK_TRACES=true): the one aws-cdk-lib records for every
+    metadata entry (`stack_traces`) and the one it records for every CloudFormation element
+    (`aws:cdk:creationStack`, a context key of its own). Both are JavaScript stack traces of
+    the jsii kernel, and they put the kernel's temporary directory into every synth's metadata.
+    """
     import aws_cdk as cdk
+
+    stack_traces = os.environ.get("PLATFORM_STACK_TRACES") == "true"
+    context = dict(props.pop("context", None) or {})
+    if not stack_traces:
+        context[CREATION_STACK_TRACES_OFF] = True
+    return cdk.App(
+        builtin_cloud_formation_validation=os.environ.get("PLATFORM_CFN_VALIDATE") == "true",
+        stack_traces=stack_traces,
+        context=context,
+        **props,
+    )
+
+
+def main() -> int:
+    stop_cyclic_collection()
+    tune_runtime()
 
     from config import ConfigError, load_config
     from stacks.platform import build_platform
 
-    keep_collector_off_what_exists()
-
-    app = cdk.App(
-        builtin_cloud_formation_validation=os.environ.get("PLATFORM_CFN_VALIDATE") == "true",
-        stack_traces=os.environ.get("PLATFORM_STACK_TRACES") == "true",
-    )
+    app = platform_app()
     config_path = app.node.try_get_context("config")
     try:
         config = load_config(config_path)

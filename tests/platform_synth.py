@@ -17,6 +17,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import assertions, cx_api
 
+from app import platform_app
 from config.model import PlatformConfig
 from stacks.platform import PlatformStacks, build_platform
 
@@ -35,9 +36,9 @@ def new_app(outdir: Path) -> cdk.App:
         "aws:cdk:bundling-stacks": [],  # never bundle (no Docker) in tests
         "aws:cdk:version-reporting": False,  # keep CDK metadata out of snapshots
     }
-    # Like app.py: cfn-lint (tests/gates) validates the templates instead of the built-in pass,
-    # and no stack trace is recorded per construct.
-    return cdk.App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False, stack_traces=False)
+    # With app.py's synth settings: cfn-lint (tests/gates) validates the templates instead of the
+    # built-in pass, and no stack trace is recorded per construct.
+    return platform_app(context=context, outdir=str(outdir))
 
 
 @dataclass

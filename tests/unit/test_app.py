@@ -135,7 +135,9 @@ def test_jsii_kernel_runs_without_relay_and_answers_as_through_it() -> None:
     assert isinstance(direct_command, list) and isinstance(relayed_command, list)
     # Python talks to the kernel itself, not to jsii's relay (bin/jsii-runtime.js) in front of it.
     assert direct_command[-1].endswith("/lib/program.js"), direct_command
-    assert "--preserve-symlinks" in direct_command
+    # Node loads packages from their real paths (the compile cache's keys); jsii is told otherwise.
+    assert direct_command[-3:-1] == ["--require", direct_command[-1].replace("program.js", "platform-preload.js")]
+    assert "--preserve-symlinks" not in direct_command
     assert relayed_command[-1].endswith("/bin/jsii-runtime.js"), relayed_command
     # Same answers: kernel errors arrive as Python exceptions, the template is identical.
     assert "There is already a Construct with name 'Bucket'" in str(direct["duplicate"])
@@ -144,6 +146,26 @@ def test_jsii_kernel_runs_without_relay_and_answers_as_through_it() -> None:
     # The kernel exits with the interpreter (it was waited for, so nothing is left running).
     for found in (direct, relayed):
         assert not Path(f"/proc/{found['pid']}").exists(), f"kernel {found['pid']} outlived its interpreter"
+
+
+def test_jsii_kernel_finds_its_compiled_modules_again_on_the_next_run(tmp_path: Path) -> None:
+    """Node's compile cache keys modules by path: a second run must add nothing to it, only read it.
+
+    Under --preserve-symlinks every module's path went through the kernel's new temporary
+    directory, so each run wrote a new entry for every module and found none.
+    """
+    cache = tmp_path / "node-compile-cache"
+
+    def entries() -> dict[str, int]:
+        return {str(f.relative_to(cache)): f.stat().st_size for f in cache.rglob("*") if f.is_file()}
+
+    first = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache))
+    written = entries()
+    # core, s3 and iam, and what they load: well over a hundred modules, none of them program.js.
+    assert len(written) > 100, written
+    second = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache))
+    assert entries() == written
+    assert second["template"] == first["template"]
 
 
 def test_jsii_kernel_console_output_still_reaches_stderr() -> None:
