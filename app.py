@@ -47,7 +47,9 @@ CREATION_STACK_TRACES_OFF = "aws:cdk:disable-creation-stack-traces"
 # jsii reads (process.execArgv) but not given to Node; and a package's own dependencies
 # (aws-cdk-lib's `constructs`) resolve through that directory as NODE_PATH, which gives the
 # same module instances the kernel loaded. The cache starts with the first package load, so
-# program.js, in a new temporary directory every run, is never written to it.
+# program.js, in a new temporary directory every run, is never written to it; and not at all
+# when jsii's package cache is off (JSII_RUNTIME_PACKAGE_CACHE=disabled: every run extracts
+# the packages to new paths, so each run would only add entries).
 # PLATFORM_NODE_COMPILE_CACHE names the cache directory (default: Node's, <tmp>/node-compile-cache).
 KERNEL_PRELOAD = """\
 'use strict';
@@ -65,7 +67,8 @@ fs.mkdtempSync = function (prefix, options) {
     process.env.NODE_PATH = path.join(dir, 'node_modules');
     Module._initPaths();
     if (nodePath === undefined) delete process.env.NODE_PATH; else process.env.NODE_PATH = nodePath;
-    if (typeof Module.enableCompileCache === 'function') {
+    const packageCache = (process.env.JSII_RUNTIME_PACKAGE_CACHE || 'enabled').toLowerCase() === 'enabled';
+    if (packageCache && typeof Module.enableCompileCache === 'function') {
       Module.enableCompileCache(process.env.PLATFORM_NODE_COMPILE_CACHE || undefined);
     }
   }

@@ -354,15 +354,16 @@ stages the assets. The floor loads aws-cdk-lib's core alone, so no platform that
 Lambda, CodePipeline and EventBridge resources can come close to it; against the floor + imports
 the default config is {statistics.median(default) / statistics.median(imports):.2f}x.
 
-Where the build time goes (a `node --cpu-prof` profile of the kernel and a `Module._load` timer,
-one default-config run): ~0.65 s is Node loading the aws-cdk-lib modules the platform uses, each
-on first use (core 0.11 s, region-info 0.07 s for the partition lookups of environment-specific
-stacks, aws-ec2 0.06 s, aws-iam, aws-ecs and aws-lambda 0.02-0.03 s each, ...), which is why the
-first stack of each kind costs 3-5 times the second; ~0.3 s is round-trip latency; the rest is
-aws-cdk-lib's own construct and synthesis work (token resolution, template rendering). None of
-it is repeated per service, which is why the marginal cost per service is low. What would
-close more of the gap is upstream: jsii pipelining calls instead of a synchronous ping-pong per
-call (aws/jsii#5166), or a compile cache that survives the kernel's per-process module directory.
+Where the build time goes (a `node --cpu-prof` profile of the kernel, cProfile of the Python
+side, one default-config run each): ~0.4 s is Node loading the aws-cdk-lib modules the platform
+uses, each on first use (0.09 s of it compiling what the compile cache does not hold; region-info
+alone is 0.07 s, for the partition lookups of environment-specific stacks), which is why the
+first stack of each kind costs 3-6 times the second; ~0.1 s is jsii hashing its tarballs, which
+the floor pays too; ~0.2 s is the kernel's own request handling and ~0.4 s Python's side of the
+~1,450 round trips; the rest is aws-cdk-lib's own construct and synthesis work (token resolution,
+template rendering). None of it is repeated per service, which is why the marginal cost per
+service is low. What would close more of the gap is upstream: jsii pipelining calls instead of
+a synchronous ping-pong per call (aws/jsii#5166).
 
 ## What was measured and changed to get here
 
@@ -372,18 +373,21 @@ call (aws/jsii#5166), or a compile cache that survives the kernel's per-process 
   stack. It duplicates cfn-lint, which runs over every template in `make test`, so `app.py`
   turns it off (`PLATFORM_CFN_VALIDATE=true` turns it back on).
 - **Stack traces and runtime type checks.** aws-cdk-lib records a stack trace for every
-  construct, and jsii re-checks every argument of every call with typeguard after resolving
-  the type hints of each generated stub (~250 distinct stubs, 0.1-0.15 s); `app.py` turns all of
-  it off (`PLATFORM_STACK_TRACES=true`, `PLATFORM_TYPE_CHECKS=true`; the tests keep the checks).
+  construct (and, under a context key of its own that `stack_traces=False` does not set, one more
+  for every CloudFormation element: ~0.06 s of Node time), and jsii re-checks every argument of
+  every call with typeguard after resolving the type hints of each generated stub (~250 distinct
+  stubs, 0.1-0.15 s); `app.py` turns all of it off (`PLATFORM_STACK_TRACES=true`,
+  `PLATFORM_TYPE_CHECKS=true`; the tests keep the checks).
   `python -O` was tried first and rejected: without cached optimized bytecode it recompiles
   aws-cdk-lib on every run (8 s instead of 4).
-- **Garbage collection at exit.** Timing the process after its last statement showed Python's
+- **Garbage collection.** Timing the process after its last statement showed Python's
   shutdown taking 0.25-0.43 s, almost all of it the final cyclic collections over the tens of
   thousands of generated classes and the construct tree (the jsii runtime itself stops in
-  0.03-0.07 s). `app.py` calls `gc.freeze()` once the modules are imported and again after synth:
-  shutdown now takes ~0.05 s, and the three full collections during synth become two. The floor
-  app runs the same tuning (its own shutdown went from ~0.11 s to ~0.045 s), so the ratio
-  compares like with like.
+  0.03-0.07 s); and the ~350 collections that importing the generated modules triggers cost
+  another ~0.15 s. `app.py` disables the cyclic collector before the first import (a synth is
+  one short process whose objects all live until the assembly is written: the peak memory of a
+  200-service synth is 135 MB either way) and freezes everything before exit: shutdown now
+  takes ~0.05 s. The floor app runs the same tuning, so the ratio compares like with like.
 - **jsii's relay process.** jsii's Python runtime starts `node bin/jsii-runtime.js`, which starts
   the kernel (`lib/program.js`) as a second Node process and copies every request and response
   between the two, to keep the kernel's console output off the request channel (aws/jsii#2406).
@@ -394,6 +398,20 @@ call (aws/jsii#5166), or a compile cache that survives the kernel's per-process 
   too). Only for the pinned jsii 1.142.0 on POSIX (`tests/unit/test_app.py` compares templates
   and errors both ways and fails on a jsii upgrade); `PLATFORM_JSII_RELAY=true` keeps the relay.
   The tests use the direct channel too, so every snapshot test exercises it.
+- **Node's compile cache.** Compiling aws-cdk-lib's JavaScript took ~0.3 s of every run
+  (`wrapSafe` in the profile). Node's compile cache is keyed by file path, and the kernel loaded
+  every module through a new `jsii-kernel-XXXXXX` directory per process (its
+  `--preserve-symlinks`), so the cache never hit and grew with every run (113 MB). The kernel now
+  starts with a small preload instead of that flag (`app.KERNEL_PRELOAD`): Node loads each
+  package from its real path in jsii's package cache, the same on every run; jsii still links
+  packages by symlink; dependencies resolve through the kernel's directory as `NODE_PATH`. The
+  cache holds ~8 MB and stops growing after the first run (`tests/unit/test_app.py` checks that
+  a second run adds nothing); compile time is down to ~0.09 s, ~0.13 s less per synth.
+- **Additional usage data.** `cdk.json` had `@aws-cdk/core:enableAdditionalMetadataCollection`
+  on (the `cdk init` default): aws-cdk-lib then records every construct's properties and every
+  method call (1,400 metadata entries for the default config, redacted one by one) as usage data
+  for AWS. It is off now, AWS's documented opt-out: templates are unchanged, the metadata is half
+  the size, ~0.2 s less per synth (medians of 10 interleaved runs).
 - **Acknowledgements.** `Validations.of(c).acknowledge()` records a stack trace per rule and walks
   the whole subtree below `c` once per rule to drop aws-cdk-lib warnings with that id (there are
   none for cdk-nag ids). `cdk_constructs/nag.py` writes the same metadata entry itself
@@ -411,10 +429,7 @@ call (aws/jsii#5166), or a compile cache that survives the kernel's per-process 
   it is granted once, by name pattern.
 - **Event-bus policy.** One statement listing the target accounts (~33 characters per account)
   instead of one statement per account (~330).
-- Tried and not kept: Node's compile cache for the jsii process (`NODE_COMPILE_CACHE`): the kernel
-  loads aws-cdk-lib through a new `jsii-kernel-XXXXXX` directory per process (with
-  `--preserve-symlinks`) and Node keys the cache by file path, so every run missed and the cache
-  grew to 113 MB. A larger V8 young generation (`--max-semi-space-size` 16-64 MB: Node's GC time
+- Tried and not kept: a larger V8 young generation (`--max-semi-space-size` 16-64 MB: Node's GC time
   78-113 ms against 82 ms). Switching off tree.json, the analytics resource or version reporting,
   and writing the acknowledgement key as a literal instead of reading it from aws-cdk-lib (the
   validation module is loaded at synth anyway): no difference beyond noise.
@@ -422,11 +437,11 @@ call (aws/jsii#5166), or a compile cache that survives the kernel's per-process 
   single runs vary by ±15 % on this machine): importing the aws-cdk-lib modules on a second
   thread while the kernel creates the App (no gain: that is 0.05-0.09 s of Node work, and the
   build needs the modules); V8 flags on the kernel (`--always-sparkplug`,
-  `--no-lazy-feedback-allocation`, `--no-opt --no-maglev`, `--max-lazy`) and pinning both
+  `--no-lazy-feedback-allocation`, `--no-opt --no-maglev`, `--max-lazy`; with the compile cache,
+  `--no-lazy` so that it holds every function, and `--no-opt`) and pinning both
   processes to one core (within noise); `python -OO` with optimized bytecode compiled at install
   (-0.07 s from 40 % smaller `.pyc` files to unmarshal, for 23 s more install and no docstrings at
-  run time); the compile cache with the kernel's module directory held at a fixed path by a
-  preload script (-0.13 s, by patching jsii's Node side). The default config's four per-service
+  run time). The default config's four per-service
   VPCs cost ~0.23 s (measured with both environments on an existing VPC); a shared VPC per
   environment would save about half of that.
 

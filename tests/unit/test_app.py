@@ -166,6 +166,11 @@ def test_jsii_kernel_finds_its_compiled_modules_again_on_the_next_run(tmp_path: 
     second = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache))
     assert entries() == written
     assert second["template"] == first["template"]
+    # Without jsii's package cache every run extracts the packages to new paths: no cache then.
+    unkeyed = tmp_path / "unkeyed"
+    third = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(unkeyed), JSII_RUNTIME_PACKAGE_CACHE="disabled")
+    assert not unkeyed.exists()
+    assert third["template"] == first["template"]
 
 
 def test_jsii_kernel_console_output_still_reaches_stderr() -> None:
