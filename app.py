@@ -11,15 +11,18 @@ PLATFORM_CFN_VALIDATE=true turns it back on), the stack traces it records for ev
 (PLATFORM_STACK_TRACES=true), jsii's runtime re-check of every argument of every call (what
 `python -O` skips; the tests keep it; PLATFORM_TYPE_CHECKS=true), jsii's relay process between
 Python and the Node kernel (PLATFORM_JSII_RELAY=true keeps it), Node recompiling every
-aws-cdk-lib module on every run (the kernel runs with Node's compile cache), and Python's cyclic
-garbage collector walking the tens of thousands of generated classes aws-cdk-lib loads, while
-they are imported, during synth and once more at exit.
+aws-cdk-lib module on every run and loading them only when first used, while it sat idle as
+Python imported (the kernel runs with Node's compile cache and warms up: app_kernel_preload.js),
+and Python's cyclic garbage collector walking the tens of thousands of generated classes
+aws-cdk-lib loads, while they are imported, during synth and once more at exit.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import io
+import json
 import os
 import socket
 import subprocess
@@ -37,44 +40,11 @@ JSII_DIRECT_VERSION = "1.142.0"
 # stack trace for every CloudFormation element; `App(stack_traces=False)` does not set it.
 CREATION_STACK_TRACES_OFF = "aws:cdk:disable-creation-stack-traces"
 
-# Loaded into the kernel before program.js (`node --require`): Node's compile cache for the
-# aws-cdk-lib modules the kernel loads. The cache is keyed by file path, and with
-# --preserve-symlinks (the relay's flag) every module's path runs through the kernel's
-# per-process `jsii-kernel-XXXXXX` directory, so nothing was ever found again. Without the flag
-# Node loads each package from its real path in jsii's package cache, which stays the same
-# from run to run. jsii still has to link packages into its directory by symlink, as it does
-# under that flag (otherwise it hard-links every file, ~1 s), so the flag is added to what
-# jsii reads (process.execArgv) but not given to Node; and a package's own dependencies
-# (aws-cdk-lib's `constructs`) resolve through that directory as NODE_PATH, which gives the
-# same module instances the kernel loaded. The cache starts with the first package load, so
-# program.js, in a new temporary directory every run, is never written to it; and not at all
-# when jsii's package cache is off (JSII_RUNTIME_PACKAGE_CACHE=disabled: every run extracts
-# the packages to new paths, so each run would only add entries).
-# PLATFORM_NODE_COMPILE_CACHE names the cache directory (default: Node's, <tmp>/node-compile-cache).
-KERNEL_PRELOAD = """\
-'use strict';
-const fs = require('node:fs');
-const path = require('node:path');
-const Module = require('node:module');
-process.execArgv.push('--preserve-symlinks');
-const mkdtempSync = fs.mkdtempSync;
-let linked = false;
-fs.mkdtempSync = function (prefix, options) {
-  const dir = mkdtempSync.call(fs, prefix, options);
-  if (!linked && path.basename(String(prefix)) === 'jsii-kernel-') {
-    linked = true;
-    const nodePath = process.env.NODE_PATH;
-    process.env.NODE_PATH = path.join(dir, 'node_modules');
-    Module._initPaths();
-    if (nodePath === undefined) delete process.env.NODE_PATH; else process.env.NODE_PATH = nodePath;
-    const packageCache = (process.env.JSII_RUNTIME_PACKAGE_CACHE || 'enabled').toLowerCase() === 'enabled';
-    if (packageCache && typeof Module.enableCompileCache === 'function') {
-      Module.enableCompileCache(process.env.PLATFORM_NODE_COMPILE_CACHE || undefined);
-    }
-  }
-  return dir;
-};
-"""
+# Loaded into jsii's kernel before the kernel itself: Node's compile cache and the warm-up (see there).
+KERNEL_PRELOAD = Path(__file__).resolve().with_name("app_kernel_preload.js")
+
+# The kernel's end of the request channel while it warms up (non-blocking until end_kernel_warmup).
+_warmup: dict[str, Any] = {}
 
 
 class _NoTypeHints(dict[str, Any]):
@@ -84,18 +54,34 @@ class _NoTypeHints(dict[str, Any]):
         return None
 
 
-def tune_runtime(*, type_checks: bool | None = None) -> None:
+def tune_runtime(*, type_checks: bool | None = None, warm_up: bool = False) -> None:
     """Call before importing aws_cdk: the direct kernel channel, and no per-call type checks.
 
     `type_checks=True` keeps jsii's checks (the tests do); by default PLATFORM_TYPE_CHECKS=true
-    does. PLATFORM_JSII_RELAY=true keeps jsii's relay process.
+    does. PLATFORM_JSII_RELAY=true keeps jsii's relay process. `warm_up=True` lets the kernel
+    load what this program loaded last time while Python imports (app_kernel_preload.js); the
+    caller must then call end_kernel_warmup() once its imports are done.
     """
-    if os.environ.get("PLATFORM_JSII_RELAY") != "true":
-        talk_to_jsii_directly()
+    if os.environ.get("PLATFORM_JSII_RELAY") != "true" and talk_to_jsii_directly() and warm_up:
+        # One list per program and arguments: the app, the bench's floor, ... load different modules.
+        program = json.dumps([str(Path(sys.argv[0]).resolve()), *sys.argv[1:], str(Path.cwd())])
+        _warmup["key"] = hashlib.sha256(program.encode()).hexdigest()[:32]
     if type_checks is None:
         type_checks = os.environ.get("PLATFORM_TYPE_CHECKS") == "true"
     if not type_checks:
         skip_jsii_type_checks()
+
+
+def end_kernel_warmup() -> None:
+    """Python's imports are done: the kernel's request channel blocks again (no-op without warm-up).
+
+    Until then the kernel spends each moment without a request loading one more module of its
+    warm-up list, and polls every 0.2 ms when the list is done.
+    """
+    channel = _warmup.pop("channel", None)
+    if channel is not None:
+        channel.setblocking(True)
+        channel.close()
 
 
 def skip_jsii_type_checks() -> None:
@@ -149,9 +135,10 @@ def _start_kernel_directly(self: Any) -> None:
     environ["JSII_AGENT"] = f"Python/{platform.python_version()}"
     relay = self._jsii_runtime()  # writes jsii's embedded bin/ and lib/ to a temporary directory
     program = Path(relay).parent.parent / "lib" / "program.js"
-    preload = program.with_name("platform-preload.js")
-    preload.write_text(KERNEL_PRELOAD)
     ours, kernels = socket.socketpair()
+    if "key" in _warmup:
+        environ["PLATFORM_KERNEL_WARMUP"] = _warmup["key"]
+        kernels.setblocking(False)  # the kernel's reads return at once while it warms up
     node = environ.get("JSII_NODE", "node")
     # The shell moves the kernel's end of the socket from stdin to fd 3, where program.js reads
     # and writes requests, and execs Node in its place (no preexec_fn: safe with threads).
@@ -163,13 +150,16 @@ def _start_kernel_directly(self: Any) -> None:
             node,
             "--max-old-space-size=4069",
             "--require",
-            str(preload),
+            str(KERNEL_PRELOAD),
             str(program),
         ],
         stdin=kernels.fileno(),
         env=environ,
     )
-    kernels.close()
+    if "key" in _warmup:
+        _warmup["channel"] = kernels  # same open file as the kernel's fd 3: end_kernel_warmup unblocks
+    else:
+        kernels.close()
     self._process = _KernelChannel(kernel, ours)
     self.sink_thread = threading.Thread(target=lambda: None)  # no relay output to decode
     atexit.register(self.stop)
@@ -269,11 +259,12 @@ def platform_app(**props: Any) -> cdk.App:
 
 def main() -> int:
     stop_cyclic_collection()
-    tune_runtime()
+    tune_runtime(warm_up=True)
 
     from config import ConfigError, load_config
     from stacks.platform import build_platform
 
+    end_kernel_warmup()
     app = platform_app()
     config_path = app.node.try_get_context("config")
     try:

@@ -10,14 +10,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import keep_collector_off_what_exists, platform_app, stop_cyclic_collection, tune_runtime
+from app import end_kernel_warmup, keep_collector_off_what_exists, platform_app, stop_cyclic_collection, tune_runtime
 
 stop_cyclic_collection()
-tune_runtime()
+tune_runtime(warm_up=True)
 if "--with-platform-imports" in sys.argv:
     import stacks.platform  # noqa: F401
 
 import aws_cdk as cdk  # noqa: E402
+
+end_kernel_warmup()
 
 app = platform_app()
 cdk.Stack(app, "Empty", env=cdk.Environment(account="111111111111", region="eu-west-1"))

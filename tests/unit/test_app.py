@@ -88,11 +88,12 @@ def test_cdk_cli_synth_with_bad_config_fails_and_leaves_no_content(tmp_path: Pat
 KERNEL_PROBE = """
 import json, os, sys
 sys.path.insert(0, os.getcwd())
-from app import tune_runtime
-tune_runtime()
+from app import end_kernel_warmup, tune_runtime
+tune_runtime(warm_up=os.environ.get("PROBE_WARM_UP") == "1")
 import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_iam as iam, aws_s3 as s3
+end_kernel_warmup()
 app = cdk.App()
 stack = cdk.Stack(app, "Probe", env=cdk.Environment(account="111111111111", region="eu-west-1"))
 bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True, versioned=True)
@@ -136,7 +137,7 @@ def test_jsii_kernel_runs_without_relay_and_answers_as_through_it() -> None:
     # Python talks to the kernel itself, not to jsii's relay (bin/jsii-runtime.js) in front of it.
     assert direct_command[-1].endswith("/lib/program.js"), direct_command
     # Node loads packages from their real paths (the compile cache's keys); jsii is told otherwise.
-    assert direct_command[-3:-1] == ["--require", direct_command[-1].replace("program.js", "platform-preload.js")]
+    assert direct_command[-3:-1] == ["--require", str(app.KERNEL_PRELOAD)]
     assert "--preserve-symlinks" not in direct_command
     assert relayed_command[-1].endswith("/bin/jsii-runtime.js"), relayed_command
     # Same answers: kernel errors arrive as Python exceptions, the template is identical.
@@ -148,29 +149,62 @@ def test_jsii_kernel_runs_without_relay_and_answers_as_through_it() -> None:
         assert not Path(f"/proc/{found['pid']}").exists(), f"kernel {found['pid']} outlived its interpreter"
 
 
-def test_jsii_kernel_finds_its_compiled_modules_again_on_the_next_run(tmp_path: Path) -> None:
+def test_jsii_kernel_reuses_what_earlier_runs_compiled_and_loaded(tmp_path: Path) -> None:
     """Node's compile cache keys modules by path: a second run must add nothing to it, only read it.
 
     Under --preserve-symlinks every module's path went through the kernel's new temporary
-    directory, so each run wrote a new entry for every module and found none.
+    directory, so each run wrote a new entry for every module and found none. The warm-up list
+    is written only for programs that ask for it, holds package files only, and loads nothing
+    else, whatever it says.
     """
     cache = tmp_path / "node-compile-cache"
 
     def entries() -> dict[str, int]:
         return {str(f.relative_to(cache)): f.stat().st_size for f in cache.rglob("*") if f.is_file()}
 
-    first = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache))
-    written = entries()
+    cold = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache))
+    compiled = entries()
     # core, s3 and iam, and what they load: well over a hundred modules, none of them program.js.
-    assert len(written) > 100, written
-    second = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache))
-    assert entries() == written
-    assert second["template"] == first["template"]
-    # Without jsii's package cache every run extracts the packages to new paths: no cache then.
-    unkeyed = tmp_path / "unkeyed"
-    third = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(unkeyed), JSII_RUNTIME_PACKAGE_CACHE="disabled")
-    assert not unkeyed.exists()
-    assert third["template"] == first["template"]
+    assert len(compiled) > 100, compiled
+    assert not (cache / "platform-kernel-warmup").exists()
+
+    first = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache), PROBE_WARM_UP="1")
+    [listing] = (cache / "platform-kernel-warmup").glob("*.json")
+    assert {k: v for k, v in entries().items() if not k.startswith("platform-kernel-warmup")} == compiled
+    loaded = json.loads(listing.read_text())
+    # Every package file the probe loaded, in order, all inside jsii's package cache.
+    assert any(f.endswith("/aws-s3/lib/bucket.js") for f in loaded), loaded[:5]
+    assert not [f for f in loaded if "/package-cache/" not in f or "jsii-kernel-" in f]
+
+    marker = tmp_path / "loaded"
+    planted = tmp_path / "planted.js"
+    planted.write_text(f"require('fs').writeFileSync({json.dumps(str(marker))}, 'x');\n")
+    listing.write_text(json.dumps([str(planted), *loaded]))
+    second = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache), PROBE_WARM_UP="1")
+    assert not marker.exists()
+    assert json.loads(listing.read_text()) == loaded  # rewritten from what was really loaded
+    assert cold["template"] == first["template"] == second["template"]
+    assert "Error" not in str(second["stderr"]), second["stderr"]
+
+
+@pytest.mark.parametrize("package_cache", ["enabled", "disabled"])
+def test_compile_cache_only_where_jsii_keeps_packages_at_fixed_paths(tmp_path: Path, package_cache: str) -> None:
+    """Without jsii's package cache every run extracts the packages to new paths: no cache then."""
+    cache = tmp_path / "cache"
+    # What the kernel does first: create its module directory (the preload starts the cache there).
+    creates_kernel_dir = "require('fs').mkdtempSync(require('path').join(require('os').tmpdir(), 'jsii-kernel-'))"
+    subprocess.run(
+        [str(Path(sys.executable).with_name("node")), "--require", str(app.KERNEL_PRELOAD), "-e", creates_kernel_dir],
+        env={
+            **os.environ,
+            "TMPDIR": str(tmp_path),
+            "PLATFORM_NODE_COMPILE_CACHE": str(cache),
+            "JSII_RUNTIME_PACKAGE_CACHE": package_cache,
+        },
+        check=True,
+        timeout=60,
+    )
+    assert cache.exists() == (package_cache == "enabled")
 
 
 def test_jsii_kernel_console_output_still_reaches_stderr() -> None:
