@@ -356,9 +356,10 @@ the default config is {statistics.median(default) / statistics.median(imports):.
 
 Where the build time goes (a `node --cpu-prof` profile of the kernel, cProfile of the Python
 side, one default-config run each): ~0.4 s is Node loading the aws-cdk-lib modules the platform
-uses, each on first use (0.09 s of it compiling what the compile cache does not hold; region-info
-alone is 0.07 s, for the partition lookups of environment-specific stacks), which is why the
-first stack of each kind costs 3-6 times the second; ~0.1 s is jsii hashing its tarballs, which
+uses (0.09 s of it compiling what the compile cache does not hold; region-info alone is 0.07 s,
+for the partition lookups of environment-specific stacks), which made the first stack of each
+kind cost 3-6 times the second until the kernel loaded them while Python imports (warm-up,
+below); ~0.1 s is jsii hashing its tarballs, which
 the floor pays too; ~0.2 s is the kernel's own request handling and ~0.4 s Python's side of the
 ~1,450 round trips; the rest is aws-cdk-lib's own construct and synthesis work (token resolution,
 template rendering). None of it is repeated per service, which is why the marginal cost per
