@@ -72,6 +72,28 @@ def tune_runtime(*, type_checks: bool | None = None, warm_up: bool = False) -> N
         skip_jsii_type_checks()
 
 
+def compile_cache_directory() -> Path | None:
+    """Where the kernel keeps Node's compile cache and its warm-up lists; None: nowhere safe.
+
+    PLATFORM_NODE_COMPILE_CACHE, else <XDG_CACHE_HOME or ~/.cache>/pipelines-platform/
+    node-compile-cache. Node would use <tmp>/node-compile-cache, which any local user can create
+    first and fill; compiled code and the list of files to load must come from a directory only
+    this user can write, as jsii's own package cache does. Created private (0700) if missing; an
+    existing one that another user owns, or that group or others can write, is not used.
+    """
+    named = os.environ.get("PLATFORM_NODE_COMPILE_CACHE")
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        directory = Path(named) if named else base / "pipelines-platform" / "node-compile-cache"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = directory.stat()
+    except (OSError, RuntimeError):  # no home directory, a read-only file system, ...
+        return None
+    if status.st_uid != os.getuid() or status.st_mode & 0o022:
+        return None
+    return directory
+
+
 def end_kernel_warmup() -> None:
     """Python's imports are done: the kernel's request channel blocks again (no-op without warm-up).
 
@@ -133,6 +155,11 @@ def _start_kernel_directly(self: Any) -> None:
 
     environ = os.environ.copy()
     environ["JSII_AGENT"] = f"Python/{platform.python_version()}"
+    cache = compile_cache_directory()
+    if cache is None:
+        environ.pop("PLATFORM_NODE_COMPILE_CACHE", None)
+    else:
+        environ["PLATFORM_NODE_COMPILE_CACHE"] = str(cache)
     relay = self._jsii_runtime()  # writes jsii's embedded bin/ and lib/ to a temporary directory
     program = Path(relay).parent.parent / "lib" / "program.js"
     ours, kernels = socket.socketpair()

@@ -14,7 +14,8 @@
 //    kernel loaded. The cache starts with the first package, so the kernel's own program.js
 //    (in a new temporary directory every run) is never written to it; and it stays off when
 //    jsii's package cache is off (then every run extracts the packages to new paths).
-//    PLATFORM_NODE_COMPILE_CACHE names the directory (default: Node's, <tmp>/node-compile-cache).
+//    The directory is PLATFORM_NODE_COMPILE_CACHE, a private one app.py picks
+//    (app.compile_cache_directory); without it there is no cache and no warm-up list.
 //
 // 2. Warm-up (PLATFORM_KERNEL_WARMUP=<key>, set by app.py for the app and the bench's floor).
 //    aws-cdk-lib loads each of its modules on first use, so the first stack of each kind waits
@@ -51,8 +52,9 @@ fs.mkdtempSync = function (prefix, options) {
     if (nodePath === undefined) delete process.env.NODE_PATH;
     else process.env.NODE_PATH = nodePath;
     const packageCache = (process.env.JSII_RUNTIME_PACKAGE_CACHE || 'enabled').toLowerCase() === 'enabled';
-    if (packageCache && typeof Module.enableCompileCache === 'function') {
-      const { directory } = Module.enableCompileCache(process.env.PLATFORM_NODE_COMPILE_CACHE || undefined);
+    const cacheDir = process.env.PLATFORM_NODE_COMPILE_CACHE;
+    if (cacheDir && packageCache && typeof Module.enableCompileCache === 'function') {
+      const { directory } = Module.enableCompileCache(cacheDir);
       if (directory && warmupKey) startWarmup(path.join(directory, 'platform-kernel-warmup', `${warmupKey}.json`));
     }
   }

@@ -403,11 +403,12 @@ a synchronous ping-pong per call (aws/jsii#5166).
   (`wrapSafe` in the profile). Node's compile cache is keyed by file path, and the kernel loaded
   every module through a new `jsii-kernel-XXXXXX` directory per process (its
   `--preserve-symlinks`), so the cache never hit and grew with every run (113 MB). The kernel now
-  starts with a small preload instead of that flag (`app.KERNEL_PRELOAD`): Node loads each
+  starts with a small preload instead of that flag (`app_kernel_preload.js`): Node loads each
   package from its real path in jsii's package cache, the same on every run; jsii still links
   packages by symlink; dependencies resolve through the kernel's directory as `NODE_PATH`. The
-  cache holds ~8 MB and stops growing after the first run (`tests/unit/test_app.py` checks that
-  a second run adds nothing); compile time is down to ~0.09 s, ~0.13 s less per synth.
+  cache (in a directory private to the user, not Node's default under the shared `/tmp`) holds
+  ~8 MB and stops growing after the first run (`tests/unit/test_app.py` checks that a second run
+  adds nothing); compile time is down to ~0.09 s, ~0.13 s less per synth.
 - **Kernel warm-up.** aws-cdk-lib loads each of its modules on first use, so the first stack
   of each kind waited for Node to load dozens of files (3-6 times the cost of the second), while
   a moment earlier Node sat idle for the ~0.5 s Python spent importing its side of the same

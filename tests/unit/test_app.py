@@ -154,23 +154,19 @@ def test_jsii_kernel_reuses_what_earlier_runs_compiled_and_loaded(tmp_path: Path
 
     Under --preserve-symlinks every module's path went through the kernel's new temporary
     directory, so each run wrote a new entry for every module and found none. The warm-up list
-    is written only for programs that ask for it, holds package files only, and loads nothing
-    else, whatever it says.
+    holds package files only, and the kernel loads nothing else, whatever the list says.
     """
     cache = tmp_path / "node-compile-cache"
 
-    def entries() -> dict[str, int]:
-        return {str(f.relative_to(cache)): f.stat().st_size for f in cache.rglob("*") if f.is_file()}
-
-    cold = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache))
-    compiled = entries()
-    # core, s3 and iam, and what they load: well over a hundred modules, none of them program.js.
-    assert len(compiled) > 100, compiled
-    assert not (cache / "platform-kernel-warmup").exists()
+    def compiled() -> dict[str, int]:
+        files = (f for f in cache.rglob("*") if f.is_file() and "platform-kernel-warmup" not in f.parts)
+        return {str(f.relative_to(cache)): f.stat().st_size for f in files}
 
     first = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache), PROBE_WARM_UP="1")
+    written = compiled()
+    # core, s3 and iam, and what they load: well over a hundred modules, none of them program.js.
+    assert len(written) > 100, written
     [listing] = (cache / "platform-kernel-warmup").glob("*.json")
-    assert {k: v for k, v in entries().items() if not k.startswith("platform-kernel-warmup")} == compiled
     loaded = json.loads(listing.read_text())
     # Every package file the probe loaded, in order, all inside jsii's package cache.
     assert any(f.endswith("/aws-s3/lib/bucket.js") for f in loaded), loaded[:5]
@@ -181,10 +177,25 @@ def test_jsii_kernel_reuses_what_earlier_runs_compiled_and_loaded(tmp_path: Path
     planted.write_text(f"require('fs').writeFileSync({json.dumps(str(marker))}, 'x');\n")
     listing.write_text(json.dumps([str(planted), *loaded]))
     second = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache), PROBE_WARM_UP="1")
+    assert compiled() == written
     assert not marker.exists()
     assert json.loads(listing.read_text()) == loaded  # rewritten from what was really loaded
-    assert cold["template"] == first["template"] == second["template"]
+    assert first["template"] == second["template"]
     assert "Error" not in str(second["stderr"]), second["stderr"]
+
+
+def test_compile_cache_lives_where_only_this_user_can_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLATFORM_NODE_COMPILE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    made = app.compile_cache_directory()
+    assert made == tmp_path / "xdg" / "pipelines-platform" / "node-compile-cache"
+    assert made.stat().st_mode & 0o777 == 0o700
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # as if another user had created it in /tmp first
+    monkeypatch.setenv("PLATFORM_NODE_COMPILE_CACHE", str(shared))
+    assert app.compile_cache_directory() is None
 
 
 @pytest.mark.parametrize("package_cache", ["enabled", "disabled"])
@@ -207,11 +218,14 @@ def test_compile_cache_only_where_jsii_keeps_packages_at_fixed_paths(tmp_path: P
     assert cache.exists() == (package_cache == "enabled")
 
 
-def test_jsii_kernel_console_output_still_reaches_stderr() -> None:
+def test_jsii_kernel_console_output_still_reaches_stderr(tmp_path: Path) -> None:
     """What the relay used to forward: the kernel's own logging (JSII_DEBUG) lands on stderr."""
-    direct = probe_kernel(JSII_DEBUG="1")
+    direct = probe_kernel(JSII_DEBUG="1", PLATFORM_NODE_COMPILE_CACHE=str(tmp_path))
     assert "[@jsii/kernel] load" in str(direct["stderr"])
     assert isinstance(direct["template"], dict)
+    # A program that does not ask for warm-up (this probe) leaves no warm-up list.
+    assert any(tmp_path.iterdir())
+    assert not (tmp_path / "platform-kernel-warmup").exists()
 
 
 def test_direct_channel_only_for_the_jsii_release_it_was_written_against(monkeypatch: pytest.MonkeyPatch) -> None:
