@@ -25,7 +25,8 @@
 //    run with the same key loads them whenever it would otherwise wait for Python: app.py makes
 //    the request channel (fd 3) non-blocking until its imports are done, and each read that
 //    finds no request loads one more file instead. Only files inside the packages jsii has
-//    linked into the kernel's directory are loaded, whatever the list says.
+//    linked into the kernel's directory are loaded, whatever the list says. Lists that no run
+//    has rewritten for 30 days (programs run from clones deleted since) are removed.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -34,6 +35,7 @@ const Module = require('node:module');
 process.execArgv.push('--preserve-symlinks');
 
 const REQUEST_FD = 3;
+const STALE_LIST_MS = 30 * 24 * 3600 * 1000;
 const warmupKey = /^[0-9a-f]{16,64}$/.test(process.env.PLATFORM_KERNEL_WARMUP || '')
   ? process.env.PLATFORM_KERNEL_WARMUP
   : undefined;
@@ -136,6 +138,12 @@ function saveWarmupList() {
     const partial = `${warmupFile}.${process.pid}`;
     fs.writeFileSync(partial, JSON.stringify(loaded), { mode: 0o600 });
     fs.renameSync(partial, warmupFile);
+    // One list per program and directory: drop those no program has written for 30 days.
+    const dir = path.dirname(warmupFile);
+    for (const name of fs.readdirSync(dir)) {
+      const file = path.join(dir, name);
+      if (Date.now() - fs.statSync(file).mtimeMs > STALE_LIST_MS) fs.rmSync(file, { force: true });
+    }
   } catch {
     // a read-only or full cache directory costs the next run its warm-up, nothing else
   }

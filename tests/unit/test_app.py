@@ -176,8 +176,14 @@ def test_jsii_kernel_reuses_what_earlier_runs_compiled_and_loaded(tmp_path: Path
     planted = tmp_path / "planted.js"
     planted.write_text(f"require('fs').writeFileSync({json.dumps(str(marker))}, 'x');\n")
     listing.write_text(json.dumps([str(planted), *loaded]))
+    # The list of a program that has not run for 31 days (a clone deleted long ago) is pruned.
+    forgotten = listing.with_name("0" * 32 + ".json")
+    forgotten.write_text("[]")
+    month_ago = forgotten.stat().st_mtime - 31 * 24 * 3600
+    os.utime(forgotten, (month_ago, month_ago))
     second = probe_kernel(PLATFORM_NODE_COMPILE_CACHE=str(cache), PROBE_WARM_UP="1")
     assert compiled() == written
+    assert not forgotten.exists()
     assert not marker.exists()
     assert json.loads(listing.read_text()) == loaded  # rewritten from what was really loaded
     assert first["template"] == second["template"]
