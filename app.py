@@ -163,8 +163,9 @@ def _start_kernel_directly(self: Any) -> None:
     relay = self._jsii_runtime()  # writes jsii's embedded bin/ and lib/ to a temporary directory
     program = Path(relay).parent.parent / "lib" / "program.js"
     ours, kernels = socket.socketpair()
-    if "key" in _warmup:
-        environ["PLATFORM_KERNEL_WARMUP"] = _warmup["key"]
+    warmup_key = _warmup.get("key")
+    if warmup_key is not None:
+        environ["PLATFORM_KERNEL_WARMUP"] = warmup_key
         kernels.setblocking(False)  # the kernel's reads return at once while it warms up
     node = environ.get("JSII_NODE", "node")
     # The shell moves the kernel's end of the socket from stdin to fd 3, where program.js reads
@@ -183,7 +184,7 @@ def _start_kernel_directly(self: Any) -> None:
         stdin=kernels.fileno(),
         env=environ,
     )
-    if "key" in _warmup:
+    if warmup_key is not None:
         _warmup["channel"] = kernels  # same open file as the kernel's fd 3: end_kernel_warmup unblocks
     else:
         kernels.close()

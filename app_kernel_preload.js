@@ -87,23 +87,17 @@ function startWarmup(file) {
 }
 
 // Loads the next listed file that lies in a linked package; false when there is nothing to do yet.
-// Python loads aws-cdk-lib last, after its dependencies: until it is linked, later entries may
-// still become loadable; from then on an entry outside the linked packages (a file of an older
-// package version) is dropped.
-let roots = [];
+// Python loads aws-cdk-lib last, after its dependencies, so once it is linked the linked packages
+// are known for good; an entry outside them (a file of an older package version) is dropped.
+let roots; // real paths of the linked packages, read once aws-cdk-lib is linked
 function warmUpOne() {
-  while (kernelModules !== undefined && warmupQueue.length > 0) {
-    const file = warmupQueue[0];
-    if (!roots.some((root) => file.startsWith(root))) {
-      const complete = fs.existsSync(path.join(kernelModules, 'aws-cdk-lib'));
-      roots = linkedPackages();
-      if (!roots.some((root) => file.startsWith(root))) {
-        if (!complete) return false;
-        warmupQueue.shift();
-        continue;
-      }
-    }
-    warmupQueue.shift();
+  if (roots === undefined) {
+    if (kernelModules === undefined || !fs.existsSync(path.join(kernelModules, 'aws-cdk-lib'))) return false;
+    roots = linkedPackages();
+  }
+  while (warmupQueue.length > 0) {
+    const file = warmupQueue.shift();
+    if (!roots.some((root) => file.startsWith(root))) continue;
     try {
       require(file);
     } catch {
@@ -131,15 +125,15 @@ fs.readSync = function (fd, ...rest) {
 };
 
 function saveWarmupList() {
-  const packages = linkedPackages();
-  const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.js') && packages.some((root) => f.startsWith(root)));
   try {
-    fs.mkdirSync(path.dirname(warmupFile), { recursive: true, mode: 0o700 });
+    const packages = linkedPackages();
+    const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.js') && packages.some((root) => f.startsWith(root)));
+    const dir = path.dirname(warmupFile);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const partial = `${warmupFile}.${process.pid}`;
     fs.writeFileSync(partial, JSON.stringify(loaded), { mode: 0o600 });
     fs.renameSync(partial, warmupFile);
     // One list per program and directory: drop those no program has written for 30 days.
-    const dir = path.dirname(warmupFile);
     for (const name of fs.readdirSync(dir)) {
       const file = path.join(dir, name);
       if (Date.now() - fs.statSync(file).mtimeMs > STALE_LIST_MS) fs.rmSync(file, { force: true });
