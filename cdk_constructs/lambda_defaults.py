@@ -113,6 +113,10 @@ def platform_logging_layer(scope: Construct) -> lambda_.ILayerVersion:
     return lambda_.LayerVersion(
         stack,
         "PlatformLoggingLayer",
+        # Named with the stack's name (every stack name starts with the platform prefix, which the
+        # execution policy's Lambda statement requires); unnamed, CloudFormation would name it after
+        # the logical id, outside the prefix and the same in every stack.
+        layer_version_name=f"{stack.stack_name}-platform-logging",
         code=lambda_.Code.from_asset(str(LAYERS_DIR / "platform_logging"), exclude=ASSET_EXCLUDES),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],

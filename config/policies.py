@@ -1,17 +1,35 @@
-"""IAM policy documents derived from the config, shared by the stacks and the bootstrap tool.
+"""The CloudFormation execution policy of each account, derived from the config.
 
-The CloudFormation execution policies replace CDK's default AdministratorAccess. They are
-scoped in two ways: to the AWS services the platform's stacks create (and nothing else),
-and, for IAM, to names that start with the platform prefix, so a stack can neither create
-users nor touch roles it does not own. Plain dicts, so the bootstrap tool can create the
-managed policy with boto3 without loading aws-cdk-lib.
+These replace CDK's default AdministratorAccess for the role CloudFormation deploys the
+platform's stacks as (the bootstrap's cfn-exec role). They are scoped three ways:
+
+- services whose resources the platform creates without name-based ARNs (networking, load
+  balancers, Auto Scaling, ECS, CodeDeploy, alarms, rules, log groups, ...) are allowed as
+  namespaces, and nothing outside them;
+- services whose resources carry the platform prefix (Lambda, S3, SQS, and in the tooling account
+  the CI/CD services) only on ARNs with that prefix, plus the few actions of those services that
+  support no resource-level permissions (`NoResourceLevelPermissions`);
+- IAM only on roles, instance profiles and policies with the prefix, with exactly the actions
+  CloudFormation's IAM handlers call.
+
+CloudFormation also reads what CDK publishes into the bootstrap bucket with this role: Lambda
+code and layers, the CodeCommit seed (`ReadCdkAssets`), and the bootstrap version parameter.
+
+`tests/gates/test_deploy_simulation.py` proves these documents sufficient by simulating every
+create, update and delete of every synthesized stack against them (tools/preflight), and
+`tests/unit/test_policies.py` keeps the action lists equal to what the published resource
+schemas and IAM reference require. Plain dicts, so the bootstrap tool writes and applies them
+without loading aws-cdk-lib.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from config.model import Environment, PlatformConfig
+from config.model import PlatformConfig
+
+# The bootstrap qualifier: `cdk bootstrap`'s default, and what the stacks' synthesizer expects.
+CDK_QUALIFIER = "hnb659fds"
 
 # Services whose resources have no name-based ARNs (or none we choose): allowed on "*".
 TARGET_SERVICES = (
@@ -28,16 +46,86 @@ TARGET_SERVICES = (
 )
 TOOLING_SERVICES = ("cloudwatch", "events", "kms", "logs", "ssm")
 
+# Actions CloudFormation's handlers call on the prefixed services that support no resource-level
+# permissions (IAM's service authorization reference lists no resource type for them).
+TARGET_UNSCOPED_ACTIONS: tuple[str, ...] = ()
+TOOLING_UNSCOPED_ACTIONS = (
+    "codeartifact:CreateDomain",  # AWS::CodeArtifact::Domain create
+    "codeartifact:CreateRepository",  # AWS::CodeArtifact::Repository create
+    "codecommit:ListRepositories",  # AWS::CodeCommit::Repository delete
+    "dynamodb:DescribeEndpoints",  # AWS::DynamoDB::GlobalTable: dynamodb:Describe*
+    "dynamodb:DescribeLimits",
+    "dynamodb:DescribeReservedCapacity",
+    "dynamodb:DescribeReservedCapacityOfferings",
+    "secretsmanager:GetRandomPassword",  # AWS::SecretsManager::Secret create and update
+)
 
-def _prefixed(config: PlatformConfig, account: str, tooling: bool) -> list[dict[str, Any]]:
-    """Services whose every resource the stacks create starts with the platform prefix.
+# Exactly the role, policy and instance-profile actions the create, update and delete handlers of
+# AWS::IAM::Role, ::Policy, ::ManagedPolicy and ::InstanceProfile call, plus passing the platform's
+# roles to the services that use them and the service-linked roles services create on first use.
+IAM_ACTIONS = (
+    "iam:AddRoleToInstanceProfile",
+    "iam:AttachRolePolicy",
+    "iam:CreateInstanceProfile",
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:CreateRole",
+    "iam:CreateServiceLinkedRole",
+    "iam:DeleteInstanceProfile",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:GetInstanceProfile",
+    "iam:GetPolicy",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListEntitiesForPolicy",
+    "iam:ListPolicyVersions",
+    "iam:ListRolePolicies",
+    "iam:PassRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+)
 
-    Named resources use the prefix explicitly; unnamed ones get CloudFormation names that
-    start with their stack name, and every stack name starts with the prefix.
+
+def account_roles(config: PlatformConfig, account: str) -> tuple[bool, bool]:
+    """(tooling, target): whether `account` hosts the tooling stacks, environment stacks, or both."""
+    return account == config.tooling.account, any(e.account == account for e in config.environments)
+
+
+def regions_of(config: PlatformConfig, account: str) -> list[str]:
+    """Every region the platform deploys stacks to in `account`."""
+    regions = {config.region_of(e) for e in config.environments if e.account == account}
+    if account == config.tooling.account:
+        regions.add(config.tooling.region)
+    return sorted(regions)
+
+
+def accounts(config: PlatformConfig) -> list[str]:
+    """Every account the platform deploys to: the environments' in config order, then the tooling account."""
+    found = list(dict.fromkeys(e.account for e in config.environments))
+    return [*[a for a in found if a != config.tooling.account], config.tooling.account]
+
+
+def _prefixed(config: PlatformConfig, account: str, tooling: bool) -> dict[str, list[str]]:
+    """Resources (by service) whose every instance the stacks create starts with the platform prefix.
+
+    Named resources use the prefix explicitly; unnamed ones get CloudFormation names that start
+    with their stack name, and every stack name starts with the prefix.
     """
     p = config.name
     scoped: dict[str, list[str]] = {
-        "lambda": [f"arn:aws:lambda:*:{account}:function:{p}-*"],
+        "lambda": [f"arn:aws:lambda:*:{account}:function:{p}-*", f"arn:aws:lambda:*:{account}:layer:{p}-*"],
         "s3": [f"arn:aws:s3:::{p}-*"],
         "sqs": [f"arn:aws:sqs:*:{account}:{p}-*"],
     }
@@ -59,92 +147,65 @@ def _prefixed(config: PlatformConfig, account: str, tooling: bool) -> list[dict[
             "secretsmanager": [f"arn:aws:secretsmanager:*:{account}:secret:{p}/*"],
             "sns": [f"arn:aws:sns:*:{account}:{p}-*"],
         }
-    return [
-        {
-            "Sid": f"Prefixed{service.title().replace('-', '')}",
-            "Effect": "Allow",
-            "Action": f"{service}:*",
-            "Resource": resources,
-        }
-        for service, resources in sorted(scoped.items())
-    ]
+    return scoped
 
 
-_IAM_ACTIONS = (
-    "iam:AddRoleToInstanceProfile",
-    "iam:AttachRolePolicy",
-    "iam:CreateInstanceProfile",
-    "iam:CreatePolicy",
-    "iam:CreatePolicyVersion",
-    "iam:CreateRole",
-    "iam:CreateServiceLinkedRole",
-    "iam:DeleteInstanceProfile",
-    "iam:DeletePolicy",
-    "iam:DeletePolicyVersion",
-    "iam:DeleteRole",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:GetInstanceProfile",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:ListPolicyVersions",
-    "iam:PassRole",
-    "iam:PutRolePolicy",
-    "iam:RemoveRoleFromInstanceProfile",
-    "iam:TagPolicy",
-    "iam:TagRole",
-    "iam:UntagRole",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:UpdateRole",
-    "iam:UpdateRoleDescription",
-)
+def _sid(service: str) -> str:
+    return f"Prefixed{service.title().replace('-', '')}"
 
 
-def _document(config: PlatformConfig, account: str, services: tuple[str, ...], tooling: bool) -> dict[str, Any]:
+def execution_policy(config: PlatformConfig, account: str) -> dict[str, Any]:
+    """What CloudFormation may do in `account`: deploy the platform's stacks there, and nothing else."""
+    tooling, target = account_roles(config, account)
+    if not (tooling or target):
+        raise ValueError(f"account {account} is not an account of the {config.name} platform")
+    services = sorted(set(TOOLING_SERVICES if tooling else ()) | set(TARGET_SERVICES if target else ()))
+    unscoped = sorted(set(TOOLING_UNSCOPED_ACTIONS if tooling else ()) | set(TARGET_UNSCOPED_ACTIONS if target else ()))
     prefix = config.name
-    iam_resources = [
-        f"arn:aws:iam::{account}:role/{prefix}-*",
-        f"arn:aws:iam::{account}:instance-profile/{prefix}-*",
-        f"arn:aws:iam::{account}:policy/{prefix}-*",
-        # Service-linked roles that ECS, ELB, Auto Scaling and CodeDeploy create on first use.
-        f"arn:aws:iam::{account}:role/aws-service-role/*",
+    statements: list[dict[str, Any]] = [
+        {"Sid": "InfrastructureServices", "Effect": "Allow", "Action": [f"{s}:*" for s in services], "Resource": "*"},
+        *(
+            {"Sid": _sid(service), "Effect": "Allow", "Action": f"{service}:*", "Resource": resources}
+            for service, resources in sorted(_prefixed(config, account, tooling).items())
+        ),
     ]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "InfrastructureServices",
-                "Effect": "Allow",
-                "Action": [f"{service}:*" for service in services],
-                "Resource": "*",
-            },
-            *_prefixed(config, account, tooling),
-            {
-                "Sid": "PlatformRolesOnly",
-                "Effect": "Allow",
-                "Action": list(_IAM_ACTIONS),
-                "Resource": iam_resources,
-            },
-            {
-                "Sid": "ReadBootstrapVersion",
-                "Effect": "Allow",
-                "Action": ["ssm:GetParameter", "ssm:GetParameters"],
-                "Resource": f"arn:aws:ssm:*:{account}:parameter/cdk-bootstrap/*",
-            },
-        ],
-    }
+    if unscoped:
+        statements.append({"Sid": "NoResourceLevelPermissions", "Effect": "Allow", "Action": unscoped, "Resource": "*"})
+    statements += [
+        {
+            "Sid": "ReadCdkAssets",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": [
+                f"arn:aws:s3:::cdk-{CDK_QUALIFIER}-assets-{account}-{region}/*"
+                for region in regions_of(config, account)
+            ],
+        },
+        {
+            "Sid": "PlatformRolesOnly",
+            "Effect": "Allow",
+            "Action": list(IAM_ACTIONS),
+            "Resource": [
+                f"arn:aws:iam::{account}:role/{prefix}-*",
+                f"arn:aws:iam::{account}:instance-profile/{prefix}-*",
+                f"arn:aws:iam::{account}:policy/{prefix}-*",
+                # Service-linked roles that ECS, ELB, Auto Scaling and CodeDeploy create on first use.
+                f"arn:aws:iam::{account}:role/aws-service-role/*",
+            ],
+        },
+        {
+            "Sid": "ReadBootstrapVersion",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter", "ssm:GetParameters"],
+            "Resource": f"arn:aws:ssm:*:{account}:parameter/cdk-bootstrap/{CDK_QUALIFIER}/*",
+        },
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
-def target_cfn_execution_policy(config: PlatformConfig, env: Environment) -> dict[str, Any]:
-    """What CloudFormation may do in a target account: deploy the platform's target stacks."""
-    return _document(config, env.account, TARGET_SERVICES, tooling=False)
-
-
-def tooling_cfn_execution_policy(config: PlatformConfig) -> dict[str, Any]:
-    """What CloudFormation may do in the tooling account: deploy pipelines, CodeArtifact, notifications."""
-    return _document(config, config.tooling.account, TOOLING_SERVICES, tooling=True)
+def execution_policies(config: PlatformConfig) -> dict[str, dict[str, Any]]:
+    """Every account's execution policy, by account id."""
+    return {account: execution_policy(config, account) for account in accounts(config)}
 
 
 def cfn_execution_policy_name(config: PlatformConfig) -> str:
@@ -158,13 +219,21 @@ STATEMENT_REASONS = {
         "CloudFormation creates whole stacks: networking, load balancers, Auto Scaling, ECS, CodeDeploy, "
         "alarms, rules and log groups have no name-based resource scoping, so each service is one namespace."
     ),
+    "NoResourceLevelPermissions": (
+        "Actions CloudFormation's handlers call that IAM authorizes on no resource (CreateDomain, "
+        "CreateRepository, ListRepositories, GetRandomPassword, account-level DynamoDB describes)."
+    ),
+    "ReadCdkAssets": (
+        "Lambda, Lambda layers and CodeCommit read the code CDK publishes to this account's bootstrap bucket "
+        "with CloudFormation's credentials; read-only, objects of that bucket only."
+    ),
     "PlatformRolesOnly": (
         "IAM is limited to roles, instance profiles and policies named with the platform prefix (and the "
         "service-linked roles AWS creates), so stacks cannot create users or change foreign roles."
     ),
     "ReadBootstrapVersion": "CloudFormation checks the CDK bootstrap version parameter before each deployment.",
     **{
-        f"Prefixed{service.title().replace('-', '')}": (
+        _sid(service): (
             f"Every {service} resource the platform creates is named with the platform prefix "
             "(explicitly, or through its stack name), so the statement is limited to that prefix."
         )

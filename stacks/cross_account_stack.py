@@ -20,7 +20,7 @@ from cdk_constructs.dead_letter_queue import DeadLetterQueue
 from cdk_constructs.nag import acknowledge, acknowledge_document, allow
 from config.model import Environment, PlatformConfig
 from config.names import Names
-from config.policies import STATEMENT_REASONS, target_cfn_execution_policy
+from config.policies import STATEMENT_REASONS, execution_policy
 
 CODEDEPLOY_DEPLOYMENT_EVENT = "CodeDeploy Deployment State-change Notification"
 
@@ -58,7 +58,7 @@ class CrossAccountRolesStack(Stack):
         )
 
         # ----- CloudFormation execution role: passable only by the deployer -----
-        cfn_policy = target_cfn_execution_policy(config, env)
+        cfn_policy = execution_policy(config, env.account)
         self.cfn_execution_role = iam.Role(
             self,
             "CfnExecutionRole",

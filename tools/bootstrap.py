@@ -27,7 +27,7 @@ from typing import Any
 from config import ConfigError, load_config
 from config.model import PlatformConfig
 from config.names import Names
-from config.policies import cfn_execution_policy_name, target_cfn_execution_policy, tooling_cfn_execution_policy
+from config.policies import cfn_execution_policy_name, execution_policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CDK = str(REPO_ROOT / "node_modules" / ".bin" / "cdk")
@@ -114,13 +114,12 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
     steps: list[Step] = []
     for account in target_accounts(config):
         policy = cfn_execution_policy_name(config)
-        env = next(e for e in config.environments if e.account == account.account)
         steps.append(
             Step(
                 f"Scoped CloudFormation execution policy in {account.label}",
                 account,
                 policy_name=policy,
-                policy_document=target_cfn_execution_policy(config, env),
+                policy_document=execution_policy(config, account.account),
             )
         )
         steps.append(
@@ -150,7 +149,7 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
             f"Scoped CloudFormation execution policy in the {tooling.label}",
             tooling,
             policy_name=policy,
-            policy_document=tooling_cfn_execution_policy(config),
+            policy_document=execution_policy(config, tooling.account),
         )
     )
     steps.append(

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from config import load_config
 from config.model import PlatformConfig
-from config.policies import target_cfn_execution_policy, tooling_cfn_execution_policy
+from config.policies import execution_policy
 from tools import bootstrap as tool
 
 CDK = "cdk"
@@ -99,8 +99,8 @@ def test_plan_for_the_default_config(config: PlatformConfig) -> None:
         "cdk deploy acme-pull-requests --exclusively --require-approval never --profile acme-tooling"
     )
     assert [s.policy_name for s in steps if not s.command] == ["acme-cdk-cfn-execution"] * 3
-    assert steps[0].policy_document == target_cfn_execution_policy(config, config.environments[0])
-    assert steps[6].policy_document == tooling_cfn_execution_policy(config)
+    assert steps[0].policy_document == execution_policy(config, config.environments[0].account)
+    assert steps[6].policy_document == execution_policy(config, config.tooling.account)
     assert len(steps) == 12
 
 
@@ -174,7 +174,7 @@ def test_execute_puts_the_scoped_policy_then_runs_commands_in_order(config: Plat
     version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
     stored = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
     stored = json.loads(stored) if isinstance(stored, str) else stored
-    assert stored == target_cfn_execution_policy(config, config.environments[0])
+    assert stored == execution_policy(config, config.environments[0].account)
 
 
 @pytest.mark.usefixtures("aws_env")

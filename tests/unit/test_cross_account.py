@@ -12,7 +12,7 @@ import yaml
 
 from config import parse_config
 from config.loader import DEFAULT_CONFIG
-from config.policies import target_cfn_execution_policy
+from config.policies import execution_policy
 from tests.platform_synth import SynthesizedPlatform, resources_of_type, synth_platform
 
 TOOLING = "111111111111"
@@ -129,7 +129,7 @@ def test_cfn_execution_role_is_scoped_and_passable_only_by_the_deployer(
     assert "ManagedPolicyArns" not in props  # in particular, not AdministratorAccess
     env = default_platform.config.environment(env_name)
     (policy,) = props["Policies"]
-    assert semantic(policy["PolicyDocument"]) == semantic(target_cfn_execution_policy(default_platform.config, env))
+    assert semantic(policy["PolicyDocument"]) == semantic(execution_policy(default_platform.config, env.account))
     for statement in semantic(policy["PolicyDocument"]).values():
         assert "*" not in statement["Action"]
         if any(a.startswith("iam:") for a in statement["Action"]):
