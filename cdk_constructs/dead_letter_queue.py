@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -56,3 +58,21 @@ class DeadLetterQueue(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+
+def admit_rule(queue: sqs.IQueue, rule: events.IRule) -> None:
+    """Let EventBridge dead-letter `rule`'s undeliverable events into `queue`.
+
+    Most aws-cdk-lib targets add this statement when given a dead-letter queue; the CodePipeline
+    target does not (aws-events-targets' CodePipeline.bind never calls
+    addToDeadLetterQueueResourcePolicy), and without it EventBridge drops what it cannot deliver.
+    """
+    queue.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=f"DeadLetters{rule.node.id}",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage"],
+            resources=[queue.queue_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+        )
+    )

@@ -30,7 +30,7 @@ from constructs import Construct
 
 from cdk_constructs.artifact_store import EncryptedArtifactStore
 from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject, allow_log_groups, build_role
-from cdk_constructs.dead_letter_queue import DeadLetterQueue
+from cdk_constructs.dead_letter_queue import DeadLetterQueue, admit_rule
 from cdk_constructs.lambda_defaults import ASSET_EXCLUDES, PlatformFunction
 from cdk_constructs.nag import (
     acknowledge,
@@ -262,7 +262,7 @@ class ServicePipeline(Construct):
                 )
             ],
         )
-        self.repository.on_commit(
+        self.push_rule = self.repository.on_commit(
             "OnPush",
             description=f"Start {names.pipeline(service)} on every push to {service.branch}",
             branches=[service.branch],
@@ -274,6 +274,7 @@ class ServicePipeline(Construct):
                 max_event_age=Duration.hours(2),
             ),
         )
+        admit_rule(self.dead_letters, self.push_rule)
         self.pipeline.add_stage(
             stage_name="Build",
             actions=[

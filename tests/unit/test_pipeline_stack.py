@@ -328,3 +328,21 @@ def test_dead_letter_queue_is_encrypted_tls_only_and_alarmed(template, raw: dict
             "ComparisonOperator": "GreaterThanThreshold",
         },
     )
+
+
+def test_every_rule_that_dead_letters_into_the_queue_is_admitted_by_its_policy(raw: dict[str, Any]) -> None:
+    queue_id, _ = only(resources_of_type(raw, "AWS::SQS::Queue"))
+    rules = [
+        rule_id
+        for rule_id, rule in resources_of_type(raw, "AWS::Events::Rule").items()
+        for target in rule["Properties"]["Targets"]
+        if target.get("DeadLetterConfig", {}).get("Arn") == {"Fn::GetAtt": [queue_id, "Arn"]}
+    ]
+    assert len(rules) == 2  # pushes and pull requests
+    (policy,) = resources_of_type(raw, "AWS::SQS::QueuePolicy").values()
+    admitted = [
+        s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow" and s["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    assert sorted(admitted) == sorted(rules)
