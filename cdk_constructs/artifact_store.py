@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_constructs.secure_defaults import log_bucket, retained_key
+from cdk_constructs.secure_defaults import RETAINED, log_bucket, retained_key
 
 
 class EncryptedArtifactStore(Construct):
@@ -59,7 +59,7 @@ class EncryptedArtifactStore(Construct):
             versioned=True,
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="artifacts/",
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
             lifecycle_rules=[
                 s3.LifecycleRule(id="ExpireOldArtifacts", expiration=artifact_retention or Duration.days(365)),
                 s3.LifecycleRule(id="ExpireNoncurrent", noncurrent_version_expiration=Duration.days(30)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_constructs.nag import acknowledge_all, logical_id
+from cdk_constructs.secure_defaults import RETAINED
 
 # aarch64 AL2023 standard image: python 3.13, nodejs 22, docker; cheaper than x86 per minute.
 BUILD_IMAGE = codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0
@@ -102,7 +103,7 @@ class ServiceBuildProject(Construct):
             log_group_name=f"/aws/codebuild/{project_name}",
             retention=log_retention,
             encryption_key=encryption_key,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
         )
         variables = {**codeartifact.environment_variables(), **(environment_variables or {})}
         self.role = role

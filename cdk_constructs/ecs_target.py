@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -15,6 +15,7 @@ from cdk_constructs.ec2_target import AUTO_ROLLBACK, acknowledge_codedeploy_role
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.public_load_balancer import PublicLoadBalancer
 from cdk_constructs.rollback_alarms import RollbackAlarms
+from cdk_constructs.secure_defaults import RETAINED
 from config.model import AlarmThresholds, EcsSettings
 
 TEST_LISTENER_PORT = 9000
@@ -65,7 +66,7 @@ class EcsBlueGreenTarget(Construct):
             container_insights_v2=ecs.ContainerInsights.ENHANCED,
         )
         self.log_group = logs.LogGroup(
-            self, "Logs", log_group_name=log_group_name, retention=log_retention, removal_policy=RemovalPolicy.RETAIN
+            self, "Logs", log_group_name=log_group_name, retention=log_retention, removal_policy=RETAINED
         )
         self.task_role = iam.Role(
             self,

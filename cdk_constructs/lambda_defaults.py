@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_constructs.nag import acknowledge_all
+from cdk_constructs.secure_defaults import RETAINED
 
 # The newest Python runtime Lambda offers (and aws-cdk-lib knows); arm64 is cheaper and the
 # functions are pure Python.
@@ -55,7 +56,7 @@ class PlatformFunction(Construct):
             self,
             "Logs",
             retention=log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
         )
         # Our own role instead of AWSLambdaBasicExecutionRole: write to this log group only.
         self.role = role or iam.Role(

@@ -9,6 +9,12 @@ from constructs import Construct
 
 from cdk_constructs.nag import acknowledge
 
+# How the platform keeps stateful resources (repositories, buckets, keys, log groups, secrets,
+# tables): kept when their stack is deleted or they are replaced, but deleted when the stack's
+# first deploy rolls back (DeletionPolicy RetainExceptOnCreate), so that a retry does not fail on
+# names a failed attempt left behind.
+RETAINED = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+
 
 def retained_key(scope: Construct, id_: str, *, alias: str, description: str) -> kms.Key:
     """A customer managed KMS key with yearly rotation, kept when its stack is deleted."""
@@ -18,7 +24,7 @@ def retained_key(scope: Construct, id_: str, *, alias: str, description: str) ->
         alias=alias,
         description=description,
         enable_key_rotation=True,
-        removal_policy=RemovalPolicy.RETAIN,
+        removal_policy=RETAINED,
     )
 
 
@@ -35,7 +41,7 @@ def log_bucket(scope: Construct, id_: str, *, why_not_logged: str) -> s3.Bucket:
         enforce_ssl=True,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        removal_policy=RemovalPolicy.RETAIN,
+        removal_policy=RETAINED,
         versioned=True,
         lifecycle_rules=[
             s3.LifecycleRule(expiration=Duration.days(365), noncurrent_version_expiration=Duration.days(30))

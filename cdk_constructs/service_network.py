@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from cdk_constructs.secure_defaults import RETAINED
 from config.model import ImportedNetwork, NewNetwork
 
 
@@ -54,7 +54,7 @@ class ServiceNetwork(Construct):
                 ec2.SubnetConfiguration(name="private", subnet_type=private_type, cidr_mask=22),
             ],
         )
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN)
+        flow_logs = logs.LogGroup(self, "FlowLogs", retention=log_retention, removal_policy=RETAINED)
         vpc.add_flow_log(
             "RejectedFlows",
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),

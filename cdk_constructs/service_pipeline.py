@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codedeploy as codedeploy
@@ -38,6 +38,7 @@ from cdk_constructs.nag import (
     acknowledge_object_wildcard,
     logical_id,
 )
+from cdk_constructs.secure_defaults import RETAINED
 from config.model import Environment, Service
 from config.names import Names
 
@@ -115,7 +116,7 @@ class ServicePipeline(Construct):
             ),
             kms_key=key,
         )
-        self.repository.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.repository.apply_removal_policy(RETAINED)
 
         self.image_repository: ecr.Repository | None = None
         build_variables = {"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name}
@@ -128,7 +129,7 @@ class ServicePipeline(Construct):
                 image_tag_mutability=ecr.TagMutability.IMMUTABLE,
                 encryption=ecr.RepositoryEncryption.KMS,
                 encryption_key=key,
-                removal_policy=RemovalPolicy.RETAIN,
+                removal_policy=RETAINED,
                 lifecycle_rules=[
                     ecr.LifecycleRule(
                         description="Drop untagged layers after a week",
@@ -205,7 +206,7 @@ class ServicePipeline(Construct):
             type=codebuild.ReportGroupType.TEST,
             export_bucket=self.store.bucket,
             zip_export=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
         )
         self.report_group.grant_write(self.test.project)
 
@@ -387,7 +388,7 @@ class ServicePipeline(Construct):
             type=codebuild.ReportGroupType.TEST,
             export_bucket=self.store.bucket,
             zip_export=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
         )
         reports.grant_write(project.project)
 

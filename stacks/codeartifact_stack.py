@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_codeartifact as codeartifact
 from constructs import Construct
 
-from cdk_constructs.secure_defaults import retained_key
+from cdk_constructs.secure_defaults import RETAINED, retained_key
 from config.model import CodeArtifactRepository, PlatformConfig
 from config.names import Names
 
@@ -73,7 +73,7 @@ class CodeArtifactStack(Stack):
                 ]
             ),
         )
-        self.domain.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.domain.apply_removal_policy(RETAINED)
 
         self.repositories: dict[str, codeartifact.CfnRepository] = {}
         for repo in settings.creation_order():
@@ -88,7 +88,7 @@ class CodeArtifactStack(Stack):
                 upstreams=repo.upstreams or None,
                 permissions_policy_document=self._repository_policy(repo, readers),
             )
-            resource.apply_removal_policy(RemovalPolicy.RETAIN)
+            resource.apply_removal_policy(RETAINED)
             resource.add_resource_dependency(self.domain)
             # CodeArtifact refuses an upstream that does not exist yet.
             for upstream in repo.upstreams:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack
+from aws_cdk import Duration, SecretValue, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -30,7 +30,7 @@ from cdk_constructs.lambda_defaults import PlatformFunction
 from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge, acknowledge_grant_wildcards
 from cdk_constructs.notification_patterns import event_patterns, simple_card_input
-from cdk_constructs.secure_defaults import retained_key
+from cdk_constructs.secure_defaults import RETAINED, retained_key
 from config.model import Channel, PlatformConfig
 from config.names import Names
 from stacks.cross_account_stack import CODEDEPLOY_DEPLOYMENT_EVENT
@@ -149,7 +149,7 @@ class NotificationsStack(Stack):
             description=f"Microsoft Teams Workflows webhook URL of the {channel.name} channel "
             "(put the URL here; the generated value is a placeholder)",
             encryption_key=self.key,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
         )
         acknowledge(
             secret,
@@ -187,7 +187,7 @@ class NotificationsStack(Stack):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
         )
         self.function_failures = self._dead_letters("FunctionFailures", "the notifier function (failed posts)")
         routes = {

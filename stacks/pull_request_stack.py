@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
@@ -28,6 +28,7 @@ from cdk_constructs.lambda_defaults import PlatformFunction
 from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge, allow
 from cdk_constructs.notification_patterns import BUILD_FAILURES, BUILD_STATE
+from cdk_constructs.secure_defaults import RETAINED
 from config.model import PlatformConfig, Service
 from config.names import Names
 
@@ -130,7 +131,7 @@ class PullRequestStack(Stack):
             self,
             "ApprovalRuleProviderLogs",
             retention=retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RETAINED,
         )
         self.provider_logs.grant_write(self.provider_role)
         # Granted once here, not per custom resource: each AwsCustomResource policy would add an inline

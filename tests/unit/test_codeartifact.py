@@ -35,11 +35,11 @@ def test_domain_is_encrypted_with_a_rotated_customer_key_and_retained(default_pl
     raw = default_platform.template_json("acme-codeartifact")
     ((key_id, key),) = resources_of_type(raw, "AWS::KMS::Key").items()
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
+    assert key["DeletionPolicy"] == "RetainExceptOnCreate"
     (domain,) = resources_of_type(raw, "AWS::CodeArtifact::Domain").values()
     assert domain["Properties"]["DomainName"] == "acme"
     assert domain["Properties"]["EncryptionKey"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    assert domain["DeletionPolicy"] == "Retain"
+    assert domain["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_repositories_have_their_external_connections_and_upstreams(default_platform: SynthesizedPlatform) -> None:
@@ -49,7 +49,7 @@ def test_repositories_have_their_external_connections_and_upstreams(default_plat
     assert repos["shared"]["Properties"]["Upstreams"] == ["pypi-store", "npm-store"]
     assert "ExternalConnections" not in repos["shared"]["Properties"]
     for repo in repos.values():
-        assert repo["DeletionPolicy"] == "Retain"
+        assert repo["DeletionPolicy"] == "RetainExceptOnCreate"
         assert repo["Properties"]["DomainOwner"] == TOOLING
 
 

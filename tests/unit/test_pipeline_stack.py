@@ -55,7 +55,7 @@ def test_all_pipelines_are_synthesized(default_platform) -> None:  # type: ignor
 
 def test_repository_is_seeded_from_the_platform_template_and_retained(raw: dict[str, Any], stack_name: str) -> None:
     _, repo = only(resources_of_type(raw, "AWS::CodeCommit::Repository"))
-    assert repo["DeletionPolicy"] == "Retain"
+    assert repo["DeletionPolicy"] == "RetainExceptOnCreate"
     assert repo["UpdateReplacePolicy"] == "Retain"
     props = repo["Properties"]
     assert props["RepositoryName"] == f"acme-{service_of(stack_name)}"
@@ -121,7 +121,7 @@ def test_test_project_reports_junit_to_its_report_group(template, raw: dict[str,
                 "Type": "TEST",
                 "ExportConfig": Match.object_like({"ExportConfigType": "S3"}),
             },
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
         },
     )
     report_group_id = only(
@@ -157,7 +157,7 @@ def test_build_logs_are_encrypted_and_retained_for_a_bounded_time(
                     "RetentionInDays": 90,
                     "KmsKeyId": {"Fn::GetAtt": [artifact_key_id(raw), "Arn"]},
                 },
-                "DeletionPolicy": "Retain",
+                "DeletionPolicy": "RetainExceptOnCreate",
             },
         )
         assert project(raw, f"acme-{service}-{kind}")["LogsConfig"]["CloudWatchLogs"]["Status"] == "ENABLED"
@@ -169,7 +169,7 @@ def test_build_logs_are_encrypted_and_retained_for_a_bounded_time(
 def test_artifact_key_rotates_and_is_retained(template) -> None:  # type: ignore[no-untyped-def]
     template.has_resource(
         "AWS::KMS::Key",
-        {"Properties": Match.object_like({"EnableKeyRotation": True}), "DeletionPolicy": "Retain"},
+        {"Properties": Match.object_like({"EnableKeyRotation": True}), "DeletionPolicy": "RetainExceptOnCreate"},
     )
 
 
@@ -193,9 +193,9 @@ def test_artifact_bucket_is_kms_encrypted_private_versioned_and_retained(raw: di
     }
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert props["LoggingConfiguration"]["LogFilePrefix"] == "artifacts/"
-    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
     for b in buckets.values():
-        assert b["DeletionPolicy"] == "Retain"
+        assert b["DeletionPolicy"] == "RetainExceptOnCreate"
         assert b["Properties"]["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
 
 
