@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.model import Environment, PlatformConfig, Service
+from config.model import Channel, Environment, PlatformConfig, Service
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,23 @@ class Names:
     @property
     def notifications_stack(self) -> str:
         return f"{self.prefix}-notifications"
+
+    @property
+    def teams_destinations_function(self) -> str:
+        """The function that keeps api_destination channels on the URLs in their secrets."""
+        return f"{self.prefix}-notifications-teams-destinations"
+
+    @property
+    def teams_api_destination_prefix(self) -> str:
+        return f"{self.prefix}-teams-"
+
+    def teams_api_destination(self, channel: Channel) -> str:
+        """Name of a channel's EventBridge connection and API destination (at most 12 + 6 + 32 characters)."""
+        return f"{self.teams_api_destination_prefix}{channel.name}"
+
+    def webhook_secret(self, channel: Channel) -> str:
+        """The secret holding a channel's webhook URL: the one the config names, or the one the stack creates."""
+        return channel.secret_name or f"{self.prefix}/teams/{channel.name}"
 
     # ----- tooling account: per service -----
 

@@ -4,8 +4,9 @@ One EventBridge rule per event kind the config routes, each scoped to the platfo
 pipelines, projects, deployments and repositories. Rules deliver to the notifier Lambda
 (Adaptive Cards with facts and links, retries, idempotency) and/or straight to an API
 destination (a simple card built by an input transformer), per channel. Webhook URLs live
-in Secrets Manager, one secret per channel; no URL is ever in a template, an environment
-variable or a log.
+in Secrets Manager, one secret per channel, stored there with `python -m tools.teams_webhook`;
+no URL is ever in a template, an environment variable or a log. The API destinations are kept
+on their secrets by TeamsApiDestinations (docs/adr/0002).
 """
 
 from __future__ import annotations
@@ -31,12 +32,17 @@ from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge, acknowledge_grant_wildcards
 from cdk_constructs.notification_patterns import event_patterns, simple_card_input
 from cdk_constructs.secure_defaults import RETAINED, retained_key
+from cdk_constructs.teams_api_destinations import TeamsApiDestinations, TeamsChannelDestination
 from config.model import Channel, PlatformConfig
 from config.names import Names
 from stacks.cross_account_stack import CODEDEPLOY_DEPLOYMENT_EVENT
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 RULE_RETRY_ATTEMPTS = 8
+# What a channel's secret holds until someone stores the webhook URL in it.
+WEBHOOK_PLACEHOLDER = '{"url": ""}'
+# Posts per second EventBridge sends to one Teams webhook (Teams throttles bursts with 429).
+API_DESTINATION_RATE_PER_SECOND = 2
 RULE_MAX_EVENT_AGE = Duration.hours(6)
 
 
@@ -71,7 +77,25 @@ class NotificationsStack(Stack):
         self.function: PlatformFunction | None = None
         if lambda_channels:
             self.function = self._notifier(lambda_channels)
-        self.api_destinations = {c.name: self._api_destination(c) for c in api_channels}
+        self.api_destinations: dict[str, events.IApiDestination] = {}
+        if api_channels:
+            self.api_destinations = TeamsApiDestinations(
+                self,
+                "TeamsApiDestinations",
+                channels=[
+                    TeamsChannelDestination(
+                        channel=c.name,
+                        name=self.names.teams_api_destination(c),
+                        secret=self.secrets[c.name],
+                        secret_id=c.secret_name or self.secrets[c.name].secret_arn,
+                        rate_limit_per_second=API_DESTINATION_RATE_PER_SECOND,
+                    )
+                    for c in api_channels
+                ],
+                function_name=self.names.teams_destinations_function,
+                name_prefix=self.names.teams_api_destination_prefix,
+                log_retention=retention(config.log_retention_days),
+            ).destinations
 
         patterns = event_patterns(self.names)
         for kind in notifications.selected_kinds():
@@ -147,7 +171,9 @@ class NotificationsStack(Stack):
             f"Webhook-{channel.name}",
             secret_name=self.secret_name(channel),
             description=f"Microsoft Teams Workflows webhook URL of the {channel.name} channel "
-            "(put the URL here; the generated value is a placeholder)",
+            "(store it with python -m tools.teams_webhook; until then the value holds no URL)",
+            # A placeholder, not a secret: the notifier and the API destination treat it as "no URL yet".
+            secret_string_value=SecretValue.unsafe_plain_text(WEBHOOK_PLACEHOLDER),
             encryption_key=self.key,
             removal_policy=RETAINED,
         )
@@ -160,7 +186,7 @@ class NotificationsStack(Stack):
         return secret
 
     def secret_name(self, channel: Channel) -> str:
-        return channel.secret_name or f"{self.config.name}/teams/{channel.name}"
+        return self.names.webhook_secret(channel)
 
     def _dead_letters(self, id_: str, purpose: str) -> sqs.Queue:
         dead_letters = DeadLetterQueue(
@@ -251,43 +277,6 @@ class NotificationsStack(Stack):
             )
         )
         return notifier
-
-    def _api_destination(self, channel: Channel) -> events.ApiDestination:
-        """EventBridge posts to the webhook itself; the URL comes from the secret at deploy time."""
-        # The known name, not one parsed from the ARN (CDK splits that at "-", which channel names contain).
-        secret_name = channel.secret_name or self.secret_name(channel)
-        # Teams authenticates a Workflows webhook by the signature in its URL. EventBridge connections
-        # must carry an authorization, so this one sends a random header value Teams ignores.
-        header_value = secretsmanager.Secret(
-            self,
-            f"ConnectionKey-{channel.name}",
-            description=f"Random header value of the {channel.name} EventBridge connection (Teams ignores it)",
-            encryption_key=self.key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True, password_length=32),
-        )
-        acknowledge(
-            header_value,
-            "AwsSolutions-SMG4",
-            "A random header value Teams ignores: rotating it would change nothing the webhook checks.",
-        )
-        connection = events.Connection(
-            self,
-            f"Connection-{channel.name}",
-            description=f"Teams {channel.name} channel",
-            authorization=events.Authorization.api_key(
-                "x-platform-notification", SecretValue.secrets_manager(header_value.secret_arn)
-            ),
-        )
-        return events.ApiDestination(
-            self,
-            f"Teams-{channel.name}",
-            connection=connection,
-            description=f"Teams Workflows webhook of the {channel.name} channel",
-            # A dynamic reference: CloudFormation reads the URL from the secret at deploy time.
-            endpoint=SecretValue.secrets_manager(secret_name).unsafe_unwrap(),
-            http_method=events.HttpMethod.POST,
-            rate_limit_per_second=2,
-        )
 
 
 def _json(value: Any) -> str:

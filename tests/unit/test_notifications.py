@@ -18,6 +18,8 @@ from cdk_constructs.notification_patterns import event_patterns, simple_card_inp
 from config.model import EVENT_KINDS
 from config.names import Names
 from tests.platform_synth import SynthesizedPlatform, resources_of_type
+from tools.preflight.policy import Request, evaluate
+from tools.preflight.template import Assembly
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EVENTS = FIXTURES / "aws-events"
@@ -224,7 +226,7 @@ def test_function_reads_exactly_the_secrets_of_its_channels(default_platform: Sy
         if "secretsmanager:GetSecretValue" in s["Action"]
         for resource in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
     )
-    # not the announcements channel (delivered by EventBridge) nor the connection's own key
+    # not the announcements channel (delivered by EventBridge)
     assert granted == sorted(json.dumps({"Ref": secrets[f"acme/teams/{c}"]}) for c in ("alerts", "releases"))
 
 
@@ -232,10 +234,73 @@ def test_no_webhook_url_in_any_template(default_platform: SynthesizedPlatform) -
     webhook = re.compile(r"https://[^\"']*(webhook|logic\.azure\.com|powerplatform|powerautomate|workflows)", re.I)
     for path in default_platform.template_files():
         assert not webhook.search(path.read_text()), path.name
+        # Nothing resolves a secret at deploy time: its value would be read once and never again.
+        assert "{{resolve:secretsmanager" not in path.read_text(), path.name
+
+
+def test_api_destination_channels_are_kept_on_their_secret_by_the_destinations_function(
+    default_platform: SynthesizedPlatform,
+) -> None:
     raw = default_platform.template_json("acme-notifications")
-    (destination,) = resources_of_type(raw, "AWS::Events::ApiDestination").values()
-    endpoint = json.dumps(destination["Properties"]["InvocationEndpoint"])
-    assert endpoint == '"{{resolve:secretsmanager:acme/teams/announcements:SecretString:::}}"'
+    assert not resources_of_type(raw, "AWS::Events::ApiDestination")
+    assert not resources_of_type(raw, "AWS::Events::Connection")
+    secrets = {r["Properties"]["Name"]: k for k, r in resources_of_type(raw, "AWS::SecretsManager::Secret").items()}
+    assert set(secrets) == {"acme/teams/releases", "acme/teams/alerts", "acme/teams/announcements"}
+    for secret in resources_of_type(raw, "AWS::SecretsManager::Secret").values():
+        assert secret["Properties"]["SecretString"] == '{"url": ""}'  # a placeholder: no URL yet
+    (destination,) = resources_of_type(raw, "Custom::TeamsApiDestination").values()
+    props = destination["Properties"]
+    assert props["Channel"] == "announcements" and props["Name"] == "acme-teams-announcements"
+    assert props["SecretId"] == {"Ref": secrets["acme/teams/announcements"]}
+    functions = {
+        f["Properties"].get("FunctionName"): f for f in resources_of_type(raw, "AWS::Lambda::Function").values()
+    }
+    worker = functions["acme-notifications-teams-destinations"]["Properties"]
+    assert worker["Handler"] == "teams_destinations.handler"
+    channels = json.dumps(worker["Environment"]["Variables"]["CHANNELS"])  # joined with the secret's ARN
+    assert "acme-teams-announcements" in channels and "releases" not in channels
+    (rule,) = [
+        r
+        for r in resources_of_type(raw, "AWS::Events::Rule").values()
+        if r["Properties"]["Name"] == "acme-notify-pipeline_succeeded"
+    ]
+    (target,) = [t for t in rule["Properties"]["Targets"] if "InputTransformer" in t]
+    assert target["Arn"] == {"Fn::GetAtt": [next(iter(resources_of_type(raw, "Custom::TeamsApiDestination"))), "Arn"]}
+
+
+def test_the_destinations_function_may_do_exactly_what_it_calls(default_platform: SynthesizedPlatform) -> None:
+    """Its role's policies, evaluated as IAM would for each call the handler makes (see its tests)."""
+    stack = Assembly(default_platform.outdir).stacks["acme-notifications"]
+    (role_id,) = [
+        k for k, r in stack.resources.items() if r["Type"] == "AWS::IAM::Role" and "TeamsApiDestinationsFunction" in k
+    ]
+    documents = [
+        stack.resolve(r["Properties"]["PolicyDocument"])
+        for r in stack.resources.values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
+    secret_arn = stack.ref_value(
+        next(k for k, r in stack.resources.items() if r["Properties"].get("Name") == "acme/teams/announcements")
+    )
+    events = f"arn:aws:events:eu-west-1:{TOOLING}"
+    connection_secret = (
+        f"arn:aws:secretsmanager:eu-west-1:{TOOLING}:secret:events!connection/acme-teams-announcements/x"
+    )
+    calls = [
+        ("secretsmanager:GetSecretValue", secret_arn),
+        *((f"events:{verb}Connection", f"{events}:connection/acme-teams-announcements") for verb in CRUD),
+        *((f"events:{verb}ApiDestination", f"{events}:api-destination/acme-teams-announcements") for verb in CRUD),
+        *((f"secretsmanager:{a}", connection_secret) for a in ("CreateSecret", "PutSecretValue", "DeleteSecret")),
+    ]
+    denied = [(a, r) for a, r in calls if not evaluate(documents, Request(a, r)).allowed]
+    assert denied == []
+    # ... and nothing of another channel or another secret.
+    assert not evaluate(documents, Request("events:DeleteConnection", f"{events}:connection/someone-else")).allowed
+    other = f"arn:aws:secretsmanager:eu-west-1:{TOOLING}:secret:acme/teams/releases-AbCdEf"
+    assert not evaluate(documents, Request("secretsmanager:GetSecretValue", other)).allowed
+
+
+CRUD = ("Create", "Describe", "Update", "Delete")
 
 
 def render(transformer: dict[str, Any], event: dict[str, Any]) -> Any:
