@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_codedeploy as codedeploy
@@ -17,6 +19,56 @@ from cdk_constructs.rollback_alarms import RollbackAlarms
 from config.model import AlarmThresholds, Ec2Settings
 
 AUTO_ROLLBACK = codedeploy.AutoRollbackConfig(failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True)
+
+
+@dataclass(frozen=True)
+class HealthPlaceholder:
+    """What answers the load balancer's health check on a new instance until the app is deployed.
+
+    The first instances boot before any revision exists, and nothing would listen on the health
+    path: ELB health checks would replace them in a loop, the unhealthy-hosts alarm would sit in
+    ALARM, and CodeDeploy stops a deployment whose alarms are in ALARM. So the user data starts a
+    placeholder (Python's http.server, on the service's port, serving an "ok" at the health path)
+    as the systemd unit `app-placeholder`; the revision's BeforeInstall hook disables it for good and
+    the app's unit conflicts with it (service_templates/ec2). Instances that Auto Scaling launches
+    later get the last revision from CodeDeploy before they go in service, and drop it the same way.
+    """
+
+    port: int
+    health_check_path: str
+    root: str = "/var/lib/app-placeholder"
+    unit: str = "app-placeholder"
+
+    @property
+    def health_file(self) -> str:
+        path = self.health_check_path.lstrip("/")
+        return f"{path}index.html" if path.endswith("/") or not path else path
+
+    def command(self, python: str = "/usr/bin/python3", root: str | None = None) -> list[str]:
+        return [python, "-m", "http.server", str(self.port), "--directory", root or self.root]
+
+    def user_data(self) -> list[str]:
+        health = f"{self.root}/{self.health_file}"
+        return [
+            f'mkdir -p "$(dirname "{health}")" && echo ok > "{health}" && chmod -R a+rX {self.root}',
+            f"cat > /etc/systemd/system/{self.unit}.service <<'EOF'",
+            "[Unit]",
+            "Description=Answers the load balancer's health check until the first deployment starts the app",
+            "After=network-online.target",
+            "Conflicts=app.service",
+            "[Service]",
+            f"ExecStart={' '.join(self.command())}",
+            "Restart=on-failure",
+            "DynamicUser=yes",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "ProtectHome=yes",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "EOF",
+            "systemctl daemon-reload",
+            f"systemctl enable --now {self.unit}.service",
+        ]
 
 
 class Ec2InPlaceTarget(Construct):
@@ -57,6 +109,7 @@ class Ec2InPlaceTarget(Construct):
             *[f"{key}={value}" for key, value in sorted(environment_file.items())],
             "EOF",
             "chmod 0644 /etc/app/environment",
+            *HealthPlaceholder(settings.port, settings.health_check_path).user_data(),
         )
         self.launch_template = ec2.LaunchTemplate(
             self,

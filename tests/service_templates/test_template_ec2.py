@@ -332,3 +332,49 @@ def test_env_file_parsing_and_unit_rendering(codedeploy: CodeDeploySimulator, tm
     assert f"EnvironmentFile=-{codedeploy.env_file}" in text
     assert f"WorkingDirectory={codedeploy.app_root}" in text
     assert "DynamicUser=yes" in text
+
+
+def test_first_deployment_on_a_fresh_instance_takes_the_port_from_the_health_placeholder(
+    codedeploy: CodeDeploySimulator,
+) -> None:
+    """As an instance boots: the user data's placeholder answers the health check, then the first
+    deployment (from the seeded revision) replaces it, on the same port."""
+    from cdk_constructs.ec2_target import HealthPlaceholder
+
+    port = codedeploy.port
+    placeholder = HealthPlaceholder(port, "/health")
+    root = codedeploy.tmp / "placeholder"
+    (root / placeholder.health_file).parent.mkdir(parents=True, exist_ok=True)
+    (root / placeholder.health_file).write_text("ok\n")
+    process = subprocess.Popen(
+        placeholder.command(python=sys.executable, root=str(root)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        codedeploy.run_dir.mkdir(parents=True, exist_ok=True)
+        (codedeploy.run_dir / "placeholder.pid").write_text(f"{process.pid}\n")
+        for _ in range(100):
+            if listening(port):
+                break
+            threading.Event().wait(0.05)
+        # What the load balancer sees before any deployment: healthy.
+        assert get(port, "/health")[0] == 200
+
+        results = codedeploy.deploy()
+
+        assert f"stopping the health-check placeholder (pid {process.pid})" in results["BeforeInstall"].stdout
+        assert process.wait(timeout=10) is not None
+        assert not (codedeploy.run_dir / "placeholder.pid").exists()
+        status, body = get(port, "/")
+        assert status == 200 and b'"service": "storefront"' in body  # the app, not the placeholder
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_the_app_unit_takes_over_from_the_placeholder_unit() -> None:
+    """systemd orders the placeholder's stop before the app's start only with both Conflicts= and After=."""
+    unit = (TEMPLATE / "deploy" / "app.service").read_text(encoding="utf-8")
+    assert "Conflicts=app-placeholder.service" in unit
+    assert re.search(r"^After=.*\bapp-placeholder\.service\b", unit, re.MULTILINE)

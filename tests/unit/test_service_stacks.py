@@ -343,3 +343,22 @@ def test_every_pipeline_deploys_to_each_environment_as_its_deployer(default_plat
                 assert action["RoleArn"] == f"arn:aws:iam::{ACCOUNTS[env]}:role/acme-{env}-deployer"
                 assert action["Configuration"]["DeploymentGroupName"] == f"acme-{env}-{service}"
                 assert action["Configuration"]["ApplicationName"] == f"acme-{env}-{service}"
+
+
+def test_ec2_instances_answer_the_health_check_before_their_first_deployment(
+    default_platform: SynthesizedPlatform,
+) -> None:
+    """Nothing else listens on a new instance until CodeDeploy installs a revision: without the
+    placeholder, ELB health checks would replace the instances in a loop and the unhealthy-hosts
+    alarm would stop the first deployment."""
+    raw = default_platform.template_json("acme-service-storefront-dev")
+    (template,) = resources_of_type(raw, "AWS::EC2::LaunchTemplate").values()
+    user_data = template["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]
+    script = user_data if isinstance(user_data, str) else "".join(str(p) for p in user_data["Fn::Join"][1])
+    assert 'echo ok > "/var/lib/app-placeholder/health"' in script
+    assert "ExecStart=/usr/bin/python3 -m http.server 8080 --directory /var/lib/app-placeholder" in script
+    assert "Conflicts=app.service" in script
+    assert script.rstrip().endswith("systemctl enable --now app-placeholder.service")
+    (target_group,) = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert target_group["Properties"]["Port"] == 8080
+    assert target_group["Properties"]["HealthCheckPath"] == "/health"

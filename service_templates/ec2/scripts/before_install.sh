@@ -10,6 +10,8 @@ python="$(command -v "$APP_PYTHON")" || die "'$APP_PYTHON' not found: install Py
 "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' ||
     die "the app needs Python 3.9 or later, $python is $("$python" -V 2>&1)"
 mkdir -p "$APP_ROOT" "$APP_RUN_DIR"
+# The port is the app's from now on (the first deployment on an instance; a no-op afterwards).
+stop_placeholder
 # Bytecode compiled for the previous revision is no part of the new one.
 if [ -d "$APP_ROOT/app" ]; then
     find "$APP_ROOT/app" -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -15,6 +15,8 @@
 #   APP_SYSTEMD          auto (default): use systemd when it runs this host and we are root;
 #                        0: never (always a background process with a pid file)
 #   APP_UNIT             systemd unit name. Default app
+#   APP_PLACEHOLDER_UNIT the unit the instance's user data starts to answer the health check until
+#                        the first deployment. Default app-placeholder
 #   APP_START_GRACE      seconds a fresh background server must stay up. Default 1
 #   APP_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL. Default 20
 #   APP_HEALTH_PATH      Default /health
@@ -78,6 +80,8 @@ app_settings() {
     APP_PYTHON="${APP_PYTHON:-python3}"
     APP_SYSTEMD="${APP_SYSTEMD:-auto}"
     APP_UNIT="${APP_UNIT:-app}"
+    APP_PLACEHOLDER_UNIT="${APP_PLACEHOLDER_UNIT:-app-placeholder}"
+    APP_PLACEHOLDER_PID_FILE="$APP_RUN_DIR/placeholder.pid"
     APP_START_GRACE="${APP_START_GRACE:-1}"
     APP_STOP_TIMEOUT="${APP_STOP_TIMEOUT:-20}"
     APP_HEALTH_PATH="${APP_HEALTH_PATH:-/health}"
@@ -204,6 +208,34 @@ stop_background() {
     fi
     rm -f "$APP_PID_FILE"
     log "server stopped"
+}
+
+# The instance's user data starts a placeholder on the app's port that answers the load
+# balancer's health check until the first deployment (so new instances count as healthy and the
+# rollback alarms stay quiet). The app takes the port from here on: the placeholder is stopped and
+# disabled, so it does not come back at the next boot either.
+stop_placeholder() {
+    local pid waited=0
+    if use_systemd; then
+        [ -f "/etc/systemd/system/$APP_PLACEHOLDER_UNIT.service" ] || return 0
+        log "stopping and disabling the health-check placeholder $APP_PLACEHOLDER_UNIT"
+        systemctl disable --now "$APP_PLACEHOLDER_UNIT.service" >/dev/null 2>&1 ||
+            die "systemctl disable --now $APP_PLACEHOLDER_UNIT failed"
+        return 0
+    fi
+    # Without systemd (local runs, the template's tests): a placeholder started with a pid file.
+    [ -f "$APP_PLACEHOLDER_PID_FILE" ] || return 0
+    pid="$(head -n1 "$APP_PLACEHOLDER_PID_FILE" 2>/dev/null)" || pid=""
+    if [[ "$pid" =~ ^[0-9]+$ ]] && is_alive "$pid"; then
+        log "stopping the health-check placeholder (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        while is_alive "$pid" && [ "$waited" -lt 100 ]; do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        is_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    fi
+    rm -f "$APP_PLACEHOLDER_PID_FILE"
 }
 
 # One health check: 0 if the URL answers HTTP 200.
