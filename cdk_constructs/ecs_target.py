@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Annotations, CustomResource, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -52,6 +53,7 @@ class EcsBlueGreenTarget(Construct):
         deployment_group_name: str,
         deployment_config: codedeploy.IEcsDeploymentConfig,
         certificate_arn: str | None,
+        listener_traffic_token: str,
     ) -> None:
         super().__init__(scope, id_)
         port = settings.container_port
@@ -145,21 +147,20 @@ class EcsBlueGreenTarget(Construct):
         self.blue = target_group("Blue")
         self.green = target_group("Green")
         self.service.attach_to_application_target_group(self.blue)
-        self.load_balancer.production.add_target_groups("Production", target_groups=[self.blue])
-        self.test_listener.add_target_groups("Test", target_groups=[self.green])
+        self._forward_to_live_target_groups(listener_traffic_token)
 
         self.alarms = RollbackAlarms(self, "Alarms", thresholds=thresholds, name_prefix=deployment_group_name)
         period = self.alarms.period
         for color, group in (("blue", self.blue), ("green", self.green)):
             self.alarms.add(
                 f"{color}-target-5xx",
-                group.metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=period),
+                self._target_group_metric(group, "HTTPCode_Target_5XX_Count", "Sum", period),
                 thresholds.http_5xx,
                 f"Tasks in the {color} target group answer with 5xx",
             )
             self.alarms.add(
                 f"{color}-unhealthy-hosts",
-                group.metrics.unhealthy_host_count(period=period, statistic="Maximum"),
+                self._target_group_metric(group, "UnHealthyHostCount", "Maximum", period),
                 thresholds.unhealthy_hosts,
                 f"Tasks in the {color} target group fail the health check",
             )
@@ -187,4 +188,58 @@ class EcsBlueGreenTarget(Construct):
             self.task_definition,
             "AwsSolutions-ECS2",
             "The bootstrap container gets no environment variables of ours; CDK adds none that carry secrets.",
+        )
+
+    def _forward_to_live_target_groups(self, service_token: str) -> None:
+        """Both listeners forward where CodeDeploy last sent their traffic, not where the template first did.
+
+        CodeDeploy moves the listeners between blue and green; a template that always said "blue"
+        would move production back to blue (whose tasks CodeDeploy has terminated) on the next update
+        of the listener. Custom::ListenerTraffic reads the live target groups on every deploy that
+        changes a listener setting (lambda/listener_traffic), and the listeners use its answer.
+        """
+        settings = self.load_balancer.production_settings
+        traffic = CustomResource(
+            self,
+            "ListenerTraffic",
+            service_token=service_token,
+            resource_type="Custom::ListenerTraffic",
+            properties={
+                "LoadBalancerArn": self.load_balancer.alb.load_balancer_arn,
+                "ProductionPort": settings["Port"],
+                "TestPort": str(TEST_LISTENER_PORT),
+                "BlueTargetGroupArn": self.blue.target_group_arn,
+                "GreenTargetGroupArn": self.green.target_group_arn,
+                "ProductionListener": settings,
+            },
+        )
+        for listener, attribute in (
+            (self.load_balancer.production, "ProductionTargetGroupArn"),
+            (self.test_listener, "TestTargetGroupArn"),
+        ):
+            live = elbv2.ApplicationTargetGroup.from_target_group_attributes(
+                self, f"Live{attribute}", target_group_arn=traffic.get_att_string(attribute)
+            )
+            Annotations.of(live).acknowledge_warning(
+                "@aws-cdk/aws-elbv2:albTargetGroupCannotRegisterListener",
+                "The load balancer's security group rules to the tasks are written explicitly (allow_to).",
+            )
+            listener.add_action(attribute.removesuffix("Arn"), action=elbv2.ListenerAction.forward([live]))
+        # ECS accepts a service's target group only once a listener forwards to it; CDK adds that
+        # dependency only for target groups it attached itself.
+        self.service.node.add_dependency(self.load_balancer.production, self.test_listener)
+
+    def _target_group_metric(
+        self, group: elbv2.ApplicationTargetGroup, metric_name: str, statistic: str, period: Duration
+    ) -> cloudwatch.Metric:
+        """A target group's ALB metric (what group.metrics gives, for a group attached outside CDK's view)."""
+        return cloudwatch.Metric(
+            namespace="AWS/ApplicationELB",
+            metric_name=metric_name,
+            dimensions_map={
+                "TargetGroup": group.target_group_full_name,
+                "LoadBalancer": self.load_balancer.alb.load_balancer_full_name,
+            },
+            statistic=statistic,
+            period=period,
         )

@@ -46,6 +46,14 @@ class PublicLoadBalancer(Construct):
             drop_invalid_header_fields=True,
         )
         self.alb.log_access_logs(self.access_logs)
+        # What the production listener is, besides where it forwards (stacks that keep the forward
+        # target outside CloudFormation re-read it whenever this changes).
+        self.production_settings: dict[str, str] = {
+            "Port": "443" if certificate_arn else "80",
+            "Protocol": "HTTPS" if certificate_arn else "HTTP",
+            "CertificateArn": certificate_arn or "",
+            "SslPolicy": elbv2.SslPolicy.RECOMMENDED_TLS.value if certificate_arn else "",
+        }
         if certificate_arn:
             self.production = self.alb.add_listener(
                 "Https",

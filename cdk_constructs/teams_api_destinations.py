@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_constructs.lambda_defaults import PlatformFunction
-from cdk_constructs.nag import acknowledge, acknowledge_all, allow, logical_id
-from cdk_constructs.secure_defaults import RETAINED
-
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
+from cdk_constructs.custom_resource_provider import PlatformProvider
+from cdk_constructs.nag import allow
 
 
 @dataclass(frozen=True)
@@ -34,6 +29,7 @@ class TeamsChannelDestination:
     name: str  # of its EventBridge connection and API destination
     secret: secretsmanager.ISecret
     secret_id: str  # what GetSecretValue is called with: the secret's ARN, or the name of one the config names
+    secret_name: str
     rate_limit_per_second: int
 
 
@@ -57,28 +53,24 @@ class TeamsApiDestinations(Construct):
                 "Channel": c.channel,
                 "Name": c.name,
                 "SecretId": c.secret_id,
-                "Description": f"Teams {c.channel} channel (endpoint and signature from {c.secret_id.split(':')[-1]})",
+                "Description": f"Teams {c.channel} channel (its webhook URL is in the secret {c.secret_name})",
                 "RateLimitPerSecond": c.rate_limit_per_second,
             }
             for c in channels
         }
-        self.function = PlatformFunction(
+        self.provider = PlatformProvider(
             self,
-            "Function",
+            "Provider",
             function_name=function_name,
             description="Keeps the Teams API destinations on the webhook URLs in their secrets",
-            code_dir=LAMBDA_DIR / "teams_destinations",
+            code_folder="teams_destinations",
             handler="teams_destinations.handler",
             timeout=Duration.minutes(2),
             log_retention=log_retention,
             environment={"CHANNELS": json.dumps(properties, sort_keys=True, separators=(",", ":"))},
+            invoked_directly="by tools.teams_webhook",
         )
-        acknowledge(
-            self.function.function,
-            "Serverless-LambdaDLQ",
-            "Invoked synchronously only (by the provider framework, and by tools.teams_webhook): each caller gets "
-            "the error; there is no asynchronous event to keep.",
-        )
+        self.function = self.provider.function
         role = self.function.role
         for channel in channels:
             channel.secret.grant_read(role)
@@ -129,22 +121,12 @@ class TeamsApiDestinations(Construct):
             conditions={"StringEquals": {"iam:AWSServiceName": "apidestinations.events.amazonaws.com"}},
         )
 
-        provider_logs = logs.LogGroup(self, "ProviderLogs", retention=log_retention, removal_policy=RETAINED)
-        provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=self.function.function,
-            log_group=provider_logs,
-            provider_function_name=f"{function_name}-provider",
-        )
-        self._acknowledge_provider(provider)
-
         self.destinations: dict[str, events.IApiDestination] = {}
         for channel in channels:
             resource = CustomResource(
                 self,
                 f"Destination-{channel.channel}",
-                service_token=provider.service_token,
+                service_token=self.provider.service_token,
                 resource_type="Custom::TeamsApiDestination",
                 properties=properties[channel.channel],
             )
@@ -165,31 +147,3 @@ class TeamsApiDestinations(Construct):
                 # IAM addresses an API destination by name; the ARN CloudFormation returns ends in an id.
                 api_destination_arn_for_policy=f"arn:aws:events:{region}:{account}:api-destination/{channel.name}",
             )
-
-    def _acknowledge_provider(self, provider: cr.Provider) -> None:
-        acknowledge_all(
-            provider,
-            {
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]": (
-                    "aws-cdk-lib's provider framework function writes its own logs with AWS's basic execution "
-                    "policy; it does nothing else but invoke the handler."
-                ),
-                "AwsSolutions-L1": (
-                    "The provider framework's Node.js runtime is chosen and updated by aws-cdk-lib with each release."
-                ),
-                "Serverless-LambdaTracing": (
-                    "aws-cdk-lib's provider framework offers no tracing setting; the handler it calls is traced."
-                ),
-                "Serverless-LambdaDLQ": (
-                    "CloudFormation invokes the provider synchronously and fails the deployment on error; there "
-                    "is no asynchronous event to keep."
-                ),
-                "Serverless-LambdaDefaultMemorySize": "aws-cdk-lib sizes its provider framework function.",
-            },
-        )
-        acknowledge(
-            provider,
-            f"AwsSolutions-IAM5[Resource::<{logical_id(self.function.function)}.Arn>:*]",
-            "The provider invokes the handler's versions and aliases (a qualified ARN of one function).",
-        )

@@ -149,6 +149,10 @@ class Names:
     def cfn_execution_role(self, env: Environment) -> str:
         return f"{self.prefix}-{env.name}-cfn-exec"
 
+    def listener_traffic_function(self, env: Environment) -> str:
+        """The function ECS service stacks ask where their blue/green listeners send traffic now."""
+        return f"{self.prefix}-{env.name}-listener-traffic"
+
     def instance_role(self, env: Environment) -> str:
         return f"{self.prefix}-{env.name}-ec2-instance"
 

@@ -16,7 +16,9 @@ from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from cdk_constructs.custom_resource_provider import PlatformProvider
 from cdk_constructs.dead_letter_queue import DeadLetterQueue
+from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge, acknowledge_document, allow
 from config.model import Environment, PlatformConfig
 from config.names import Names
@@ -112,6 +114,28 @@ class CrossAccountRolesStack(Stack):
             [f"arn:aws:logs:{region}:{env.account}:log-group:/{config.name}/{env.name}/*"],
             "Log groups of this environment's services, /<platform>/<environment>/<service>, and their streams.",
         )
+
+        # ----- where ECS services' blue/green listeners send traffic now (their stacks ask on each deploy) -----
+        self.listener_traffic: PlatformProvider | None = None
+        if any(s.platform == "ecs" for s in config.services_in(env)):
+            self.listener_traffic = PlatformProvider(
+                self,
+                "ListenerTraffic",
+                function_name=names.listener_traffic_function(env),
+                description=f"Tells {config.name}'s ECS service stacks in {env.name} which target group each "
+                "blue/green listener forwards to now",
+                code_folder="listener_traffic",
+                handler="listener_traffic.handler",
+                timeout=Duration.seconds(30),
+                log_retention=retention(config.log_retention_days),
+            )
+            allow(
+                self.listener_traffic.role,
+                "ReadListeners",
+                ["elasticloadbalancing:DescribeListeners"],
+                ["*"],
+                "DescribeListeners supports no resource-level permissions; it only reads listener settings.",
+            )
 
         self._grant_deployer(config, names, env, region, env_prefix)
         self._grant_artifact_read(names, region, self.deployer_role, self.instance_role)

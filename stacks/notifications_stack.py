@@ -88,6 +88,7 @@ class NotificationsStack(Stack):
                         name=self.names.teams_api_destination(c),
                         secret=self.secrets[c.name],
                         secret_id=c.secret_name or self.secrets[c.name].secret_arn,
+                        secret_name=self.secret_name(c),
                         rate_limit_per_second=API_DESTINATION_RATE_PER_SECOND,
                     )
                     for c in api_channels

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Fn, Stack
 from constructs import Construct
 
+from cdk_constructs.custom_resource_provider import service_token_arn
 from cdk_constructs.deployment_configs import (
     custom_config_name,
     ecs_deployment_config,
@@ -107,6 +108,7 @@ class ServiceStack(Stack):
             deployment_group_name=names.deployment_group(service, env),
             deployment_config=ecs_deployment_config(self, spec, config_name),
             certificate_arn=env.certificate_arn,
+            listener_traffic_token=service_token_arn(region, env.account, names.listener_traffic_function(env)),
         )
 
     @property

@@ -272,7 +272,9 @@ def test_the_destinations_function_may_do_exactly_what_it_calls(default_platform
     """Its role's policies, evaluated as IAM would for each call the handler makes (see its tests)."""
     stack = Assembly(default_platform.outdir).stacks["acme-notifications"]
     (role_id,) = [
-        k for k, r in stack.resources.items() if r["Type"] == "AWS::IAM::Role" and "TeamsApiDestinationsFunction" in k
+        k
+        for k, r in stack.resources.items()
+        if r["Type"] == "AWS::IAM::Role" and k.startswith("TeamsApiDestinationsProviderFunctionRole")
     ]
     documents = [
         stack.resolve(r["Properties"]["PolicyDocument"])

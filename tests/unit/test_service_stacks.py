@@ -362,3 +362,63 @@ def test_ec2_instances_answer_the_health_check_before_their_first_deployment(
     (target_group,) = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::TargetGroup").values()
     assert target_group["Properties"]["Port"] == 8080
     assert target_group["Properties"]["HealthCheckPath"] == "/health"
+
+
+def test_ecs_listeners_forward_where_codedeploy_last_sent_traffic(default_platform: SynthesizedPlatform) -> None:
+    """Not a fixed blue: the listeners take their target group from Custom::ListenerTraffic, which reads the
+    live listeners (lambda/listener_traffic) whenever a listener setting changes."""
+    raw = default_platform.template_json("acme-service-orders-prod")
+    traffic_id, traffic = only(resources_of_type(raw, "Custom::ListenerTraffic"))
+    props = traffic["Properties"]
+    assert props["ServiceToken"] == (
+        "arn:aws:lambda:eu-west-1:333333333333:function:acme-prod-listener-traffic-provider"
+    )
+    target_groups = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    blue = next(k for k in target_groups if "Blue" in k)
+    green = next(k for k in target_groups if "Green" in k)
+    assert props["BlueTargetGroupArn"] == {"Ref": blue} and props["GreenTargetGroupArn"] == {"Ref": green}
+    assert (props["ProductionPort"], props["TestPort"]) == ("80", "9000")
+    assert props["ProductionListener"] == {"Port": "80", "Protocol": "HTTP", "CertificateArn": "", "SslPolicy": ""}
+    listeners = {
+        listener["Properties"]["Port"]: listener
+        for listener in resources_of_type(raw, "AWS::ElasticLoadBalancingV2::Listener").values()
+    }
+    assert listeners[80]["Properties"]["DefaultActions"] == [
+        {"Type": "forward", "TargetGroupArn": {"Fn::GetAtt": [traffic_id, "ProductionTargetGroupArn"]}}
+    ]
+    assert listeners[9000]["Properties"]["DefaultActions"] == [
+        {"Type": "forward", "TargetGroupArn": {"Fn::GetAtt": [traffic_id, "TestTargetGroupArn"]}}
+    ]
+    # ECS takes the service's target group only once a listener forwards to it.
+    (service,) = resources_of_type(raw, "AWS::ECS::Service").values()
+    listener_ids = set(resources_of_type(raw, "AWS::ElasticLoadBalancingV2::Listener"))
+    assert listener_ids <= set(service["DependsOn"])
+
+
+def test_the_listener_traffic_function_lives_once_per_environment_with_ecs_services(
+    default_platform: SynthesizedPlatform,
+) -> None:
+    raw = default_platform.template_json("acme-cross-account-prod")
+    names = {f["Properties"].get("FunctionName") for f in resources_of_type(raw, "AWS::Lambda::Function").values()}
+    assert {"acme-prod-listener-traffic", "acme-prod-listener-traffic-provider"} <= names
+    statements = [
+        s
+        for p in resources_of_type(raw, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "ReadListeners"
+    ]
+    assert statements == [
+        {"Sid": "ReadListeners", "Effect": "Allow", "Action": "elasticloadbalancing:DescribeListeners", "Resource": "*"}
+    ]
+
+
+def test_no_listener_traffic_function_without_ecs_services(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["services"] = [s for s in data["services"] if s["platform"] != "ecs"]
+    platform = synth_platform(parse_config(data), tmp_path)
+    raw = platform.template_json("acme-cross-account-dev")
+    assert not [
+        f
+        for f in resources_of_type(raw, "AWS::Lambda::Function").values()
+        if "listener-traffic" in str(f["Properties"].get("FunctionName"))
+    ]
