@@ -4,6 +4,7 @@
     python -m tools.bootstrap --offline            # print the plan without calling AWS
     python -m tools.bootstrap --execute            # check, then run every step
     python -m tools.bootstrap -c my-platform.yaml  # another config
+    python -m tools.bootstrap --offline --write-policies DIR   # also write each account's policy, DIR/<account>.json
 
 Order: for each target account, (1) the scoped CloudFormation execution policy (boto3),
 (2) `cdk bootstrap --trust <tooling>`, (3) that account's CrossAccountRolesStack; then the
@@ -293,6 +294,20 @@ def bootstrap(
     return steps
 
 
+def write_policies(steps: Sequence[Step], directory: Path, out: Callable[[str], None] = print) -> list[Path]:
+    """The exact execution policy each account gets, as <account>.json (what --execute applies)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for step in steps:
+        if step.command:
+            continue
+        path = directory / f"{step.account.account}.json"
+        path.write_text(json.dumps(step.policy_document, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+        out(f"wrote {path}: {step.policy_name} for the {step.account.label}")
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bootstrap", description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--config", help="platform config file (default: config/platform.yaml)")
@@ -300,9 +315,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--execute", action="store_true", help="run the steps (default: dry run)")
     mode.add_argument("--offline", action="store_true", help="dry run without STS checks (no credentials needed)")
     parser.add_argument("--cdk", default=DEFAULT_CDK, help="CDK CLI to run (default: the pinned one)")
+    parser.add_argument(
+        "--write-policies",
+        metavar="DIR",
+        help="write the execution policy of each account to DIR/<account>.json before anything else",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
+        if args.write_policies:
+            write_policies(plan(config, cdk=args.cdk, config_path=args.config), Path(args.write_policies))
         bootstrap(
             config,
             execute=args.execute,
@@ -315,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error.render(), file=sys.stderr)
         return 1
     except BootstrapError as error:
+        print(f"bootstrap stopped: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
         print(f"bootstrap stopped: {error}", file=sys.stderr)
         return 2
     except subprocess.CalledProcessError as error:
