@@ -11,8 +11,12 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := node_modules/.bin/cdk
+# Another config than the example: make synth CONFIG=my-platform.yaml (also preflight, bootstrap-plan).
+CONFIG ?=
+CONFIG_CONTEXT := $(if $(CONFIG),-c config=$(CONFIG))
+CONFIG_ARG := $(if $(CONFIG),-c $(CONFIG))
 
-.PHONY: install synth test lint typecheck unit schema bootstrap-plan bench clean
+.PHONY: install synth preflight test lint typecheck unit schema bootstrap-plan bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +36,11 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 install: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed
 
 synth: install
-	$(CDK) synth --quiet --no-notices
+	$(CDK) synth --quiet --no-notices $(CONFIG_CONTEXT)
+
+# Would AWS accept it? Every stack of cdk.out simulated against the accounts' execution policies.
+preflight: synth
+	$(PY) -m tools.preflight $(CONFIG_ARG)
 
 lint: install
 	$(PY) -m ruff check .
@@ -53,7 +61,7 @@ bench: install
 	$(PY) -m tools.bench
 
 bootstrap-plan: install
-	$(PY) -m tools.bootstrap --offline
+	$(PY) -m tools.bootstrap --offline $(CONFIG_ARG)
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
