@@ -16,7 +16,7 @@ CONFIG ?=
 CONFIG_CONTEXT := $(if $(CONFIG),-c config=$(CONFIG))
 CONFIG_ARG := $(if $(CONFIG),-c $(CONFIG))
 
-.PHONY: install synth preflight test lint typecheck unit schema bootstrap-plan bench clean
+.PHONY: install synth preflight test lint typecheck unit schema aws-data bootstrap-plan bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ test: lint typecheck
 	$(PY) -m pytest
 
 schema: install
+	$(PY) -m tools.export_schema
+
+# After upgrading botocore: the regions, service endpoints and instance types the config is checked against.
+aws-data: install
+	$(PY) -m tools.aws_data
 	$(PY) -m tools.export_schema
 
 # Timings and limits at scale: writes docs/performance.md and docs/synth-time.png (~10 minutes).
