@@ -72,7 +72,7 @@ class HealthPlaceholder:
 
 
 class Ec2InPlaceTarget(Construct):
-    """Instances from a launch template (Graviton, AL2023, IMDSv2) behind an ALB, deployed in place.
+    """Instances from a launch template (AL2023 for the instance type's architecture, IMDSv2) behind an ALB.
 
     The CodeDeploy agent comes from Systems Manager: a State Manager association installs it on
     every instance of the group at launch and reinstalls the current version every 14 days.
@@ -114,7 +114,12 @@ class Ec2InPlaceTarget(Construct):
         self.launch_template = ec2.LaunchTemplate(
             self,
             "LaunchTemplate",
-            machine_image=ec2.MachineImage.latest_amazon_linux2023(cpu_type=ec2.AmazonLinuxCpuType.ARM_64),
+            # The instance type's architecture decides the AMI (Graviton types arm64, the others x86_64).
+            machine_image=ec2.MachineImage.latest_amazon_linux2023(
+                cpu_type=ec2.AmazonLinuxCpuType.ARM_64
+                if settings.architecture == "arm64"
+                else ec2.AmazonLinuxCpuType.X86_64
+            ),
             instance_type=ec2.InstanceType(settings.instance_type),
             instance_profile=iam.InstanceProfile.from_instance_profile_name(
                 self, "InstanceProfile", instance_profile_name

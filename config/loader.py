@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from config.model import UNION_TAGS, PlatformConfig
+from config.model import MULTIPLE_PROBLEMS, UNION_TAGS, PlatformConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "platform.yaml"
 SCHEMA_FILE = Path(__file__).resolve().parent / "platform.schema.json"
@@ -34,19 +34,68 @@ class ConfigError(Exception):
 def load_config(path: str | Path | None = None) -> PlatformConfig:
     """Load and validate a config file; the default is the embedded example platform."""
     file = Path(path) if path else DEFAULT_CONFIG
+    allowed = (
+        "allowed: a path to a YAML file (cdk synth -c config=path/to/platform.yaml), or no -c config for the default"
+    )
+    if file.is_dir():
+        raise ConfigError(str(file), [f"{str(file)!r} is a directory; {allowed}"])
     if not file.is_file():
+        raise ConfigError(str(file), [f"config file not found: {str(file)!r}; {allowed}"])
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        raise ConfigError(str(file), [f"cannot read {str(file)!r}: {error.strerror}; {allowed}"]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
         raise ConfigError(
             str(file),
             [
-                f"config file not found: {str(file)!r}; allowed: a path to a YAML file "
-                "(cdk synth -c config=path/to/platform.yaml), or no -c config for the default"
+                f"line {line}: byte 0x{raw[error.start]:02x} is not UTF-8 ({error.reason}); allowed: a UTF-8 file "
+                "(save it with UTF-8 encoding)"
             ],
-        )
+        ) from None
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        duplicates = duplicate_keys(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(str(file), [f"not valid YAML: {exc}"]) from exc
+        raise ConfigError(str(file), [f"not valid YAML: {exc}"]) from None
+    if duplicates:
+        raise ConfigError(str(file), duplicates)
+    if data is None:
+        raise ConfigError(str(file), ["the file is empty; allowed: a mapping of settings (see config/platform.yaml)"])
     return parse_config(data, source=str(file))
+
+
+def duplicate_keys(text: str) -> list[str]:
+    """One line per key that a YAML mapping gives twice (YAML keeps only the last), with both lines."""
+    found: list[str] = []
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                child = f"{path}.{key}" if path else str(key)
+                if key is not None and key != "<<":
+                    line = key_node.start_mark.line + 1
+                    if key in seen:
+                        found.append(
+                            f"{child}: given twice, on lines {seen[key]} and {line}; allowed: each key once "
+                            "(YAML would silently keep only the last)"
+                        )
+                    else:
+                        seen[key] = line
+                walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}[{index}]")
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, "")
+    return found
 
 
 def parse_config(data: Any, source: str = "<data>") -> PlatformConfig:
@@ -55,7 +104,7 @@ def parse_config(data: Any, source: str = "<data>") -> PlatformConfig:
     try:
         return PlatformConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(error, data) for error in exc.errors()]) from None
+        raise ConfigError(source, [line for error in exc.errors() for line in _describe(error, data)]) from None
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -111,7 +160,7 @@ def _inner_model(annotation: Any) -> Any:
 
 
 # Messages of model-level checks start with the path of the field they concern.
-_RELATIVE_PATH = re.compile(r"^([a-z_][a-z0-9_]*(\[\d+\]|\.[a-z0-9_-]+)*): ")
+_RELATIVE_PATH = re.compile(r'^([a-z_][a-z0-9_]*(\[\d+\]|\["[^"]*"\]|\.[a-z0-9_-]+)*): ')
 
 _BOUNDS = {
     "less_than_equal": lambda ctx: f"allowed: at most {ctx['le']}",
@@ -125,7 +174,16 @@ _BOUNDS = {
 }
 
 
-def _describe(error: Any, data: Any) -> str:
+def _describe(error: Any, data: Any) -> list[str]:
+    """The lines one pydantic error becomes (a model-level check may report several problems)."""
+    message = str(error["msg"])
+    if message.startswith("Value error, ") and MULTIPLE_PROBLEMS in message:
+        parts = message.removeprefix("Value error, ").split(MULTIPLE_PROBLEMS)
+        return [_describe_one({**error, "msg": f"Value error, {part}"}, data) for part in parts]
+    return [_describe_one(error, data)]
+
+
+def _describe_one(error: Any, data: Any) -> str:
     loc = tuple(error["loc"])
     where = _location(loc)
     kind = error["type"]

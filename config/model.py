@@ -8,6 +8,10 @@ allowed (see `config.loader.ConfigError`).
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import json
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -18,16 +22,19 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
+
+from config import aws_facts
 
 # --------------------------------------------------------------------------------------
 # Scalar types
 # --------------------------------------------------------------------------------------
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 ORG_ID_PATTERN = re.compile(r"^o-[a-z0-9]{10,32}$")
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
@@ -94,9 +101,48 @@ def _pattern_validator(pattern: re.Pattern[str], allowed: str) -> AfterValidator
     return AfterValidator(check)
 
 
+def _region(value: str) -> str:
+    known = aws_facts.regions()
+    if value not in known:
+        close = difflib.get_close_matches(value, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"allowed: a region of the aws partition{hint}: {', '.join(known)}")
+    return value
+
+
+def _platform_name(value: str) -> str:
+    # alias/aws/ is reserved for AWS managed KMS keys; S3 reserves bucket names starting with these.
+    if value == "aws" or value.startswith(("sthree", "amzn-s3-demo")):
+        raise ValueError(
+            "allowed: any other name (KMS reserves the alias prefix alias/aws/, and S3 bucket names may not "
+            "start with sthree- or amzn-s3-demo-)"
+        )
+    return value
+
+
+def _branch(value: str) -> str:
+    if value.startswith("refs/"):
+        raise ValueError(
+            f"allowed: the branch name alone, as git shows it ({value.removeprefix('refs/heads/')!r}, not the ref "
+            f"{value!r}): CodeCommit's push events name the branch without refs/heads/"
+        )
+    parts = value.split("/")
+    if any(p.startswith(".") for p in parts) or value.endswith(".") or "@{" in value:
+        raise ValueError(
+            "allowed: a git branch name (no part starting with '.', no trailing '.', no '@{'; git check-ref-format)"
+        )
+    return value
+
+
 AccountId = Annotated[str, BeforeValidator(_account_id)]
-Region = Annotated[str, _pattern_validator(REGION_PATTERN, "an AWS region code such as eu-west-1")]
-PlatformName = Annotated[str, _name_validator("platform", 12, "every physical resource name")]
+Region = Annotated[
+    str,
+    AfterValidator(_region),
+    WithJsonSchema({"type": "string", "enum": aws_facts.regions(), "description": "A region of the aws partition."}),
+]
+PlatformName = Annotated[
+    str, _name_validator("platform", 12, "every physical resource name"), AfterValidator(_platform_name)
+]
 EnvironmentName = Annotated[str, _name_validator("environment", 10, "role, stack and deployment group names")]
 ServiceName = Annotated[
     str,
@@ -105,7 +151,9 @@ ServiceName = Annotated[
 RepositoryName = Annotated[str, _name_validator("repository", 100, "CodeArtifact repository ARNs")]
 ChannelName = Annotated[str, _name_validator("channel", 32, "secret and API destination names")]
 RoleArn = Annotated[str, _pattern_validator(ROLE_ARN_PATTERN, "an IAM role ARN: arn:aws:iam::<12 digits>:role/<name>")]
-Branch = Annotated[str, _pattern_validator(BRANCH_PATTERN, "a git branch name such as main or release/1.x")]
+Branch = Annotated[
+    str, _pattern_validator(BRANCH_PATTERN, "a git branch name such as main or release/1.x"), AfterValidator(_branch)
+]
 
 
 def require_unique(field: str, names: list[str]) -> None:
@@ -223,7 +271,7 @@ DeploymentConfigSpec = Annotated[
 ]
 
 # Union tags that pydantic inserts into error locations; they are not field names.
-UNION_TAGS = frozenset({"named", "shift", "hosts"})
+UNION_TAGS = frozenset({"named", "shift", "hosts", "existing_vpc", "new_vpc"})
 
 
 # --------------------------------------------------------------------------------------
@@ -241,13 +289,30 @@ class ToolingAccount(BaseModel):
     profile: str | None = Field(default=None, description="AWS CLI profile for this account (bootstrap tool).")
 
 
+def _ipv4_network(value: str, smallest: int, largest: int) -> str:
+    """A CIDR block AWS accepts for a VPC: a valid network address, prefix in [largest, smallest]."""
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"allowed: an IPv4 network such as 10.0.0.0/16 ({error})") from None
+    if not largest <= network.prefixlen <= smallest:
+        raise ValueError(f"allowed: a prefix from /{largest} to /{smallest}")
+    return str(network)
+
+
+def _unique(field: str, values: list[str]) -> None:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{field}: {repeated} listed more than once; allowed: each once")
+
+
 class ImportedNetwork(BaseModel):
     """An existing VPC, given by ids so that synth needs no lookup."""
 
     model_config = _forbid_extra()
 
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="Id of the existing VPC.")
-    cidr: str = Field(
+    cidr: Annotated[str, AfterValidator(lambda v: _ipv4_network(v, 28, 16))] = Field(
         pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
         description="The VPC's IPv4 CIDR (blue/green test listeners accept traffic from inside the VPC only).",
     )
@@ -262,12 +327,24 @@ class ImportedNetwork(BaseModel):
     @model_validator(mode="after")
     def _one_subnet_per_az(self) -> ImportedNetwork:
         azs = len(self.availability_zones)
+        _unique("availability_zones", list(self.availability_zones))
         for field in ("public_subnet_ids", "private_subnet_ids"):
             if len(getattr(self, field)) != azs:
                 raise ValueError(
                     f"{field} has {len(getattr(self, field))} ids; allowed: one per availability zone ({azs})"
                 )
+            _unique(field, list(getattr(self, field)))
+        both = sorted(set(self.public_subnet_ids) & set(self.private_subnet_ids))
+        if both:
+            raise ValueError(
+                f"private_subnet_ids: {both} are also public subnets; allowed: separate public and private subnets"
+            )
         return self
+
+
+# A new VPC's subnets, per availability zone: one public /24 and one private /22 (ServiceNetwork).
+PUBLIC_SUBNET_PREFIX, PRIVATE_SUBNET_PREFIX = 24, 22
+DEFAULT_AVAILABILITY_ZONES = 2
 
 
 class NewNetwork(BaseModel):
@@ -275,17 +352,61 @@ class NewNetwork(BaseModel):
 
     model_config = _forbid_extra()
 
-    cidr: str = Field(
+    cidr: Annotated[str, AfterValidator(lambda v: _ipv4_network(v, 24, 16))] = Field(
         default="10.0.0.0/16",
         pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-4])$",
-        description="IPv4 CIDR of the VPC (/16 to /24).",
+        description="IPv4 CIDR of the VPC (/16 to /24, large enough for a /24 and a /22 subnet per AZ).",
     )
     availability_zones: list[str] | None = Field(
         default=None,
         min_length=2,
         description="AZs to use; default: the region's first two, resolved by CloudFormation at deploy time.",
     )
-    nat_gateways: int = Field(default=1, ge=0, le=3, description="NAT gateways (0 only with VPC endpoints you add).")
+    nat_gateways: int = Field(
+        default=1,
+        ge=1,
+        le=3,
+        description="NAT gateways (1 to 3, at most one per AZ): instances and tasks reach Systems Manager, "
+        "CodeDeploy and ECR through them.",
+    )
+
+    @property
+    def zone_count(self) -> int:
+        return len(self.availability_zones or []) or DEFAULT_AVAILABILITY_ZONES
+
+    @model_validator(mode="after")
+    def _fits(self) -> NewNetwork:
+        if self.availability_zones:
+            _unique("availability_zones", list(self.availability_zones))
+        zones = self.zone_count
+        needed = zones * (2 ** (32 - PUBLIC_SUBNET_PREFIX) + 2 ** (32 - PRIVATE_SUBNET_PREFIX))
+        size = ipaddress.IPv4Network(self.cidr).num_addresses
+        if needed > size:
+            largest = 32 - math.ceil(math.log2(needed))
+            raise ValueError(
+                f"cidr: {self.cidr} has {size} addresses, and {zones} AZs need {needed} (a public /24 and a private "
+                f"/22 each); allowed: /{largest} or larger"
+            )
+        if self.nat_gateways > zones:
+            raise ValueError(
+                f"nat_gateways: {self.nat_gateways} for {zones} availability zones; allowed: at most one per AZ"
+            )
+        return self
+
+
+def _network_kind(value: Any) -> str:
+    """An existing VPC when the block names one (vpc_id), else a new one: one set of errors, not both."""
+    if isinstance(value, ImportedNetwork):
+        return "existing_vpc"
+    if isinstance(value, NewNetwork):
+        return "new_vpc"
+    return "existing_vpc" if isinstance(value, dict) and "vpc_id" in value else "new_vpc"
+
+
+Network = Annotated[
+    Annotated[ImportedNetwork, Tag("existing_vpc")] | Annotated[NewNetwork, Tag("new_vpc")],
+    Discriminator(_network_kind),
+]
 
 
 class Environment(BaseModel):
@@ -298,8 +419,9 @@ class Environment(BaseModel):
     region: Region | None = Field(default=None, description="Region; default: the tooling region.")
     profile: str | None = Field(default=None, description="AWS CLI profile for this account (bootstrap tool).")
     approval: bool = Field(default=False, description="Require a manual approval before deploying here.")
-    network: ImportedNetwork | NewNetwork = Field(
-        default_factory=NewNetwork, description="An existing VPC by ids, or settings for a new one per service."
+    network: Network = Field(
+        default_factory=NewNetwork,
+        description="An existing VPC by ids (give vpc_id), or settings for a new one per service stack.",
     )
     certificate_arn: str | None = Field(
         default=None,
@@ -327,32 +449,96 @@ class AlarmThresholds(BaseModel):
     evaluation_periods: int = Field(default=2, ge=1, le=10, description="Periods that must breach.")
 
 
+def _instance_type(value: str) -> str:
+    known = aws_facts.instance_types()
+    if value not in known:
+        close = difflib.get_close_matches(value, sorted(known), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"allowed: an EC2 instance type{hint}, e.g. t4g.small or m7g.large")
+    if aws_facts.instance_architecture(value) is None:
+        raise ValueError("allowed: an instance type Amazon Linux 2023 runs on (mac instances run macOS)")
+    return value
+
+
+# What the health check path may be: ElasticLoadBalancingV2 TargetGroup HealthCheckPath (1-1024).
+HEALTH_CHECK_PATH = r"^/[A-Za-z0-9/_.~!$&'()*+,;=:@%-]{0,1023}$"
+
+
 class Ec2Settings(BaseModel):
     model_config = _forbid_extra()
 
-    instance_type: str = Field(
-        default="t4g.small", pattern=INSTANCE_TYPE_PATTERN.pattern, description="Instance type (Graviton by default)."
+    instance_type: Annotated[str, AfterValidator(_instance_type)] = Field(
+        default="t4g.small",
+        pattern=INSTANCE_TYPE_PATTERN.pattern,
+        json_schema_extra={"enum": list[JsonValue](sorted(aws_facts.instance_types()))},
+        description="EC2 instance type (Graviton by default). The AMI follows its architecture: Amazon Linux "
+        "2023 for arm64 on Graviton types, for x86_64 on the others.",
     )
     min_capacity: int = Field(default=2, ge=1, le=100)
     max_capacity: int = Field(default=4, ge=1, le=100)
     port: int = Field(default=8080, ge=1024, le=65535, description="Port the application listens on.")
-    health_check_path: str = Field(default="/health", pattern=r"^/\S*$")
+    health_check_path: str = Field(default="/health", pattern=HEALTH_CHECK_PATH)
+
+    @property
+    def architecture(self) -> str:
+        return aws_facts.instance_architecture(self.instance_type) or "arm64"
 
     @model_validator(mode="after")
     def _capacity(self) -> Ec2Settings:
         if self.min_capacity > self.max_capacity:
-            raise ValueError(f"min_capacity {self.min_capacity} > max_capacity {self.max_capacity}")
+            raise ValueError(
+                f"min_capacity: {self.min_capacity} is more than max_capacity {self.max_capacity}; "
+                "allowed: min_capacity <= max_capacity"
+            )
         return self
+
+
+FARGATE_CPU = tuple(aws_facts.FARGATE_MEMORY)
 
 
 class EcsSettings(BaseModel):
     model_config = _forbid_extra()
 
-    cpu: Literal[256, 512, 1024, 2048, 4096] = Field(default=256, description="Fargate task CPU units.")
-    memory_mib: int = Field(default=512, ge=512, le=30720, description="Fargate task memory (MiB).")
+    cpu: Literal[256, 512, 1024, 2048, 4096, 8192, 16384] = Field(default=256, description="Fargate task CPU units.")
+    memory_mib: int = Field(
+        default=512,
+        ge=512,
+        le=122880,
+        description="Fargate task memory (MiB); default: the smallest the cpu allows. One of the values AWS "
+        "allows for the cpu: 256: 512, 1024, 2048; "
+        "512: 1024-4096; 1024: 2048-8192; 2048: 4096-16384; 4096: 8192-30720 (steps of 1024); 8192: 16384-61440 "
+        "(steps of 4096); 16384: 32768-122880 (steps of 8192).",
+    )
     desired_count: int = Field(default=2, ge=1, le=100)
     container_port: int = Field(default=8080, ge=1024, le=65535)
-    health_check_path: str = Field(default="/health", pattern=r"^/\S*$")
+    health_check_path: str = Field(default="/health", pattern=HEALTH_CHECK_PATH)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _memory_for_cpu(cls, data: Any) -> Any:
+        """Without memory_mib, the smallest memory Fargate allows for the cpu given."""
+        if isinstance(data, dict) and "memory_mib" not in data and data.get("cpu") in aws_facts.FARGATE_MEMORY:
+            return {**data, "memory_mib": aws_facts.FARGATE_MEMORY[data["cpu"]][0]}
+        return data
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> EcsSettings:
+        allowed = aws_facts.FARGATE_MEMORY[self.cpu]
+        if self.memory_mib not in allowed:
+            shown = (
+                ", ".join(map(str, allowed))
+                if len(allowed) <= 4
+                else f"{allowed[0]} to {allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+            )
+            raise ValueError(
+                f"memory_mib: {self.memory_mib} with cpu {self.cpu}; allowed for cpu {self.cpu}: {shown} "
+                "(Fargate's task sizes)"
+            )
+        return self
+
+
+# Lambda allows 4 KB of environment variables; the traffic hooks carry the payload in theirs.
+TEST_PAYLOAD_MAX_CHARACTERS = 3800
 
 
 class LambdaSettings(BaseModel):
@@ -362,8 +548,19 @@ class LambdaSettings(BaseModel):
     timeout_seconds: int = Field(default=10, ge=1, le=900)
     test_payload: dict[str, Any] = Field(
         default_factory=lambda: {"path": "/health"},
-        description="Event the traffic hooks send to the new version; it must answer without error.",
+        description="Event the traffic hooks send to the new version; it must answer without error "
+        f"(at most {TEST_PAYLOAD_MAX_CHARACTERS} characters as JSON).",
     )
+
+    @model_validator(mode="after")
+    def _payload_fits(self) -> LambdaSettings:
+        size = len(json.dumps(self.test_payload, sort_keys=True, default=str))
+        if size > TEST_PAYLOAD_MAX_CHARACTERS:
+            raise ValueError(
+                f"test_payload: {size} characters as JSON; allowed: at most {TEST_PAYLOAD_MAX_CHARACTERS} (it travels "
+                "in the traffic hooks' environment, which Lambda limits to 4 KB)"
+            )
+        return self
 
 
 class EnvironmentOverride(BaseModel):
@@ -418,7 +615,51 @@ class Service(BaseModel):
             check_deployment_config(
                 self.platform, override.deployment_config, f"environment_overrides.{env_name}.deployment_config"
             )
+        self._check_alarms()
+        if self.platform == "ec2":
+            self._check_healthy_hosts()
         return self
+
+    def _check_alarms(self) -> None:
+        """Thresholds of another platform's alarms would be ignored (a value other than the default is a
+        mistake); an unreachable one never fires."""
+        defaults = AlarmThresholds()
+        given = {f for f in self.alarms.model_fields_set if getattr(self.alarms, f) != getattr(defaults, f)}
+        foreign = sorted(given & (LAMBDA_ALARMS if self.platform != "lambda" else LOAD_BALANCER_ALARMS))
+        if foreign:
+            own = sorted((LOAD_BALANCER_ALARMS if self.platform != "lambda" else LAMBDA_ALARMS) | COMMON_ALARMS)
+            raise ValueError(
+                f"alarms: {', '.join(foreign)} set for a service on {self.platform}, which has no such alarm; "
+                f"allowed for {self.platform}: {', '.join(own)}"
+            )
+        if self.platform == "lambda":
+            return
+        fleet, what = (
+            (self.ec2_settings.max_capacity, "ec2.max_capacity")
+            if self.platform == "ec2"
+            else (self.ecs_settings.desired_count, "ecs.desired_count")
+        )
+        if self.alarms.unhealthy_hosts > fleet:
+            raise ValueError(
+                f"alarms.unhealthy_hosts: {self.alarms.unhealthy_hosts} but {what} is {fleet}, so the alarm could "
+                f"never fire; allowed: at most {fleet}"
+            )
+
+    def _check_healthy_hosts(self) -> None:
+        """CodeDeploy refuses a deployment whose minimum healthy hosts leave none to deploy to."""
+        hosts = self.ec2_settings.min_capacity
+        specs = [("deployment_config", self.deployment_config)] + [
+            (f"environment_overrides.{name}.deployment_config", o.deployment_config)
+            for name, o in self.environment_overrides.items()
+        ]
+        for field, spec in specs:
+            healthy = minimum_healthy_hosts(spec or DEFAULT_DEPLOYMENT_CONFIG["ec2"], hosts)
+            if healthy is not None and healthy >= hosts:
+                raise ValueError(
+                    f"{field}: {spec if isinstance(spec, str) or spec is None else spec.label} keeps {healthy} of "
+                    f"{hosts} instance(s) healthy (ec2.min_capacity), so CodeDeploy can deploy to none of them; "
+                    f"allowed: fewer healthy hosts than min_capacity, or OneAtATime / AllAtOnce for a single instance"
+                )
 
     # Resolved settings, so that stacks never repeat the defaults.
     @property
@@ -438,6 +679,28 @@ class Service(BaseModel):
         if override is not None and override.deployment_config is not None:
             return override.deployment_config
         return self.deployment_config or DEFAULT_DEPLOYMENT_CONFIG[self.platform]
+
+
+LAMBDA_ALARMS = frozenset({"lambda_errors", "lambda_throttles"})
+LOAD_BALANCER_ALARMS = frozenset({"http_5xx", "unhealthy_hosts"})
+COMMON_ALARMS = frozenset({"period_seconds", "evaluation_periods"})
+
+
+def minimum_healthy_hosts(spec: object, hosts: int) -> int | None:
+    """Instances CodeDeploy keeps healthy during an in-place deployment to `hosts` instances.
+
+    Predefined: OneAtATime keeps all but one (and deploys to a single instance anyway), HalfAtATime
+    keeps half rounded up, AllAtOnce none. A percent is of the fleet, rounded up, as CodeDeploy does.
+    """
+    if spec == "OneAtATime":
+        return None if hosts == 1 else hosts - 1
+    if spec == "HalfAtATime":
+        return math.ceil(hosts / 2)
+    if spec == "AllAtOnce":
+        return 0
+    if isinstance(spec, MinimumHealthyHosts):
+        return spec.count if spec.count is not None else math.ceil(hosts * (spec.percent or 0) / 100)
+    return None
 
 
 def check_deployment_config(platform: str, spec: object, field: str) -> None:
@@ -483,6 +746,19 @@ EXTERNAL_CONNECTIONS = (
     "public:crates-io",
 )
 MAX_UPSTREAMS = 10
+# CodePipeline's quota of stages per pipeline.
+PIPELINE_MAX_STAGES = 50
+# Tags the platform puts on every stack itself (stacks/platform.py).
+PLATFORM_TAGS = ("platform",)
+# Separates the problems one model-level check reports (config.loader splits them into lines).
+MULTIPLE_PROBLEMS = "\n"
+
+
+def branch_slug(branch: str) -> str:
+    """How a branch appears in resource names (the pull-request approval rule template)."""
+    return re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
+
+
 # A service stack on a new network creates a VPC and a NAT gateway's Elastic IP: AWS allows 5 of each
 # per region by default.
 MAX_NEW_VPCS = 5
@@ -751,58 +1027,245 @@ class PlatformConfig(BaseModel):
     services: list[Service] = Field(default_factory=list)
     codeartifact: CodeArtifactConfig = Field(default_factory=_default_codeartifact)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
-    log_retention_days: int = Field(default=90, description="Retention of every log group the platform creates.")
-    tags: dict[str, str] = Field(default_factory=dict, description="Tags applied to every stack.")
+    log_retention_days: int = Field(
+        default=90,
+        description="Retention of every log group the platform creates, in days (a CloudWatch Logs value).",
+        json_schema_extra={"enum": list[JsonValue](LOG_RETENTION_DAYS)},
+    )
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tags applied to every stack (AWS tag rules: keys 1-128 characters, not aws:..., values up to "
+        "256; the platform adds the tag platform itself).",
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "maxLength": 128, "not": {"pattern": "^([aA][wW][sS]:|platform$)"}},
+            "additionalProperties": {"type": "string", "maxLength": 256},
+            "maxProperties": 49,
+        },
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PlatformConfig:
+        """Rules that need the whole config; every problem found is reported, one line each."""
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(
                 f"log_retention_days: {self.log_retention_days} is not a CloudWatch Logs retention; "
                 f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}"
             )
-        env_names = [e.name for e in self.environments]
-        require_unique("environments", env_names)
+        require_unique("environments", [e.name for e in self.environments])
+        require_unique("services", [s.name for s in self.services])
+        problems: list[str] = []
+        for check in (
+            self._regions,
+            self._networks,
+            self._certificates,
+            self._network_quotas,
+            self._service_environments,
+            self._pipeline_stages,
+            self._pull_request_templates,
+            self._channels_routed,
+            self._webhook_secrets,
+            self._name_collisions,
+            self._tags,
+        ):
+            problems += check()
+        if problems:
+            raise ValueError(MULTIPLE_PROBLEMS.join(problems))
+        return self
+
+    def _regions(self) -> list[str]:
+        problems = []
+        missing = aws_facts.services_missing_in(self.tooling.region, tooling=True)
+        if missing:
+            offered = sorted(set.intersection(*(set(aws_facts.service_regions(s)) for s in missing)))
+            problems.append(
+                f"tooling.region: {self.tooling.region} has no endpoint for {', '.join(missing)} (botocore's endpoint "
+                f"data); allowed: a region that offers every service the tooling account uses, e.g. "
+                f"{', '.join(offered[:8])}"
+            )
         for index, env in enumerate(self.environments):
             if (env.region or self.tooling.region) != self.tooling.region:
-                raise ValueError(
+                problems.append(
                     f"environments[{index}].region: {env.region!r} differs from tooling.region "
                     f"{self.tooling.region!r}; allowed: {self.tooling.region!r} (cross-region pipelines need "
                     "per-region artifact stores, which this version does not create)"
                 )
-        service_names = [s.name for s in self.services]
-        require_unique("services", service_names)
-        for index, env in enumerate(self.environments):
-            if isinstance(env.network, NewNetwork):
-                own_vpcs = [s.name for s in self.services_in(env) if s.platform in ("ec2", "ecs")]
-                if len(own_vpcs) > MAX_NEW_VPCS:
-                    raise ValueError(
-                        f"environments[{index}].network: {len(own_vpcs)} EC2/ECS services would each create a VPC "
-                        f"(and a NAT gateway's Elastic IP) in {env.name}; allowed: at most {MAX_NEW_VPCS} (AWS's "
-                        "default VPC and Elastic IP quotas per region), or give the environment an existing VPC "
-                        "with network.vpc_id, availability_zones, public_subnet_ids and private_subnet_ids"
+            elif env.region is not None or index == 0:
+                gaps = aws_facts.services_missing_in(self.region_of(env), tooling=False)
+                if gaps:
+                    problems.append(
+                        f"environments[{index}].region: {self.region_of(env)} has no endpoint for {', '.join(gaps)}; "
+                        "allowed: a region that offers them"
                     )
+        return problems
+
+    def _networks(self) -> list[str]:
+        problems = []
+        for index, env in enumerate(self.environments):
+            region = self.region_of(env)
+            zones = env.network.availability_zones or []
+            wrong = [z for z in zones if not re.fullmatch(re.escape(region) + r"[a-z]", z)]
+            if wrong:
+                problems.append(
+                    f"environments[{index}].network.availability_zones: {wrong} are not availability zones of "
+                    f"{region}; allowed: names such as {region}a, {region}b (the region's code and a letter)"
+                )
+        return problems
+
+    def _certificates(self) -> list[str]:
+        problems = []
+        for index, env in enumerate(self.environments):
+            if not env.certificate_arn:
+                continue
+            parts = aws_facts.acm_certificate_parts(env.certificate_arn)
+            if parts is None:
+                problems.append(
+                    f"environments[{index}].certificate_arn: {env.certificate_arn!r}; allowed: an ACM certificate ARN "
+                    "arn:aws:acm:<region>:<account>:certificate/<id>"
+                )
+            elif parts != (self.region_of(env), env.account):
+                problems.append(
+                    f"environments[{index}].certificate_arn: a certificate of account {parts[1]} in {parts[0]}; "
+                    f"allowed: one of {env.name}'s account {env.account} in {self.region_of(env)} (a load balancer "
+                    "uses certificates of its own account and region only)"
+                )
+        return problems
+
+    def _network_quotas(self) -> list[str]:
+        """VPCs and Elastic IPs (one per NAT gateway) per account and region: AWS's default quota is 5 each."""
+        vpcs: dict[tuple[str, str], list[str]] = {}
+        addresses: dict[tuple[str, str], int] = {}
+        for env in self.environments:
+            if not isinstance(env.network, NewNetwork):
+                continue
+            key = (env.account, self.region_of(env))
+            own = [f"{s.name} in {env.name}" for s in self.services_in(env) if s.platform in ("ec2", "ecs")]
+            vpcs.setdefault(key, []).extend(own)
+            addresses[key] = addresses.get(key, 0) + len(own) * env.network.nat_gateways
+        problems = []
+        for (account, region), stacks in vpcs.items():
+            if len(stacks) > MAX_NEW_VPCS or addresses[(account, region)] > MAX_NEW_VPCS:
+                problems.append(
+                    f"environments: {len(stacks)} EC2/ECS service stacks would create a VPC each, with "
+                    f"{addresses[(account, region)]} NAT gateways' Elastic IPs, in account {account} ({region}); "
+                    f"allowed: at most {MAX_NEW_VPCS} of each (AWS's default VPC and Elastic IP quotas per region), "
+                    "or give the environments an existing VPC with network.vpc_id, availability_zones, "
+                    "public_subnet_ids and private_subnet_ids"
+                )
+        return problems
+
+    def _service_environments(self) -> list[str]:
+        env_names = [e.name for e in self.environments]
         repo_names = [r.name for r in self.codeartifact.repositories]
+        problems = []
         for index, service in enumerate(self.services):
-            for env_name in list(service.environments or []) + list(service.environment_overrides):
+            for env_name in service.environments or []:
                 if env_name not in env_names:
-                    raise ValueError(
+                    problems.append(
                         f"services[{index}].environments: {env_name!r} ({service.name}) is not an environment; "
                         f"allowed: {', '.join(env_names)}"
                     )
-            if service.environments is not None:
+            if service.environments is not None and set(service.environments) <= set(env_names):
                 order = [n for n in env_names if n in service.environments]
                 if order != list(service.environments) or not order:
-                    raise ValueError(
+                    problems.append(
                         f"services[{index}].environments: {list(service.environments)}; allowed: a non-empty "
                         f"subset of {env_names} in that order"
                     )
+            deployed = [e.name for e in self.environments_of(service)]
+            for env_name in service.environment_overrides:
+                if env_name not in deployed:
+                    where = "is not an environment" if env_name not in env_names else "is not one it deploys to"
+                    problems.append(
+                        f"services[{index}].environment_overrides.{env_name}: {env_name!r} {where} of {service.name}, "
+                        f"so the override would be ignored; allowed: {', '.join(deployed)}"
+                    )
             if service.codeartifact_repository and service.codeartifact_repository not in repo_names:
-                raise ValueError(
+                problems.append(
                     f"services[{index}].codeartifact_repository: {service.codeartifact_repository!r} is not a "
                     f"repository of codeartifact; allowed: {', '.join(repo_names)}"
                 )
-        return self
+        return problems
+
+    def _pipeline_stages(self) -> list[str]:
+        """Source, Build, Test, then per environment an optional approval and the deploy: 50 stages at most."""
+        problems = []
+        for index, service in enumerate(self.services):
+            stages = 3 + sum(1 + e.approval for e in self.environments_of(service))
+            if stages > PIPELINE_MAX_STAGES:
+                problems.append(
+                    f"services[{index}].environments: {service.name}'s pipeline would have {stages} stages; allowed: "
+                    f"at most {PIPELINE_MAX_STAGES} (CodePipeline's quota), so fewer environments or approvals"
+                )
+        return problems
+
+    def _pull_request_templates(self) -> list[str]:
+        """One approval rule template per branch, named after it: two branches must not share a name."""
+        by_slug: dict[str, set[str]] = {}
+        for service in self.services:
+            if service.pull_request_validation:
+                by_slug.setdefault(branch_slug(service.branch), set()).add(service.branch)
+        return [
+            f"services: branches {sorted(branches)} would share the approval rule template {self.name}-pr-validation-"
+            f"{slug}; allowed: branch names that differ in more than their punctuation and case"
+            for slug, branches in sorted(by_slug.items())
+            if len(branches) > 1
+        ]
+
+    def _channels_routed(self) -> list[str]:
+        routed = {c for route in self.notifications.routes for c in route.channels}
+        return [
+            f"notifications.channels[{index}]: {channel.name!r} receives no events (no route names it); allowed: a "
+            "channel that a route sends events to, or remove it"
+            for index, channel in enumerate(self.notifications.channels)
+            if channel.name not in routed
+        ]
+
+    def _webhook_secrets(self) -> list[str]:
+        by_secret: dict[str, list[str]] = {}
+        for channel in self.notifications.channels:
+            secret = channel.secret_name or f"{self.name}/teams/{channel.name}"
+            by_secret.setdefault(secret, []).append(channel.name)
+        return [
+            f"notifications.channels: {channels} would share the secret {secret!r}; allowed: one secret per channel"
+            for secret, channels in sorted(by_secret.items())
+            if len(channels) > 1
+        ]
+
+    def _name_collisions(self) -> list[str]:
+        """Names built by joining config names with '-' must not meet: stacks per account, and the
+        per-service names of each environment (functions, roles, deployment groups) per account."""
+        names: dict[tuple[str, str], list[str]] = {}
+
+        def claim(account: str, name: str, owner: str) -> None:
+            names.setdefault((account, name), []).append(owner)
+
+        for service in self.services:
+            for env in self.environments_of(service):
+                owner = f"{service.name} in {env.name}"
+                claim(env.account, f"stack {self.name}-service-{service.name}-{env.name}", owner)
+                claim(env.account, f"name {self.name}-{env.name}-{service.name}", owner)
+        return [
+            f"services: {' and '.join(owners)} would both be named {what.split(' ', 1)[1]} in account {account}; "
+            "allowed: service and environment names that do not join into the same name"
+            for (account, what), owners in sorted(names.items())
+            if len(owners) > 1
+        ]
+
+    def _tags(self) -> list[str]:
+        problems = []
+        if len(self.tags) > aws_facts.TAGS_PER_RESOURCE - len(PLATFORM_TAGS):
+            problems.append(
+                f"tags: {len(self.tags)} tags; allowed: at most {aws_facts.TAGS_PER_RESOURCE - len(PLATFORM_TAGS)} "
+                f"(AWS allows {aws_facts.TAGS_PER_RESOURCE} per resource and the platform adds {len(PLATFORM_TAGS)})"
+            )
+        for key, value in self.tags.items():
+            if key in PLATFORM_TAGS:
+                problems.append(f"tags[{json.dumps(key)}]: the platform sets this tag itself; allowed: any other key")
+                continue
+            why = aws_facts.tag_problem(key, str(value))
+            if why:
+                problems.append(f"tags[{json.dumps(key)}]: got {json.dumps(value)}; allowed: AWS tags only ({why})")
+        return problems
 
     # ----- resolved views, used by app.py and the stacks -----
 

@@ -10,7 +10,6 @@ approval on pull requests to each service's branch, associated with the reposito
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge, allow
 from cdk_constructs.notification_patterns import BUILD_FAILURES, BUILD_STATE
 from cdk_constructs.secure_defaults import RETAINED
-from config.model import PlatformConfig, Service
+from config.model import PlatformConfig, Service, branch_slug
 from config.names import Names
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
@@ -226,7 +225,7 @@ class PullRequestStack(Stack):
 
     def _approval_rule(self, config: PlatformConfig, branch: str, services: list[Service]) -> str:
         """One template per destination branch, associated with the repositories that use it."""
-        slug = re.sub(r"[^a-z0-9]+", "-", branch.lower()).strip("-")
+        slug = branch_slug(branch)
         name = f"{config.name}-pr-validation-{slug}"[:100]
         content = self.rule_content(branch)
         template = cr.AwsCustomResource(

@@ -54,6 +54,28 @@ def test_bad_config_stops_app_with_every_problem_and_writes_nothing(tmp_path: Pa
     assert not outdir.exists() or not any(outdir.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"name: acme\nname: other\n", "name: given twice, on lines 1 and 2"),
+        ("name: acm\xe9\n".encode("latin-1"), "line 1: byte 0xe9 is not UTF-8"),
+        (
+            b'name: acme\ntooling: {account: "111111111111", region: eu-west-1}\nenvironments:\n'
+            b'  - {name: dev, account: "222222222222", network: {cidr: 10.300.0.0/16}}\n',
+            'environments[0].network.cidr: got "10.300.0.0/16"; allowed: an IPv4 network',
+        ),
+    ],
+)
+def test_what_used_to_end_in_a_traceback_is_one_line(tmp_path: Path, content: bytes, problem: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_bytes(content)
+    result = run_app(config, tmp_path / "cdk.out")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"Invalid platform config {config}:" and lines[1].startswith(f"  - {problem}"), lines
+
+
 def test_missing_config_file_stops_app(tmp_path: Path) -> None:
     outdir = tmp_path / "cdk.out"
     result = run_app(tmp_path / "missing.yaml", outdir)

@@ -136,6 +136,8 @@ def test_custom_minimum_healthy_hosts_config(tmp_path: Path) -> None:
     data = copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text()))
     storefront = data["services"][0]
     storefront["deployment_config"] = {"type": "minimum_healthy_hosts", "percent": 75}
+    # 75 % of 4 instances keeps 3 healthy; of the default 2 it would keep both, which the config refuses.
+    storefront["ec2"] = {"min_capacity": 4, "max_capacity": 6}
     storefront["environment_overrides"] = {}
     storefront["environments"] = ["prod"]
     data["services"] = [storefront]
@@ -422,3 +424,14 @@ def test_no_listener_traffic_function_without_ecs_services(tmp_path: Path) -> No
         for f in resources_of_type(raw, "AWS::Lambda::Function").values()
         if "listener-traffic" in str(f["Properties"].get("FunctionName"))
     ]
+
+
+def test_an_x86_instance_type_runs_the_x86_64_image(tmp_path: Path) -> None:
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["services"] = [s for s in data["services"] if s["platform"] == "ec2"]
+    data["services"][0]["ec2"] = {"instance_type": "m7i.large"}
+    raw = synth_platform(parse_config(data), tmp_path).template_json("acme-service-storefront-dev")
+    (template,) = resources_of_type(raw, "AWS::EC2::LaunchTemplate").values()
+    assert template["Properties"]["LaunchTemplateData"]["InstanceType"] == "m7i.large"
+    (parameter,) = [p for p in raw["Parameters"].values() if "ami-amazon-linux-latest" in str(p.get("Default"))]
+    assert parameter["Default"].endswith("al2023-ami-kernel-6.1-x86_64") or "x86_64" in parameter["Default"]
