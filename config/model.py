@@ -39,7 +39,7 @@ ORG_ID_PATTERN = re.compile(r"^o-[a-z0-9]{10,32}$")
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 BRANCH_PATTERN = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}(?<!/)(?<!\.lock)$")
-INSTANCE_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+CERTIFICATE_ARN_PATTERN = r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$"
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (
@@ -108,6 +108,11 @@ def _region(value: str) -> str:
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ValueError(f"allowed: a region of the aws partition{hint}: {', '.join(known)}")
     return value
+
+
+def _tag_value(value: Any) -> Any:
+    """YAML reads `cost-center: 1234` as a number: a tag value of digits means the digits."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 def _platform_name(value: str) -> str:
@@ -289,6 +294,12 @@ class ToolingAccount(BaseModel):
     profile: str | None = Field(default=None, description="AWS CLI profile for this account (bootstrap tool).")
 
 
+def _certificate_arn(value: str) -> str:
+    if aws_facts.acm_certificate_parts(value) is None:
+        raise ValueError("allowed: an ACM certificate ARN, arn:aws:acm:<region>:<12-digit account>:certificate/<id>")
+    return value
+
+
 def _ipv4_network(value: str, smallest: int, largest: int) -> str:
     """A CIDR block AWS accepts for a VPC: a valid network address, prefix in [largest, smallest]."""
     try:
@@ -313,7 +324,7 @@ class ImportedNetwork(BaseModel):
 
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$", description="Id of the existing VPC.")
     cidr: Annotated[str, AfterValidator(lambda v: _ipv4_network(v, 28, 16))] = Field(
-        pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
+        json_schema_extra={"pattern": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$"},
         description="The VPC's IPv4 CIDR (blue/green test listeners accept traffic from inside the VPC only).",
     )
     availability_zones: list[str] = Field(min_length=2, description="AZs of the subnets below, in the same order.")
@@ -354,7 +365,7 @@ class NewNetwork(BaseModel):
 
     cidr: Annotated[str, AfterValidator(lambda v: _ipv4_network(v, 24, 16))] = Field(
         default="10.0.0.0/16",
-        pattern=r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-4])$",
+        json_schema_extra={"pattern": r"^\d{1,3}(\.\d{1,3}){3}/(1[6-9]|2[0-4])$"},
         description="IPv4 CIDR of the VPC (/16 to /24, large enough for a /24 and a /22 subnet per AZ).",
     )
     availability_zones: list[str] | None = Field(
@@ -423,11 +434,11 @@ class Environment(BaseModel):
         default_factory=NewNetwork,
         description="An existing VPC by ids (give vpc_id), or settings for a new one per service stack.",
     )
-    certificate_arn: str | None = Field(
+    certificate_arn: Annotated[str, AfterValidator(_certificate_arn)] | None = Field(
         default=None,
-        pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$",
-        description="ACM certificate for the load balancers of EC2 and ECS services: HTTPS on 443, "
-        "port 80 redirects. Default: plain HTTP on port 80.",
+        json_schema_extra={"pattern": CERTIFICATE_ARN_PATTERN},
+        description="ACM certificate of this environment's account and region for the load balancers of EC2 "
+        "and ECS services: HTTPS on 443, port 80 redirects. Default: plain HTTP on port 80.",
     )
 
 
@@ -464,12 +475,20 @@ def _instance_type(value: str) -> str:
 HEALTH_CHECK_PATH = r"^/[A-Za-z0-9/_.~!$&'()*+,;=:@%-]{0,1023}$"
 
 
+def _health_check_path(value: str) -> str:
+    if not re.fullmatch(HEALTH_CHECK_PATH, value):
+        raise ValueError(
+            "allowed: a path starting with / of at most 1024 characters: letters, digits and / _ . ~ ! $ & ' ( ) "
+            "* + , ; = : @ % - (what a load balancer health check takes; no query string)"
+        )
+    return value
+
+
 class Ec2Settings(BaseModel):
     model_config = _forbid_extra()
 
     instance_type: Annotated[str, AfterValidator(_instance_type)] = Field(
         default="t4g.small",
-        pattern=INSTANCE_TYPE_PATTERN.pattern,
         json_schema_extra={"enum": list[JsonValue](sorted(aws_facts.instance_types()))},
         description="EC2 instance type (Graviton by default). The AMI follows its architecture: Amazon Linux "
         "2023 for arm64 on Graviton types, for x86_64 on the others.",
@@ -477,7 +496,9 @@ class Ec2Settings(BaseModel):
     min_capacity: int = Field(default=2, ge=1, le=100)
     max_capacity: int = Field(default=4, ge=1, le=100)
     port: int = Field(default=8080, ge=1024, le=65535, description="Port the application listens on.")
-    health_check_path: str = Field(default="/health", pattern=HEALTH_CHECK_PATH)
+    health_check_path: Annotated[str, AfterValidator(_health_check_path)] = Field(
+        default="/health", json_schema_extra={"pattern": HEALTH_CHECK_PATH}
+    )
 
     @property
     def architecture(self) -> str:
@@ -511,7 +532,9 @@ class EcsSettings(BaseModel):
     )
     desired_count: int = Field(default=2, ge=1, le=100)
     container_port: int = Field(default=8080, ge=1024, le=65535)
-    health_check_path: str = Field(default="/health", pattern=HEALTH_CHECK_PATH)
+    health_check_path: Annotated[str, AfterValidator(_health_check_path)] = Field(
+        default="/health", json_schema_extra={"pattern": HEALTH_CHECK_PATH}
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -1032,7 +1055,7 @@ class PlatformConfig(BaseModel):
         description="Retention of every log group the platform creates, in days (a CloudWatch Logs value).",
         json_schema_extra={"enum": list[JsonValue](LOG_RETENTION_DAYS)},
     )
-    tags: dict[str, str] = Field(
+    tags: dict[str, Annotated[str, BeforeValidator(_tag_value)]] = Field(
         default_factory=dict,
         description="Tags applied to every stack (AWS tag rules: keys 1-128 characters, not aws:..., values up to "
         "256; the platform adds the tag platform itself).",
@@ -1171,6 +1194,10 @@ class PlatformConfig(BaseModel):
                         f"services[{index}].environments: {list(service.environments)}; allowed: a non-empty "
                         f"subset of {env_names} in that order"
                     )
+            if service.environments is not None and not (
+                set(service.environments) <= set(env_names) and service.environments
+            ):
+                continue  # its environments are wrong already: the overrides cannot be judged
             deployed = [e.name for e in self.environments_of(service)]
             for env_name in service.environment_overrides:
                 if env_name not in deployed:

@@ -415,3 +415,23 @@ def test_two_channels_cannot_share_a_secret(raw: dict[str, Any]) -> None:
         "notifications.channels: ['releases', 'alerts'] would share the secret 'acme/teams/alerts'; allowed: one "
         "secret per channel"
     )
+
+
+def test_a_numeric_tag_value_means_its_digits(raw: dict[str, Any]) -> None:
+    raw["tags"] = {"cost-center": 1234}  # what YAML makes of `cost-center: 1234`
+    assert parse_config(raw).tags == {"cost-center": "1234"}
+
+
+def test_messages_say_what_is_allowed_not_a_regular_expression(raw: dict[str, Any]) -> None:
+    raw["environments"][1]["certificate_arn"] = "arn:aws:acm:eu-west-1:333333333333:certificate/xyz"
+    raw["services"][0]["ec2"] = {"instance_type": "T3.Micro", "health_check_path": "/health?full=1"}
+    problems = problems_of(raw)
+    assert problems == [
+        'environments[1].certificate_arn: got "arn:aws:acm:eu-west-1:333333333333:certificate/xyz"; allowed: an ACM '
+        "certificate ARN, arn:aws:acm:<region>:<12-digit account>:certificate/<id>",
+        'services[0].ec2.instance_type: got "T3.Micro"; allowed: an EC2 instance type (did you mean t3.micro, '
+        "t3a.micro, t2.micro?), e.g. t4g.small or m7g.large",
+        'services[0].ec2.health_check_path: got "/health?full=1"; allowed: a path starting with / of at most 1024 '
+        "characters: letters, digits and / _ . ~ ! $ & ' ( ) * + , ; = : @ % - (what a load balancer health check "
+        "takes; no query string)",
+    ]
