@@ -65,7 +65,8 @@ def matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     return bool(_wildcard(pattern, ignore_case).match(value))
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A policy element that may be one value or a list, as a list."""
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
@@ -85,7 +86,7 @@ def _principal_matches(element: Any, request: Request) -> bool:
     if not isinstance(element, Mapping):
         return False
     for kind, values in element.items():
-        for value in _as_list(values):
+        for value in as_list(values):
             if value == "*":
                 return True
             if kind == "Service" and value == request.principal:
@@ -170,7 +171,7 @@ def _conditions_hold(block: Mapping[str, Any], context: Mapping[str, Any], absen
         if_exists = raw_operator.endswith("IfExists")
         operator = raw_operator.removesuffix("IfExists")
         for key, expected_values in keys.items():
-            expected = _as_list(expected_values)
+            expected = as_list(expected_values)
             actual = _find_key(context, key)
             if operator == "Null":
                 is_null = actual is None
@@ -188,20 +189,20 @@ def _conditions_hold(block: Mapping[str, Any], context: Mapping[str, Any], absen
                 if if_exists or negated or for_all:
                     continue
                 return False
-            if not _operator_holds(operator, expected, [str(v) for v in _as_list(actual)]):
+            if not _operator_holds(operator, expected, [str(v) for v in as_list(actual)]):
                 return False
     return True
 
 
 def _statement_targets(statement: Mapping[str, Any], request: Request, resource_policy: bool) -> bool:
     """Action, Resource and Principal match the request (conditions aside)."""
-    if "Action" in statement and not action_matches(_as_list(statement["Action"]), request.action):
+    if "Action" in statement and not action_matches(as_list(statement["Action"]), request.action):
         return False
-    if "NotAction" in statement and action_matches(_as_list(statement["NotAction"]), request.action):
+    if "NotAction" in statement and action_matches(as_list(statement["NotAction"]), request.action):
         return False
-    if "Resource" in statement and not resource_matches(_as_list(statement["Resource"]), request.resource):
+    if "Resource" in statement and not resource_matches(as_list(statement["Resource"]), request.resource):
         return False
-    if "NotResource" in statement and resource_matches(_as_list(statement["NotResource"]), request.resource):
+    if "NotResource" in statement and resource_matches(as_list(statement["NotResource"]), request.resource):
         return False
     if not resource_policy:
         # An identity policy statement without Resource or NotResource is invalid.
@@ -219,7 +220,7 @@ def evaluate(documents: Iterable[Mapping[str, Any]], request: Request, *, resour
     denies: list[str] = []
     absent: list[str] = []
     for document in documents:
-        for index, statement in enumerate(_as_list(document.get("Statement"))):
+        for index, statement in enumerate(as_list(document.get("Statement"))):
             if not _statement_targets(statement, request, resource_policy):
                 continue
             keys: list[str] = []

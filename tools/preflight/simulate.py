@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.preflight.policy import Outcome, Request, UnsupportedConditionError, document_size, evaluate
+from tools.preflight.policy import Outcome, Request, UnsupportedConditionError, as_list, document_size, evaluate
 from tools.preflight.published import HANDLERS, Action, ResourceType
 from tools.preflight.template import (
     SERVICE_PREFIXES,
@@ -43,6 +43,7 @@ from tools.preflight.template import (
     Usage,
     is_opaque,
     opaque,
+    walk,
 )
 
 MANAGED_POLICY_MAX_CHARACTERS = 6144
@@ -374,7 +375,6 @@ class Simulator:
                 handler,
                 action.key,
                 "*",
-                context=self._passed_to_for_action(stack, action, usage, type_name),
             )
             return
         arns = self._place(stack, action, identity, referenced, usage)
@@ -489,13 +489,10 @@ class Simulator:
         for other, logical_id in self.assembly.resources_named("AWS::IAM::Role", name, stack.account):
             document = other.resolve(other.resources[logical_id]["Properties"].get("AssumeRolePolicyDocument", {}))
             services = [
-                s for st in document.get("Statement", []) for s in _as_list(st.get("Principal", {}).get("Service"))
+                s for st in document.get("Statement", []) for s in as_list(st.get("Principal", {}).get("Service"))
             ]
             if len(services) == 1:
                 return {"iam:PassedToService": services[0]}
-        return {}
-
-    def _passed_to_for_action(self, stack: StackModel, action: Action, usage: Usage, type_name: str) -> dict[str, str]:
         return {}
 
     def _custom_resource(self, stack: StackModel, logical_id: str, type_name: str, usage: Usage) -> None:
@@ -520,7 +517,7 @@ class Simulator:
             for name, value in resource.get("Properties", {}).items():
                 resolution = Resolution()
                 resolved = stack.resolve(value, resolution)
-                for path, text in _walk_strings(resolved, name):
+                for path, text in ((p, v) for p, v in walk(resolved, name) if isinstance(v, str)):
                     for service, reference in DYNAMIC_REFERENCE.findall(text):
                         if service == "secretsmanager":
                             self._secret_reference(stack, logical_id, resource["Type"], path, reference, resolution)
@@ -768,34 +765,6 @@ def _stand_in(resource_type: ResourceType, stack: StackModel) -> str:
 def _queue_url(arn: str) -> str:
     _, _, _, region, account, name = arn.split(":", 5)
     return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _walk_strings(node: Any, path: str) -> Iterable[tuple[str, str]]:
-    if isinstance(node, str):
-        yield path, node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from _walk_strings(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk_strings(value, f"{path}[{index}]")
-
-
-def _strings(node: Any) -> Iterable[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for value in node.values():
-            yield from _strings(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _strings(value)
 
 
 def simulate(assembly: Assembly, policies: Mapping[str, list[dict[str, Any]]]) -> Report:

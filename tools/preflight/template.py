@@ -30,6 +30,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from tools.preflight.policy import as_list
 from tools.preflight.published import IamReference, ResourceSchemas, ResourceType, iam_reference, resource_schemas
 
 GENERATED_SUFFIX = "Gen0rAndom12"  # stands for CloudFormation's 12 random characters
@@ -439,7 +440,7 @@ class StackModel:
             seen.add(current)
             found = Resolution()
             self.resolve(self.resources[current].get("Properties", {}), found)
-            edges = set(found.referenced) | set(_as_list(self.resources[current].get("DependsOn")))
+            edges = set(found.referenced) | set(as_list(self.resources[current].get("DependsOn")))
             if current == logical_id and resolution is not None:
                 edges |= resolution.referenced
             if other in edges:
@@ -458,7 +459,7 @@ class StackModel:
         resolution = Resolution()
         resolved = self.resolve(_without_policy_documents(properties), resolution)
         usage = Usage(referenced=sorted(resolution.referenced - {logical_id}))
-        for path, value in _walk(resolved):
+        for path, value in walk(resolved):
             if isinstance(value, str):
                 usage.strings.append((path, value))
                 if value.startswith("arn:") and not is_opaque(value.split(":")[2]):
@@ -479,12 +480,6 @@ class Usage:
     strings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 class _NoValue:
     def __repr__(self) -> str:
         return "AWS::NoValue"
@@ -501,14 +496,15 @@ def _without_policy_documents(node: Any) -> Any:
     return node
 
 
-def _walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every node of a resolved property tree with its path (Code.S3Bucket, Tags[0].Key)."""
     yield path, node
     if isinstance(node, dict):
         for key, value in node.items():
-            yield from _walk(value, f"{path}.{key}" if path else key)
+            yield from walk(value, f"{path}.{key}" if path else key)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            yield from _walk(value, f"{path}[{index}]")
+            yield from walk(value, f"{path}[{index}]")
 
 
 class Assembly:
