@@ -966,9 +966,13 @@ class Channel(BaseModel):
         Field(
             default=None,
             description="Existing secret holding the webhook URL; default: the stack creates "
-            "<platform>/teams/<channel> and you put the URL in it.",
+            "<platform>/teams/<channel>. Store the URL with python -m tools.teams_webhook.",
         )
     )
+
+    def secret(self, platform: str) -> str:
+        """The secret holding the channel's webhook URL: the one named here, or the one the stack creates."""
+        return self.secret_name or f"{platform}/teams/{self.name}"
 
 
 class Route(BaseModel):
@@ -1250,8 +1254,7 @@ class PlatformConfig(BaseModel):
     def _webhook_secrets(self) -> list[str]:
         by_secret: dict[str, list[str]] = {}
         for channel in self.notifications.channels:
-            secret = channel.secret_name or f"{self.name}/teams/{channel.name}"
-            by_secret.setdefault(secret, []).append(channel.name)
+            by_secret.setdefault(channel.secret(self.name), []).append(channel.name)
         return [
             f"notifications.channels: {channels} would share the secret {secret!r}; allowed: one secret per channel"
             for secret, channels in sorted(by_secret.items())

@@ -81,7 +81,7 @@ class Names:
 
     def webhook_secret(self, channel: Channel) -> str:
         """The secret holding a channel's webhook URL: the one the config names, or the one the stack creates."""
-        return channel.secret_name or f"{self.prefix}/teams/{channel.name}"
+        return channel.secret(self.prefix)
 
     # ----- tooling account: per service -----
 

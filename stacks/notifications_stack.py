@@ -39,11 +39,11 @@ from stacks.cross_account_stack import CODEDEPLOY_DEPLOYMENT_EVENT
 
 LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 RULE_RETRY_ATTEMPTS = 8
+RULE_MAX_EVENT_AGE = Duration.hours(6)
 # What a channel's secret holds until someone stores the webhook URL in it.
 WEBHOOK_PLACEHOLDER = '{"url": ""}'
 # Posts per second EventBridge sends to one Teams webhook (Teams throttles bursts with 429).
 API_DESTINATION_RATE_PER_SECOND = 2
-RULE_MAX_EVENT_AGE = Duration.hours(6)
 
 
 class NotificationsStack(Stack):
