@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
@@ -99,4 +99,3 @@ class PlatformProvider(Construct):
                 "Serverless-LambdaDefaultMemorySize": "aws-cdk-lib sizes its provider framework function.",
             },
         )
-        self.stack = Stack.of(self)

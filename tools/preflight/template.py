@@ -543,12 +543,17 @@ class Assembly:
                 pending.extend(dependency.dependencies)
         return False
 
+    @cached_property
+    def _by_name(self) -> dict[tuple[str, str, str], list[tuple[StackModel, str]]]:
+        """(account, type, physical name) -> the resources so named, over every stack (built once)."""
+        index: dict[tuple[str, str, str], list[tuple[StackModel, str]]] = {}
+        for stack in self.stacks.values():
+            for logical_id, resource in stack.resources.items():
+                name = stack.identity(logical_id).name
+                if name is not None:
+                    index.setdefault((stack.account, resource["Type"], name), []).append((stack, logical_id))
+        return index
+
     def resources_named(self, type_name: str, name: str, account: str) -> list[tuple[StackModel, str]]:
         """Resources of `type_name` called `name` in `account`, in any stack."""
-        return [
-            (stack, logical_id)
-            for stack in self.stacks.values()
-            if stack.account == account
-            for logical_id, resource in stack.resources.items()
-            if resource["Type"] == type_name and stack.identity(logical_id).name == name
-        ]
+        return list(self._by_name.get((account, type_name, name), []))
