@@ -74,6 +74,21 @@ def expect_authorized(events: Stubber, *states: str) -> None:
         )
 
 
+def expect_connection_update(events: Stubber, signature: str | None) -> None:
+    """The connection exists: it is updated in place, with (or without) the signature parameter."""
+    events.add_response("describe_connection", {"ConnectionArn": CONNECTION_ARN, "Name": NAME}, {"Name": NAME})
+    events.add_response(
+        "update_connection",
+        {"ConnectionArn": CONNECTION_ARN},
+        {
+            "Name": NAME,
+            "Description": "Teams announcements channel",
+            "AuthorizationType": "API_KEY",
+            "AuthParameters": {"InvocationHttpParameters": signature_parameter(signature)},
+        },
+    )
+
+
 def destination_params(endpoint: str) -> dict[str, Any]:
     return {
         "Name": NAME,
@@ -161,17 +176,7 @@ def test_create_makes_the_connection_with_the_signature_as_a_secret_parameter(
 def test_update_rereads_the_secret_and_updates_both_in_place(stubs: tuple[td.Destinations, Stubber, Stubber]) -> None:
     destinations, events, secrets = stubs
     expect_secret(secrets, '{"url": ""}')
-    events.add_response("describe_connection", {"ConnectionArn": CONNECTION_ARN, "Name": NAME}, {"Name": NAME})
-    events.add_response(
-        "update_connection",
-        {"ConnectionArn": CONNECTION_ARN},
-        {
-            "Name": NAME,
-            "Description": "Teams announcements channel",
-            "AuthorizationType": "API_KEY",
-            "AuthParameters": {"InvocationHttpParameters": signature_parameter(None)},
-        },
-    )
+    expect_connection_update(events, None)
     expect_authorized(events)
     events.add_response("describe_api_destination", {"ApiDestinationArn": DESTINATION_ARN}, {"Name": NAME})
     events.add_response(
@@ -206,17 +211,7 @@ def test_delete_removes_destination_then_connection_and_tolerates_either_gone(
 def test_a_failed_connection_fails_the_request_with_its_reason(stubs: tuple[td.Destinations, Stubber, Stubber]) -> None:
     destinations, events, secrets = stubs
     expect_secret(secrets, URL)
-    events.add_response("describe_connection", {"ConnectionArn": CONNECTION_ARN, "Name": NAME}, {"Name": NAME})
-    events.add_response(
-        "update_connection",
-        {"ConnectionArn": CONNECTION_ARN},
-        {
-            "Name": NAME,
-            "Description": "Teams announcements channel",
-            "AuthorizationType": "API_KEY",
-            "AuthParameters": {"InvocationHttpParameters": signature_parameter(SIGNATURE)},
-        },
-    )
+    expect_connection_update(events, SIGNATURE)
     events.add_response("describe_connection", {"ConnectionState": "FAILED", "StateReason": "quota"}, {"Name": NAME})
     with pytest.raises(RuntimeError, match="FAILED: quota"):
         td.on_event(
@@ -237,17 +232,7 @@ def test_sync_refreshes_the_requested_channels_and_says_which_are_configured(
 ) -> None:
     destinations, events, secrets = stubs
     expect_secret(secrets, URL)
-    events.add_response("describe_connection", {"ConnectionArn": CONNECTION_ARN, "Name": NAME}, {"Name": NAME})
-    events.add_response(
-        "update_connection",
-        {"ConnectionArn": CONNECTION_ARN},
-        {
-            "Name": NAME,
-            "Description": "Teams announcements channel",
-            "AuthorizationType": "API_KEY",
-            "AuthParameters": {"InvocationHttpParameters": signature_parameter(SIGNATURE)},
-        },
-    )
+    expect_connection_update(events, SIGNATURE)
     expect_authorized(events)
     events.add_response("describe_api_destination", {"ApiDestinationArn": DESTINATION_ARN}, {"Name": NAME})
     events.add_response("update_api_destination", {"ApiDestinationArn": DESTINATION_ARN}, destination_params(ENDPOINT))

@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from config import ConfigError, load_config, parse_config
-from config.loader import DEFAULT_CONFIG, SCHEMA_FILE, export_schema
+from config.loader import SCHEMA_FILE, export_schema
 from config.model import PREDEFINED_DEPLOYMENT_CONFIGS, PlatformConfig, TrafficShift
 from config.names import Names
+from tests.config_cases import example_config, only_problem, problems_of
 
 
 @pytest.fixture()
 def raw() -> dict[str, Any]:
-    """A fresh, mutable copy of the default config file."""
-    return copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text()))
-
-
-def problems_of(data: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(data)
-    return caught.value.problems
-
-
-def only_problem(data: dict[str, Any]) -> str:
-    problems = problems_of(data)
-    assert len(problems) == 1, problems
-    return problems[0]
+    return example_config()
 
 
 def test_default_config_describes_the_example_platform() -> None:

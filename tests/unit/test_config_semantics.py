@@ -16,25 +16,14 @@ import yaml
 
 from config import ConfigError, load_config, parse_config
 from config.loader import DEFAULT_CONFIG
+from tests.config_cases import example_config, only_problem, problems_of
 
 CERTIFICATE = "arn:aws:acm:eu-west-1:333333333333:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 
 
 @pytest.fixture()
 def raw() -> dict[str, Any]:
-    return copy.deepcopy(yaml.safe_load(DEFAULT_CONFIG.read_text()))
-
-
-def problems_of(data: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse_config(data)
-    return caught.value.problems
-
-
-def only_problem(data: dict[str, Any]) -> str:
-    problems = problems_of(data)
-    assert len(problems) == 1, problems
-    return problems[0]
+    return example_config()
 
 
 def file_problems(tmp_path: Path, content: bytes | str) -> list[str]:
