@@ -1116,13 +1116,13 @@ class PlatformConfig(BaseModel):
                     f"{self.tooling.region!r}; allowed: {self.tooling.region!r} (cross-region pipelines need "
                     "per-region artifact stores, which this version does not create)"
                 )
-            elif env.region is not None or index == 0:
-                gaps = aws_facts.services_missing_in(self.region_of(env), tooling=False)
-                if gaps:
-                    problems.append(
-                        f"environments[{index}].region: {self.region_of(env)} has no endpoint for {', '.join(gaps)}; "
-                        "allowed: a region that offers them"
-                    )
+        # Every environment is in the tooling region (above), so its services are checked there once.
+        gaps = aws_facts.services_missing_in(self.tooling.region, tooling=False)
+        if gaps:
+            problems.append(
+                f"environments[0].region: {self.tooling.region} has no endpoint for {', '.join(gaps)}; "
+                "allowed: a region that offers them"
+            )
         return problems
 
     def _networks(self) -> list[str]:
