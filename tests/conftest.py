@@ -14,12 +14,6 @@ if (_VENV_BIN / "node").exists():
 
 import pytest  # noqa: E402
 
-from app import tune_runtime  # noqa: E402
-
-# The jsii kernel without its relay process, as app.py runs it (so every snapshot test also
-# checks that channel); jsii's per-call type checks stay on.
-tune_runtime(type_checks=True)
-
 from config import load_config  # noqa: E402
 from config.model import PlatformConfig  # noqa: E402
 
