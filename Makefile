@@ -29,11 +29,23 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
+# The Powertools layer the platform's functions run with, built from the wheels of
+# requirements-lambda.txt for Lambda's arm64 Python 3.14 (pure Python, no Docker; docs/adr/0004).
+# Console scripts and pip's RECORD files go: their shebangs name this machine's virtualenv.
+LAYER := build/powertools-layer
+build/.powertools-layer.built: requirements-lambda.txt $(VENV)/.installed
+	rm -rf $(LAYER)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --target $(LAYER)/python \
+		--platform manylinux2014_aarch64 --python-version 3.14 --implementation cp --only-binary=:all: \
+		-r requirements-lambda.txt
+	rm -rf $(LAYER)/python/bin $(LAYER)/python/*.dist-info/RECORD
+	touch $@
+
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed
+install: $(VENV)/.installed build/.powertools-layer.built node_modules/.installed .venv-checkov/.installed
 
 synth: install
 	$(CDK) synth --quiet --no-notices $(CONFIG_CONTEXT)
@@ -69,4 +81,4 @@ bootstrap-plan: install
 	$(PY) -m tools.bootstrap --offline $(CONFIG_ARG)
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

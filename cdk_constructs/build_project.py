@@ -14,6 +14,7 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_constructs.nag import acknowledge_all, logical_id
@@ -74,6 +75,7 @@ class ServiceBuildProject(Construct):
 
     role: the CodeBuild service role, named so that CodeArtifact's policies can admit it by
     pattern (see `build_role` below); projects that run the same trusted code may share one.
+    junit_reports: the bucket that receives the exports of the project's JUnit report group.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class ServiceBuildProject(Construct):
         source: codebuild.ISource | None = None,
         privileged: bool = False,
         timeout: Duration | None = None,
+        junit_reports: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -133,6 +136,20 @@ class ServiceBuildProject(Construct):
             self.project = codebuild.PipelineProject(self, "Project", **common)  # type: ignore[arg-type]
         else:
             self.project = codebuild.Project(self, "Project", source=source, **common)  # type: ignore[arg-type]
+        self.report_group: codebuild.ReportGroup | None = None
+        if junit_reports is not None:
+            # A buildspec's `reports: junit:` resolves to "<project>-junit"; created here it gets
+            # retention, encryption and a grant instead of an implicit one.
+            self.report_group = codebuild.ReportGroup(
+                self,
+                "Reports",
+                report_group_name=f"{project_name}-junit",
+                type=codebuild.ReportGroupType.TEST,
+                export_bucket=junit_reports,
+                zip_export=True,
+                removal_policy=RETAINED,
+            )
+            self.report_group.grant_write(self.project)
         acknowledge_all(
             self.role,
             {

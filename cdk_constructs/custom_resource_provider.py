@@ -7,8 +7,6 @@ names, so stacks other than the one that holds them can use `service_token` by A
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
@@ -17,8 +15,6 @@ from constructs import Construct
 from cdk_constructs.lambda_defaults import PlatformFunction
 from cdk_constructs.nag import acknowledge, acknowledge_all, logical_id
 from cdk_constructs.secure_defaults import RETAINED
-
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 
 
 def provider_function_name(function_name: str) -> str:
@@ -53,7 +49,7 @@ class PlatformProvider(Construct):
             "Function",
             function_name=function_name,
             description=description,
-            code_dir=LAMBDA_DIR / code_folder,
+            code_folder=code_folder,
             handler=handler,
             timeout=timeout,
             log_retention=log_retention,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
@@ -11,6 +13,18 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_constructs.nag import acknowledge_all
+
+# Lambda's own retries of a failed asynchronous invocation, before its on-failure destination.
+ASYNC_RETRY_ATTEMPTS = 2
+
+
+def retried_delivery(dead_letters: sqs.IQueue, *, max_event_age: Duration | None = None) -> dict[str, Any]:
+    """An EventBridge target's delivery: 8 retries within `max_event_age` (6 hours), then `dead_letters`."""
+    return {
+        "dead_letter_queue": dead_letters,
+        "retry_attempts": 8,
+        "max_event_age": max_event_age or Duration.hours(6),
+    }
 
 
 class DeadLetterQueue(Construct):

@@ -17,18 +17,22 @@ from cdk_constructs.secure_defaults import RETAINED
 # functions are pure Python.
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-LAYERS_DIR = Path(__file__).resolve().parent.parent / "lambda" / "layers"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_DIR = REPO_ROOT / "lambda"
+# Built by `make install` from requirements-lambda.txt (docs/adr/0004-powertools-layer.md).
+POWERTOOLS_LAYER_DIR = REPO_ROOT / "build" / "powertools-layer"
 # Local caches never belong in a deployed asset (or in its hash).
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "dist"]
 
 
 class PlatformFunction(Construct):
-    """A Python function from a folder under `lambda/`, with its own retained log group.
+    """A Python function from `lambda/<code_folder>`, with its own retained log group.
 
     default memory: 256 MiB; default timeout: set by the caller (no implicit 3 s);
     logs: JSON, application level INFO, in `/aws/lambda/<function>` with bounded retention;
     tracing: X-Ray active.
-    platform_logging: attach the platform_logging layer (default: yes; the handlers import it).
+    powertools: attach the stack's Powertools layer and name the Logger's service after the
+    code folder (default: yes; the platform's handlers import it).
     """
 
     def __init__(
@@ -37,7 +41,7 @@ class PlatformFunction(Construct):
         id_: str,
         *,
         description: str,
-        code_dir: Path,
+        code_folder: str,
         handler: str,
         timeout: Duration,
         log_retention: logs.RetentionDays,
@@ -49,7 +53,7 @@ class PlatformFunction(Construct):
         on_failure: lambda_.IDestination | None = None,
         retry_attempts: int | None = None,
         code: lambda_.Code | None = None,
-        platform_logging: bool = True,
+        powertools: bool = True,
     ) -> None:
         super().__init__(scope, id_)
         self.log_group = logs.LogGroup(
@@ -74,11 +78,11 @@ class PlatformFunction(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=handler,
-            code=code or lambda_.Code.from_asset(str(code_dir), exclude=ASSET_EXCLUDES),
+            code=code or lambda_.Code.from_asset(str(LAMBDA_DIR / code_folder), exclude=ASSET_EXCLUDES),
             timeout=timeout,
             memory_size=memory_size,
             role=self.role,
-            environment=environment or {},
+            environment={**({"POWERTOOLS_SERVICE_NAME": code_folder} if powertools else {}), **(environment or {})},
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
@@ -87,7 +91,7 @@ class PlatformFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             on_failure=on_failure,
             retry_attempts=retry_attempts,
-            layers=[platform_logging_layer(self)] if platform_logging else None,
+            layers=[powertools_layer(self)] if powertools else None,
         )
         reasons = {
             "AwsSolutions-IAM5[Resource::*]": (
@@ -105,21 +109,26 @@ class PlatformFunction(Construct):
             acknowledge_all(role, {"AwsSolutions-IAM5[Resource::*]": reasons["AwsSolutions-IAM5[Resource::*]"]})
 
 
-def platform_logging_layer(scope: Construct) -> lambda_.ILayerVersion:
-    """The stack's one copy of the platform_logging layer (structured JSON logs for every handler)."""
+def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
+    """The stack's one copy of the Powertools for AWS Lambda layer, built at install."""
     stack = Stack.of(scope)
-    existing = stack.node.try_find_child("PlatformLoggingLayer")
+    existing = stack.node.try_find_child("PowertoolsLayer")
     if isinstance(existing, lambda_.LayerVersion):
         return existing
+    if not (POWERTOOLS_LAYER_DIR / "python" / "aws_lambda_powertools").is_dir():
+        # Not a traceback: the one thing a fresh clone that skipped `make install` gets wrong.
+        raise SystemExit(
+            f"{POWERTOOLS_LAYER_DIR.relative_to(REPO_ROOT)} is missing or incomplete: run `make install` to build "
+            "the Powertools layer from requirements-lambda.txt"
+        )
     return lambda_.LayerVersion(
         stack,
-        "PlatformLoggingLayer",
-        # Named with the stack's name (every stack name starts with the platform prefix, which the
-        # execution policy's Lambda statement requires); unnamed, CloudFormation would name it after
-        # the logical id, outside the prefix and the same in every stack.
-        layer_version_name=f"{stack.stack_name}-platform-logging",
-        code=lambda_.Code.from_asset(str(LAYERS_DIR / "platform_logging"), exclude=ASSET_EXCLUDES),
+        "PowertoolsLayer",
+        # Named with the stack's name: every stack name starts with the platform prefix, which the
+        # execution policy's Lambda statement requires (unnamed, it would be the logical id).
+        layer_version_name=f"{stack.stack_name}-powertools",
+        code=lambda_.Code.from_asset(str(POWERTOOLS_LAYER_DIR), exclude=ASSET_EXCLUDES),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],
-        description="platform_logging: structured JSON logs of the platform's functions",
+        description="Powertools for AWS Lambda (Python), as pinned in requirements-lambda.txt",
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_codedeploy as codedeploy
@@ -18,7 +17,6 @@ from cdk_constructs.nag import acknowledge, logical_id
 from cdk_constructs.rollback_alarms import RollbackAlarms
 from config.model import AlarmThresholds, LambdaSettings
 
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 ALIAS = "live"
 
 
@@ -51,13 +49,13 @@ class LambdaCanaryTarget(Construct):
             "Service",
             function_name=function_name,
             description=f"{function_name}: the service (code deployed by its pipeline)",
-            code_dir=LAMBDA_DIR / "service_bootstrap",
+            code_folder="service_bootstrap",
             handler="app.handler",
             timeout=Duration.seconds(settings.timeout_seconds),
             memory_size=settings.memory_mib,
             log_retention=log_retention,
             environment=environment,
-            platform_logging=False,  # the service's own code; it does not use the layer
+            powertools=False,  # the service's own code brings its own dependencies
         )
         function = self.service.function
         acknowledge(
@@ -143,7 +141,7 @@ class LambdaCanaryTarget(Construct):
             id_,
             function_name=name,
             description=f"CodeDeploy {stage}-traffic hook: invokes the service and reports the result",
-            code_dir=LAMBDA_DIR / "traffic_hook",
+            code_folder="traffic_hook",
             handler="traffic_hook.handler",
             timeout=timeout,
             log_retention=log_retention,

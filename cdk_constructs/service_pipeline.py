@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
@@ -30,7 +31,7 @@ from constructs import Construct
 
 from cdk_constructs.artifact_store import EncryptedArtifactStore
 from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject, allow_log_groups, build_role
-from cdk_constructs.dead_letter_queue import DeadLetterQueue, admit_rule
+from cdk_constructs.dead_letter_queue import DeadLetterQueue, admit_rule, retried_delivery
 from cdk_constructs.lambda_defaults import ASSET_EXCLUDES, PlatformFunction
 from cdk_constructs.nag import (
     acknowledge,
@@ -45,7 +46,6 @@ from config.names import Names
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APPROVAL_ACTION = "Approve"
 TEMPLATES_DIR = REPO_ROOT / "service_templates"
-LAMBDA_DIR = REPO_ROOT / "lambda"
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,6 @@ class ServicePipeline(Construct):
         self.names = names
         self.service = service
         self.targets = targets
-        stack = Stack.of(self)
 
         self.store = EncryptedArtifactStore(
             self,
@@ -93,62 +92,96 @@ class ServicePipeline(Construct):
             key_alias=names.artifact_key_alias(service),
             description=f"the {service.name} pipeline",
         )
-        key = self.store.key
-
         # Where the push and pull-request triggers and the Lambda deploy worker park what they could not deliver.
         self.dead_letters = DeadLetterQueue(
             self,
             "DeadLetters",
             purpose=f"the {service.name} pipeline's triggers and deploy worker",
             alarm_name=f"{names.pipeline(service)}-dead-letters",
-            encryption_key=key,
+            encryption_key=self.store.key,
         ).queue
-        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
+        self.store.key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
+        self.repository = self._repository()
+        self.image_repository = self._image_repository() if service.platform == "ecs" else None
+        # EventBridge starts pipelines and pull-request builds as one shared role (ToolingStack).
+        self.trigger_role = iam.Role.from_role_name(self, "TriggerRole", names.event_trigger_role, mutable=False)
 
-        self.repository = codecommit.Repository(
+        self._build_and_test(codeartifact, log_retention)
+        self.pull_request_build = (
+            self._pull_request_build(codeartifact, log_retention) if service.pull_request_validation else None
+        )
+        self.lambda_deployer = self._lambda_deployer(log_retention) if service.platform == "lambda" else None
+        self.approval_topic = sns.Topic(
+            self,
+            "ApprovalTopic",
+            display_name=f"{names.pipeline(service)} approvals",
+            master_key=self.store.key,
+            enforce_ssl=True,
+        )
+        # SNS needs the key to deliver encrypted messages to its subscribers.
+        self.store.key.grant_encrypt_decrypt(iam.ServicePrincipal("sns.amazonaws.com"))
+        self._pipeline()
+        self._grant_target_reads()
+        self.approvers_policy = self._approvers_policy()
+        acknowledge_grant_wildcards(self)
+        acknowledge_object_wildcard(self, logical_id(self.store.bucket))
+
+    # ----- repositories -----
+
+    def _repository(self) -> codecommit.Repository:
+        """The service's CodeCommit repository, seeded with its platform's template on creation."""
+        service = self.service
+        repository = codecommit.Repository(
             self,
             "Repository",
-            repository_name=names.repository(service),
+            repository_name=self.names.repository(service),
             description=service.description or f"{service.name} ({service.platform})",
             code=codecommit.Code.from_asset(
                 s3_assets.Asset(self, "Seed", path=str(TEMPLATES_DIR / service.platform), exclude=ASSET_EXCLUDES),
                 service.branch,
             ),
-            kms_key=key,
+            kms_key=self.store.key,
         )
-        self.repository.apply_removal_policy(RETAINED)
+        repository.apply_removal_policy(RETAINED)
+        return repository
 
-        self.image_repository: ecr.Repository | None = None
-        build_variables = {"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name}
-        if service.platform == "ecs":
-            self.image_repository = ecr.Repository(
-                self,
-                "Images",
-                repository_name=names.ecr_repository(service),
-                image_scan_on_push=True,
-                image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-                encryption=ecr.RepositoryEncryption.KMS,
-                encryption_key=key,
-                removal_policy=RETAINED,
-                lifecycle_rules=[
-                    ecr.LifecycleRule(
-                        description="Drop untagged layers after a week",
-                        tag_status=ecr.TagStatus.UNTAGGED,
-                        max_image_age=Duration.days(7),
-                        rule_priority=1,
-                    ),
-                    ecr.LifecycleRule(
-                        description="Keep the newest 100 release images",
-                        tag_status=ecr.TagStatus.ANY,
-                        max_image_count=100,
-                        rule_priority=2,
-                    ),
-                ],
-            )
-            build_variables["ECR_REPOSITORY_URI"] = self.image_repository.repository_uri
-            build_variables["DEPLOY_ENVIRONMENTS"] = json.dumps(self._ecs_deploy_environments(), sort_keys=True)
+    def _image_repository(self) -> ecr.Repository:
+        return ecr.Repository(
+            self,
+            "Images",
+            repository_name=self.names.ecr_repository(self.service),
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=self.store.key,
+            removal_policy=RETAINED,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    description="Drop untagged layers after a week",
+                    tag_status=ecr.TagStatus.UNTAGGED,
+                    max_image_age=Duration.days(7),
+                    rule_priority=1,
+                ),
+                ecr.LifecycleRule(
+                    description="Keep the newest 100 release images",
+                    tag_status=ecr.TagStatus.ANY,
+                    max_image_count=100,
+                    rule_priority=2,
+                ),
+            ],
+        )
 
-        # Build and test run the merged branch's own code: one role. Pull requests get their own.
+    # ----- build and test -----
+
+    def _cache(self, prefix: str) -> codebuild.Cache:
+        """Docker layers and source stay on the build host for image builds; the rest caches in the bucket."""
+        if self.service.platform == "ecs":
+            return codebuild.Cache.local(codebuild.LocalCacheMode.DOCKER_LAYER, codebuild.LocalCacheMode.SOURCE)
+        return codebuild.Cache.bucket(self.store.bucket, prefix=f"cache/{prefix}")
+
+    def _build_and_test(self, codeartifact: CodeArtifactAccess, log_retention: logs.RetentionDays) -> None:
+        """The pipeline's build and test projects; both run the merged branch's own code, as one role."""
+        names, service = self.names, self.service
         self.build_role = build_role(
             self,
             "BuildRole",
@@ -156,7 +189,12 @@ class ServicePipeline(Construct):
             runs=f"the pipeline build and test of {service.name}",
         )
         codeartifact.grant_read(self.build_role)
-        allow_log_groups(key, f"/aws/codebuild/{names.prefix}-{service.name}-*")
+        allow_log_groups(self.store.key, f"/aws/codebuild/{names.prefix}-{service.name}-*")
+        variables = {"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name}
+        build_variables = dict(variables)
+        if self.image_repository is not None:
+            build_variables["ECR_REPOSITORY_URI"] = self.image_repository.repository_uri
+            build_variables["DEPLOY_ENVIRONMENTS"] = json.dumps(self._ecs_deploy_environments(), sort_keys=True)
         self.build = ServiceBuildProject(
             self,
             "Build",
@@ -164,16 +202,12 @@ class ServicePipeline(Construct):
             role=self.build_role,
             description=f"Builds {service.name} with buildspec.yml from its repository",
             build_spec=codebuild.BuildSpec.from_source_filename("buildspec.yml"),
-            encryption_key=key,
-            cache=(
-                codebuild.Cache.local(codebuild.LocalCacheMode.DOCKER_LAYER, codebuild.LocalCacheMode.SOURCE)
-                if service.platform == "ecs"
-                else codebuild.Cache.bucket(self.store.bucket, prefix="cache/build")
-            ),
+            encryption_key=self.store.key,
+            cache=self._cache("build"),
             log_retention=log_retention,
             codeartifact=codeartifact,
             environment_variables=build_variables,
-            privileged=service.platform == "ecs",
+            privileged=self.image_repository is not None,
         )
         if self.image_repository is not None:
             self.image_repository.grant_pull_push(self.build.project)
@@ -183,7 +217,6 @@ class ServicePipeline(Construct):
                 "Privileged mode runs the Docker daemon that builds the service image; the build runs only "
                 "the service's own buildspec from its repository.",
             )
-
         self.test = ServiceBuildProject(
             self,
             "Test",
@@ -191,41 +224,19 @@ class ServicePipeline(Construct):
             role=self.build_role,
             description=f"Runs the tests of {service.name} with buildspec-test.yml; JUnit results in a report group",
             build_spec=codebuild.BuildSpec.from_source_filename("buildspec-test.yml"),
-            encryption_key=key,
+            encryption_key=self.store.key,
             cache=codebuild.Cache.bucket(self.store.bucket, prefix="cache/test"),
             log_retention=log_retention,
             codeartifact=codeartifact,
-            environment_variables={"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name},
+            environment_variables=variables,
+            junit_reports=self.store.bucket,
         )
-        # The buildspec's `reports: junit:` resolves to "<project>-junit"; creating it here
-        # gives it retention, encryption and a grant instead of an implicit one.
-        self.report_group = codebuild.ReportGroup(
-            self,
-            "TestReports",
-            report_group_name=f"{names.test_project(service)}-junit",
-            type=codebuild.ReportGroupType.TEST,
-            export_bucket=self.store.bucket,
-            zip_export=True,
-            removal_policy=RETAINED,
-        )
-        self.report_group.grant_write(self.test.project)
 
-        # EventBridge starts pipelines and pull-request builds as one shared role (ToolingStack).
-        self.trigger_role = iam.Role.from_role_name(self, "TriggerRole", names.event_trigger_role, mutable=False)
-        self.pull_request_build: ServiceBuildProject | None = None
-        if service.pull_request_validation:
-            self.pull_request_build = self._pull_request_build(codeartifact, log_retention)
+    # ----- the pipeline -----
 
-        self.approval_topic = sns.Topic(
-            self,
-            "ApprovalTopic",
-            display_name=f"{names.pipeline(service)} approvals",
-            master_key=key,
-            enforce_ssl=True,
-        )
-        # SNS needs the key to deliver encrypted messages to its subscribers.
-        key.grant_encrypt_decrypt(iam.ServicePrincipal("sns.amazonaws.com"))
-
+    def _pipeline(self) -> None:
+        """Source -> Build -> Test -> [Approve-<env>] -> Deploy-<env>, started by our own push rule."""
+        names, service = self.names, self.service
         self.role = iam.Role(
             self,
             "PipelineRole",
@@ -245,7 +256,6 @@ class ServicePipeline(Construct):
             use_pipeline_role_for_actions=True,
             restart_execution_on_update=False,
         )
-
         source_output = codepipeline.Artifact("Source")
         build_output = codepipeline.Artifact("Build")
         self.pipeline.add_stage(
@@ -267,23 +277,14 @@ class ServicePipeline(Construct):
             "OnPush",
             description=f"Start {names.pipeline(service)} on every push to {service.branch}",
             branches=[service.branch],
-            target=event_targets.CodePipeline(
-                self.pipeline,
-                event_role=self.trigger_role,
-                dead_letter_queue=self.dead_letters,
-                retry_attempts=8,
-                max_event_age=Duration.hours(2),
-            ),
+            target=event_targets.CodePipeline(self.pipeline, event_role=self.trigger_role, **self._delivery()),
         )
         admit_rule(self.dead_letters, self.push_rule)
         self.pipeline.add_stage(
             stage_name="Build",
             actions=[
                 actions.CodeBuildAction(
-                    action_name="Build",
-                    project=self.build.project,
-                    input=source_output,
-                    outputs=[build_output],
+                    action_name="Build", project=self.build.project, input=source_output, outputs=[build_output]
                 )
             ],
         )
@@ -298,28 +299,11 @@ class ServicePipeline(Construct):
                 )
             ],
         )
-
-        self.lambda_deployer: PlatformFunction | None = None
-        if service.platform == "lambda":
-            self.lambda_deployer = self._lambda_deployer(log_retention)
-
         self.approval_actions: list[tuple[str, actions.ManualApprovalAction]] = []
-        for target in targets:
+        for target in self.targets:
             if target.environment.approval:
-                approval = actions.ManualApprovalAction(
-                    action_name=APPROVAL_ACTION,
-                    notification_topic=self.approval_topic,
-                    additional_information=(
-                        f"Approve the deployment of {service.name} to {target.name} "
-                        f"(account {target.account}, {target.region})."
-                    ),
-                    external_entity_link=(
-                        f"https://{stack.region}.console.aws.amazon.com/codesuite/codecommit/repositories/"
-                        f"{names.repository(service)}/commit/#{{SourceVariables.CommitId}}?region={stack.region}"
-                    ),
-                    timeout=Duration.days(3),
-                )
                 stage_name = f"Approve-{target.name}"
+                approval = self._approval_action(target)
                 self.pipeline.add_stage(stage_name=stage_name, actions=[approval])
                 self.approval_actions.append((stage_name, approval))
             self.pipeline.add_stage(
@@ -327,20 +311,38 @@ class ServicePipeline(Construct):
                 actions=[self._deploy_action(target, build_output)],
             )
 
-        # Target roles that read this pipeline's artifacts: named by ARN in the bucket and key policy.
-        for target in targets:
+    def _delivery(self) -> dict[str, Any]:
+        """The pipeline's rules: a push or pull request older than two hours is not worth building."""
+        return retried_delivery(self.dead_letters, max_event_age=Duration.hours(2))
+
+    def _approval_action(self, target: DeployTarget) -> actions.ManualApprovalAction:
+        names, service, region = self.names, self.service, Stack.of(self).region
+        return actions.ManualApprovalAction(
+            action_name=APPROVAL_ACTION,
+            notification_topic=self.approval_topic,
+            additional_information=(
+                f"Approve the deployment of {service.name} to {target.name} "
+                f"(account {target.account}, {target.region})."
+            ),
+            external_entity_link=(
+                f"https://{region}.console.aws.amazon.com/codesuite/codecommit/repositories/"
+                f"{names.repository(service)}/commit/#{{SourceVariables.CommitId}}?region={region}"
+            ),
+            timeout=Duration.days(3),
+        )
+
+    def _grant_target_reads(self) -> None:
+        """Target roles that read this pipeline's artifacts: named by ARN in the bucket and key policy."""
+        names = self.names
+        for target in self.targets:
             env = target.environment
             readers = [names.deployer_role_arn(env)]
-            if service.platform == "ec2":
+            if self.service.platform == "ec2":
                 readers.append(names.instance_role_arn(env))
             for arn in readers:
                 self.store.grant_read_to(self._imported_role(arn))
             if self.image_repository is not None:
                 self.image_repository.grant_pull(self._imported_role(names.task_execution_role_arn(env)))
-
-        self.approvers_policy = self._approvers_policy()
-        acknowledge_grant_wildcards(self)
-        acknowledge_object_wildcard(self, logical_id(self.store.bucket))
 
     # ----- pull-request validation -----
 
@@ -364,16 +366,13 @@ class ServicePipeline(Construct):
             description=f"Builds and tests pull requests of {service.name} with buildspec-pr.yml",
             build_spec=codebuild.BuildSpec.from_source_filename("buildspec-pr.yml"),
             encryption_key=self.store.key,
-            cache=(
-                codebuild.Cache.local(codebuild.LocalCacheMode.DOCKER_LAYER, codebuild.LocalCacheMode.SOURCE)
-                if service.platform == "ecs"
-                else codebuild.Cache.bucket(self.store.bucket, prefix="cache/pr")
-            ),
+            cache=self._cache("pr"),
             log_retention=log_retention,
             codeartifact=codeartifact,
             environment_variables={"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name},
             source=codebuild.Source.code_commit(repository=self.repository),
             privileged=service.platform == "ecs",
+            junit_reports=self.store.bucket,
         )
         if service.platform == "ecs":
             acknowledge(
@@ -381,16 +380,6 @@ class ServicePipeline(Construct):
                 "AwsSolutions-CB3",
                 "Privileged mode runs the Docker daemon that builds (and does not push) the pull request's image.",
             )
-        reports = codebuild.ReportGroup(
-            self,
-            "PullRequestReports",
-            report_group_name=f"{names.pull_request_project(service)}-junit",
-            type=codebuild.ReportGroupType.TEST,
-            export_bucket=self.store.bucket,
-            zip_export=True,
-            removal_policy=RETAINED,
-        )
-        reports.grant_write(project.project)
 
         def field(path: str) -> str:
             return events.EventField.from_path(path)
@@ -422,9 +411,7 @@ class ServicePipeline(Construct):
                         ],
                     }
                 ),
-                dead_letter_queue=self.dead_letters,
-                retry_attempts=8,
-                max_event_age=Duration.hours(2),
+                **self._delivery(),
             ),
         )
         return project
@@ -479,7 +466,8 @@ class ServicePipeline(Construct):
             )
         # Lambda: CodePipeline has no CodeDeploy action for functions, so a job worker publishes
         # the version and runs the CodeDeploy deployment as the deployer role (see README, ADR 0001).
-        assert self.lambda_deployer is not None
+        if self.lambda_deployer is None:
+            raise ValueError(f"service {service.name!r} has platform {service.platform!r}, not lambda")
         return actions.LambdaInvokeAction(
             action_name="Deploy",
             lambda_=self.lambda_deployer.function,
@@ -510,7 +498,7 @@ class ServicePipeline(Construct):
             self,
             "LambdaDeployer",
             description=f"CodePipeline job worker: deploys {service.name} through CodeDeploy in each environment",
-            code_dir=LAMBDA_DIR / "lambda_deployer",
+            code_folder="lambda_deployer",
             handler="deployer.handler",
             timeout=Duration.minutes(5),
             role=role,
@@ -546,7 +534,8 @@ class ServicePipeline(Construct):
             "CodePipeline's job-result actions (PutJobSuccessResult, PutJobFailureResult) support no resource-level "
             "permissions; a worker can only report on jobs CodePipeline hands it.",
         )
-        self.store.bucket.grant_read(role)
+        # No grant on the artifact bucket: the worker reads the build output with the job's own
+        # artifact credentials, which CodePipeline scopes to this job's artifacts.
         return worker
 
     def _approvers_policy(self) -> iam.ManagedPolicy:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from config.model import Channel, Environment, PlatformConfig, Service
 
+# Pull-request build projects end in this; the validator's rule and the notifier match on it.
+PULL_REQUEST_PROJECT_SUFFIX = "-pr"
+
 
 @dataclass(frozen=True)
 class Names:
@@ -72,6 +75,11 @@ class Names:
         return f"{self.prefix}-notifications-teams-destinations"
 
     @property
+    def approval_associations_function(self) -> str:
+        """The custom-resource handler that keeps approval rule templates on exactly their repositories."""
+        return f"{self.prefix}-pull-requests-approval-associations"
+
+    @property
     def teams_api_destination_prefix(self) -> str:
         return f"{self.prefix}-teams-"
 
@@ -98,7 +106,7 @@ class Names:
         return f"{self.prefix}-{service.name}-test"
 
     def pull_request_project(self, service: Service) -> str:
-        return f"{self.prefix}-{service.name}-pr"
+        return f"{self.prefix}-{service.name}{PULL_REQUEST_PROJECT_SUFFIX}"
 
     def build_role(self, service: Service, kind: str) -> str:
         """Role of CodeBuild projects; kind is build (pipeline build and test) or pr. CodeArtifact matches these."""

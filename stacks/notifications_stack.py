@@ -11,35 +11,28 @@ on their secrets by TeamsApiDestinations (docs/adr/0002).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, SecretValue, Stack
+from aws_cdk import SecretValue, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk_constructs.dead_letter_queue import DeadLetterQueue
-from cdk_constructs.lambda_defaults import PlatformFunction
+from cdk_constructs.dead_letter_queue import DeadLetterQueue, retried_delivery
 from cdk_constructs.log_retention import retention
-from cdk_constructs.nag import acknowledge, acknowledge_grant_wildcards
+from cdk_constructs.nag import acknowledge
 from cdk_constructs.notification_patterns import event_patterns, simple_card_input
 from cdk_constructs.secure_defaults import RETAINED, retained_key
 from cdk_constructs.teams_api_destinations import TeamsApiDestinations, TeamsChannelDestination
+from cdk_constructs.teams_notifier import TeamsNotifier
 from config.model import Channel, PlatformConfig
 from config.names import Names
 from stacks.cross_account_stack import CODEDEPLOY_DEPLOYMENT_EVENT
 
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
-RULE_RETRY_ATTEMPTS = 8
-RULE_MAX_EVENT_AGE = Duration.hours(6)
 # What a channel's secret holds until someone stores the webhook URL in it.
 WEBHOOK_PLACEHOLDER = '{"url": ""}'
 # Posts per second EventBridge sends to one Teams webhook (Teams throttles bursts with 429).
@@ -74,9 +67,9 @@ class NotificationsStack(Stack):
         self.alarms: list[cloudwatch.Alarm] = []
         self.undelivered = self._dead_letters("UndeliveredEvents", "the notification rules (EventBridge delivery)")
 
-        self.function: PlatformFunction | None = None
+        self.notifier: TeamsNotifier | None = None
         if lambda_channels:
-            self.function = self._notifier(lambda_channels)
+            self.notifier = self._notifier(lambda_channels)
         self.api_destinations: dict[str, events.IApiDestination] = {}
         if api_channels:
             self.api_destinations = TeamsApiDestinations(
@@ -102,13 +95,11 @@ class NotificationsStack(Stack):
         for kind in notifications.selected_kinds():
             channels = notifications.channels_for(kind)
             targets: list[events.IRuleTarget] = []
-            if self.function is not None and any(c.name in channels for c in lambda_channels):
+            if self.notifier is not None and any(c.name in channels for c in lambda_channels):
                 targets.append(
                     event_targets.LambdaFunction(
-                        self.function.function,
-                        dead_letter_queue=self.undelivered,
-                        retry_attempts=RULE_RETRY_ATTEMPTS,
-                        max_event_age=RULE_MAX_EVENT_AGE,
+                        self.notifier.function.function,
+                        **retried_delivery(self.undelivered),
                     )
                 )
             for channel in api_channels:
@@ -117,9 +108,7 @@ class NotificationsStack(Stack):
                     targets.append(
                         event_targets.ApiDestination(
                             self.api_destinations[channel.name],
-                            dead_letter_queue=self.undelivered,
-                            retry_attempts=RULE_RETRY_ATTEMPTS,
-                            max_event_age=RULE_MAX_EVENT_AGE,
+                            **retried_delivery(self.undelivered),
                             event=events.RuleTargetInput.from_object(_with_event_fields(template, paths)),
                         )
                     )
@@ -200,88 +189,30 @@ class NotificationsStack(Stack):
         self.alarms.append(dead_letters.alarm)
         return dead_letters.queue
 
-    def _notifier(self, channels: list[Channel]) -> PlatformFunction:
-        config, names = self.config, self.names
-        notifications = config.notifications
+    def _notifier(self, channels: list[Channel]) -> TeamsNotifier:
+        config, notifications = self.config, self.config.notifications
         names_of_lambda_channels = {c.name for c in channels}
-        self.table = dynamodb.TableV2(
-            self,
-            "Deliveries",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            billing=dynamodb.Billing.on_demand(),
-            time_to_live_attribute="expires_at",
-            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RETAINED,
-        )
-        self.function_failures = self._dead_letters("FunctionFailures", "the notifier function (failed posts)")
-        routes = {
-            kind: [c for c in notifications.channels_for(kind) if c in names_of_lambda_channels]
-            for kind in notifications.selected_kinds()
-        }
         environments: dict[str, str] = {config.tooling.account: "tooling"}
         for env in config.environments:
             environments[env.account] = (
                 f"{environments[env.account]}/{env.name}" if env.account in environments else env.name
             )
-        notifier = PlatformFunction(
+        notifier = TeamsNotifier(
             self,
-            "Notifier",
-            description=f"Posts {config.name} pipeline, build, deployment and pull-request events to Teams",
-            code_dir=LAMBDA_DIR / "teams_notifier",
-            handler="notifier.handler",
-            timeout=Duration.seconds(60),
-            log_retention=retention(config.log_retention_days),
-            environment={
-                "PLATFORM_NAME": config.name,
-                "ROUTES": _json({k: v for k, v in routes.items() if v}),
-                "CHANNEL_SECRETS": _json({c.name: self.secrets[c.name].secret_arn for c in channels}),
-                "FALLBACK_CHANNELS": _json(sorted(names_of_lambda_channels)),
-                "IDEMPOTENCY_TABLE": self.table.table_name,
-                "ENVIRONMENTS": _json(environments),
-                "HTTP_TIMEOUT_SECONDS": "5",
-                "PULL_REQUEST_PROJECT_SUFFIX": "-pr",
+            "TeamsNotifier",
+            platform_name=config.name,
+            routes={
+                kind: [c for c in notifications.channels_for(kind) if c in names_of_lambda_channels]
+                for kind in notifications.selected_kinds()
             },
-            on_failure=destinations.SqsDestination(self.function_failures),
-            retry_attempts=2,
+            secrets={c.name: self.secrets[c.name] for c in channels},
+            environments=environments,
+            key=self.key,
+            log_retention=retention(config.log_retention_days),
+            pipelines_arn=f"arn:aws:codepipeline:{config.tooling.region}:{config.tooling.account}:{self.names.prefix}-*",
         )
-        for channel in channels:
-            self.secrets[channel.name].grant_read(notifier.role)
-        self.table.grant_write_data(notifier.role)
-        notifier.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadPlatformPipelineExecutions",
-                actions=["codepipeline:GetPipelineExecution"],
-                resources=[f"arn:aws:codepipeline:{config.tooling.region}:{config.tooling.account}:{names.prefix}-*"],
-            )
-        )
-        acknowledge(
-            notifier,
-            f"AwsSolutions-IAM5[Resource::arn:aws:codepipeline:{config.tooling.region}:{config.tooling.account}:"
-            f"{names.prefix}-*]",
-            "The platform's pipelines, all named <platform>-<service>: the notifier reads an execution's commit.",
-        )
-        acknowledge_grant_wildcards(notifier)
-        self.alarms.append(
-            cloudwatch.Alarm(
-                self,
-                "NotifierErrors",
-                alarm_name=f"{config.name}-notifications-errors",
-                alarm_description="The Teams notifier raised errors (failed posts are retried, then dead-lettered)",
-                metric=notifier.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-        )
+        self.alarms.extend(notifier.alarms)
         return notifier
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _pattern(pattern: dict[str, Any]) -> events.EventPattern:

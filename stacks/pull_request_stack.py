@@ -10,28 +10,22 @@ approval on pull requests to each service's branch, associated with the reposito
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import CustomResource, Duration, Stack
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_constructs.dead_letter_queue import DeadLetterQueue
-from cdk_constructs.lambda_defaults import PlatformFunction
+from cdk_constructs.custom_resource_provider import PlatformProvider
 from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge, allow
-from cdk_constructs.notification_patterns import BUILD_FAILURES, BUILD_STATE
+from cdk_constructs.pull_request_validator import PullRequestValidator
 from cdk_constructs.secure_defaults import RETAINED
 from config.model import PlatformConfig, Service, branch_slug
-from config.names import Names
+from config.names import PULL_REQUEST_PROJECT_SUFFIX, Names
 
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"
 # Construct id of aws-cdk-lib's AwsCustomResource singleton provider function.
 _SINGLETON_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 
@@ -45,77 +39,14 @@ class PullRequestStack(Stack):
         region, account = config.tooling.region, config.tooling.account
         repositories_arn = f"arn:aws:codecommit:{region}:{account}:{names.prefix}-*"
 
-        self.dead_letters = DeadLetterQueue(
-            self,
-            "DeadLetters",
-            purpose="the pull-request validator",
-            alarm_name=f"{config.name}-pull-request-validator-dead-letters",
-        ).queue
-
-        self.role = iam.Role(
-            self,
-            "ValidatorRole",
-            role_name=names.pull_request_validator_role,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Comments on pull requests and approves them; the approval rule templates name this role",
-        )
-        self.validator = PlatformFunction(
+        self.validator = PullRequestValidator(
             self,
             "Validator",
-            description=f"Posts {config.name} pull-request build results on the pull request and approves or revokes",
-            code_dir=LAMBDA_DIR / "pr_validator",
-            handler="pr_validator.handler",
-            timeout=Duration.seconds(60),
-            role=self.role,
+            platform_name=config.name,
+            name_prefix=names.prefix,
+            role_name=names.pull_request_validator_role,
             log_retention=retention(config.log_retention_days),
-            environment={"PROJECT_SUFFIX": "-pr"},
-            on_failure=destinations.SqsDestination(self.dead_letters),
-            retry_attempts=2,
-        )
-        allow(
-            self.role,
-            "ValidatePlatformPullRequests",
-            [
-                "codecommit:GetCommentsForPullRequest",
-                "codecommit:GetPullRequest",
-                "codecommit:GetPullRequestApprovalStates",
-                "codecommit:PostCommentForPullRequest",
-                "codecommit:UpdatePullRequestApprovalState",
-            ],
-            [repositories_arn],
-            "The platform's repositories, all named <platform>-<service>; the validator acts on their pull requests.",
-        )
-        allow(
-            self.role,
-            "UseRepositoryKeys",
-            ["kms:Decrypt", "kms:GenerateDataKey"],
-            [f"arn:aws:kms:{region}:{account}:key/*"],
-            "Repositories are encrypted with their pipeline's key (generated ids); use is limited to CodeCommit "
-            "by kms:ViaService.",
-            conditions={"StringEquals": {"kms:ViaService": f"codecommit.{region}.amazonaws.com"}},
-        )
-
-        self.rule = events.Rule(
-            self,
-            "OnPullRequestBuild",
-            rule_name=f"{config.name}-pull-request-builds",
-            description=f"Finished {config.name} pull-request builds -> comment and approval on the pull request",
-            event_pattern=events.EventPattern(
-                source=["aws.codebuild"],
-                detail_type=[BUILD_STATE],
-                detail={
-                    "project-name": [{"wildcard": f"{names.prefix}-*-pr"}],
-                    "build-status": ["SUCCEEDED", *BUILD_FAILURES],
-                },
-            ),
-            targets=[
-                event_targets.LambdaFunction(
-                    self.validator.function,
-                    dead_letter_queue=self.dead_letters,
-                    retry_attempts=8,
-                    max_event_age=Duration.hours(6),
-                )
-            ],
+            project_suffix=PULL_REQUEST_PROJECT_SUFFIX,
         )
 
         # The AWS SDK calls below run in aws-cdk-lib's singleton provider function: give it our own
@@ -150,12 +81,17 @@ class PullRequestStack(Stack):
 
         # Associations are our own custom resource: it disassociates the repositories a template no
         # longer lists, which aws-cdk-lib's AwsCustomResource cannot (it never sees the old list).
-        self.associations_role = iam.Role(
+        self.associations = PlatformProvider(
             self,
-            "ApprovalAssociationsRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Associates the approval rule templates with exactly the repositories that use them",
+            "ApprovalAssociations",
+            function_name=names.approval_associations_function,
+            description=f"Associates {config.name} approval rule templates with exactly the listed repositories",
+            code_folder="approval_associations",
+            handler="approval_associations.handler",
+            timeout=Duration.minutes(5),
+            log_retention=retention(config.log_retention_days),
         )
+        self.associations_role = self.associations.role
         allow(
             self.associations_role,
             "AssociateWithPlatformRepositories",
@@ -166,28 +102,11 @@ class PullRequestStack(Stack):
             [repositories_arn],
             "The platform's repositories, all named <platform>-<service>, matched by that pattern.",
         )
-        self.associations = PlatformFunction(
-            self,
-            "ApprovalAssociations",
-            description=f"Associates {config.name} approval rule templates with exactly the listed repositories",
-            code_dir=LAMBDA_DIR / "approval_associations",
-            handler="approval_associations.handler",
-            timeout=Duration.minutes(5),
-            role=self.associations_role,
-            log_retention=retention(config.log_retention_days),
-        )
 
         self.templates: dict[str, str] = {}
         for branch in sorted({s.branch for s in services}):
             on_branch = [s for s in services if s.branch == branch]
             self.templates[branch] = self._approval_rule(config, branch, on_branch)
-        acknowledge(
-            self.associations.function,
-            "Serverless-LambdaDLQ",
-            "A CloudFormation custom-resource handler: it answers every request on CloudFormation's response "
-            "URL, and CloudFormation fails the deployment on a failure; a dead-letter queue would hold "
-            "requests nobody can answer any more.",
-        )
         provider = self.node.try_find_child(_SINGLETON_PROVIDER_ID)
         if provider is not None:
             acknowledge(
@@ -259,11 +178,11 @@ class PullRequestStack(Stack):
         association = CustomResource(
             self,
             f"Associations-{slug}",
-            service_token=self.associations.function.function_arn,
+            service_token=self.associations.service_token,
             resource_type="Custom::ApprovalRuleTemplateAssociation",
             properties={"TemplateName": name, "Repositories": sorted(self.names.repository(s) for s in services)},
-            # The handler answers every request within its 5-minute timeout; should it never answer
-            # (its two asynchronous retries exhausted), fail the deployment after 20 minutes, not 1 hour.
+            # The provider framework answers within its 15-minute timeout; should nothing answer, fail
+            # the deployment after 20 minutes, not CloudFormation's hour.
             service_timeout=Duration.minutes(20),
         )
         association.node.add_dependency(template)

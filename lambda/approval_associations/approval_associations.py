@@ -2,7 +2,8 @@
 
 Properties: TemplateName (the approval rule template) and Repositories (repository names).
 
-- Create: associate every listed repository.
+- Create: associate every listed repository. When that fails, disassociate them again before
+  failing: the provider framework skips the Delete that follows a failed Create.
 - Update: disassociate the repositories no longer listed (from the old template, when the template
   changed), then associate every listed one again (associating is idempotent, and this repairs an
   association someone removed by hand).
@@ -13,51 +14,42 @@ aws-cdk-lib's AwsCustomResource cannot do the Update: it has no access to the ol
 repository dropped from the list (its service turned pull-request validation off) would stay
 associated, and its pull requests would wait for an approval the validator no longer gives.
 
-CloudFormation invokes this function asynchronously and waits for the answer on the request's
-presigned ResponseURL: the handler always answers, SUCCESS or FAILED with the reason, so a failure
-fails the deployment at once instead of after CloudFormation's one-hour timeout.
+The handler runs behind aws-cdk-lib's provider framework (`custom_resources.Provider`), which
+answers CloudFormation: it returns {"PhysicalResourceId", "Data"} or raises.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import ClientError
-from platform_logging import get_logger, set_request_id
-from platform_logging import log as platform_log
 
-_logger = get_logger("approval_associations")
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "approval_associations")
 
 # BatchAssociate/BatchDisassociate take at most 25 repository names per call.
 BATCH = 25
 # Per-repository error codes that mean "not associated any more" when disassociating.
 GONE = frozenset({"RepositoryDoesNotExistException", "ApprovalRuleTemplateDoesNotExistException"})
-RESPONSE_ATTEMPTS = 3
 
 
 class AssociationError(RuntimeError):
     """CodeCommit refused some of the associations; the message names each repository and why."""
 
 
-def log(level: int, message: str, **fields: Any) -> None:
-    platform_log(_logger, level, message, **fields)
-
-
 def _client() -> Any:
     return boto3.client("codecommit", config=BotocoreConfig(retries={"mode": "standard", "max_attempts": 5}))
 
 
-def _properties(properties: Mapping[str, Any] | None, which: str) -> tuple[str, list[str]]:
+def _properties(properties: object, which: str) -> tuple[str, list[str]]:
     """TemplateName and Repositories (sorted, without duplicates), or ValueError naming what is wrong."""
-    if not isinstance(properties, Mapping):
+    if not isinstance(properties, Mapping) or not properties:
         raise ValueError(f"{which} is missing")
     template = properties.get("TemplateName")
     repositories = properties.get("Repositories", [])
@@ -92,7 +84,7 @@ def associate(client: Any, template: str, repositories: list[str]) -> None:
         refused += _refused(response)
     if refused:
         raise AssociationError(f"could not associate {template} with " + "; ".join(refused))
-    log(logging.INFO, "associated", template=template, repositories=repositories)
+    logger.info("associated", template=template, repositories=repositories)
 
 
 def disassociate(client: Any, template: str, repositories: list[str], *, strict: bool = True) -> None:
@@ -106,26 +98,35 @@ def disassociate(client: Any, template: str, repositories: list[str], *, strict:
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in GONE:
-                log(logging.INFO, "template already gone", template=template)
+                logger.info("template already gone", template=template)
                 return
             raise
         refused += _refused(response, tolerated=GONE)
     if refused and strict:
         raise AssociationError(f"could not disassociate {template} from " + "; ".join(refused))
     if refused:
-        log(logging.WARNING, "left associated", template=template, refused=refused)
-    log(logging.INFO, "disassociated", template=template, repositories=repositories)
+        logger.warning("left associated", template=template, refused=refused)
+    logger.info("disassociated", template=template, repositories=repositories)
 
 
-def apply(event: Mapping[str, Any], client: Any) -> str:
-    """Carry out the request; returns the physical resource id."""
+def on_event(raw: dict[str, Any], client: Any) -> dict[str, Any]:
+    """Carry out one request as the provider framework hands it over."""
+    event = CloudFormationCustomResourceEvent(raw)
     request = event.get("RequestType")
-    template, repositories = _properties(event.get("ResourceProperties"), "ResourceProperties")
+    template, repositories = _properties(event.resource_properties, "ResourceProperties")
     physical_id = f"{template}:associations"
     if request == "Create":
-        associate(client, template, repositories)
+        try:
+            associate(client, template, repositories)
+        except Exception:
+            # The framework answers with a marker id and skips the Delete of the rollback: undo the batches here.
+            try:
+                disassociate(client, template, repositories, strict=False)
+            except Exception:
+                logger.exception("could not undo the associations of the failed create", template=template)
+            raise
     elif request == "Update":
-        old_template, old_repositories = _properties(event.get("OldResourceProperties"), "OldResourceProperties")
+        old_template, old_repositories = _properties(event.old_resource_properties, "OldResourceProperties")
         if old_template != template:
             # A new physical id: CloudFormation then deletes the old one (with the old properties),
             # which disassociates the old template.
@@ -133,70 +134,20 @@ def apply(event: Mapping[str, Any], client: Any) -> str:
         else:
             disassociate(client, template, sorted(set(old_repositories) - set(repositories)))
             associate(client, template, repositories)
-            physical_id = str(event.get("PhysicalResourceId") or physical_id)
+            physical_id = event.physical_resource_id or physical_id
     elif request == "Delete":
-        # Also after a failed Create (its rollback): some batches may have been associated.
-        physical_id = str(event.get("PhysicalResourceId") or physical_id)
+        physical_id = event.physical_resource_id or physical_id
         disassociate(client, template, repositories, strict=False)
     else:
         raise ValueError(f"RequestType must be Create, Update or Delete, got {request!r}")
-    return physical_id
+    return {"PhysicalResourceId": physical_id, "Data": {"TemplateName": template}}
 
 
-def respond(
-    event: Mapping[str, Any],
-    status: str,
-    physical_id: str,
-    reason: str,
-    opener: Callable[..., Any] = urllib.request.urlopen,
-) -> None:
-    """PUT the answer to the request's presigned ResponseURL (retried: CloudFormation waits for it)."""
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": reason[:3000],
-            "PhysicalResourceId": physical_id,
-            "StackId": event.get("StackId"),
-            "RequestId": event.get("RequestId"),
-            "LogicalResourceId": event.get("LogicalResourceId"),
-        }
-    ).encode()
-    url = str(event.get("ResponseURL", ""))
-    parts = urllib.parse.urlsplit(url)
-    # CloudFormation's presigned S3 URLs are https; plain http only to this machine (the tests' server).
-    if not (parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost"))):
-        raise ValueError(f"ResponseURL must be an https URL, got {url[:100]!r}")
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        url,
-        data=body,
-        method="PUT",
-        headers={"Content-Type": "", "Content-Length": str(len(body))},
-    )
-    for attempt in range(1, RESPONSE_ATTEMPTS + 1):
-        try:
-            with opener(request, timeout=10) as answer:
-                log(logging.INFO, "answered CloudFormation", status=status, http_status=answer.status)
-                return
-        except OSError as error:
-            log(logging.WARNING, "answer to CloudFormation failed", attempt=attempt, error=str(error))
-            if attempt == RESPONSE_ATTEMPTS:
-                raise
-            time.sleep(attempt)
-
-
-def handler(event: dict[str, Any], context: Any, client: Any = None) -> None:
-    set_request_id(getattr(context, "aws_request_id", None))
-    log(
-        logging.INFO,
-        "request",
-        request_type=event.get("RequestType"),
-        logical_resource_id=event.get("LogicalResourceId"),
-    )
-    physical_id = str(event.get("PhysicalResourceId") or f"{event.get('LogicalResourceId', 'associations')}:failed")
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.info("request", request_type=event.get("RequestType"), logical_resource_id=event.get("LogicalResourceId"))
     try:
-        physical_id = apply(event, client or _client())
-    except Exception as error:  # every failure is reported to CloudFormation
-        log(logging.ERROR, "request failed", error=f"{type(error).__name__}: {error}")
-        respond(event, "FAILED", physical_id, f"{type(error).__name__}: {error}")
-        return
-    respond(event, "SUCCESS", physical_id, "done")
+        return on_event(event, _client())
+    except Exception:
+        logger.exception("request failed")
+        raise

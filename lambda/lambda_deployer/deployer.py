@@ -8,7 +8,8 @@ continuation token; every following invocation polls the deployment for a while 
 ends the job (success or failure) or hands the token back again.
 
 Handler: ``deployer.handler``. Environment (optional): POLL_INTERVAL_SECONDS (default 15),
-WAIT_BUDGET_SECONDS (default 240). Never log the event: it carries artifact credentials.
+WAIT_BUDGET_SECONDS (default 240). The artifact is read with the job's artifact credentials.
+Never log the event: it carries those credentials.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import logging
 import os
 import re
 import time
@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import CodePipelineJobEvent
+from aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event import CodePipelineS3Location
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-from platform_logging import get_logger, log
 
-LOGGER = get_logger("deployer")
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "lambda_deployer")
 
 # CodePipeline limits (PutJobFailureResult / PutJobSuccessResult).
 MAX_FAILURE_MESSAGE = 5000
@@ -55,13 +58,6 @@ CODEDEPLOY_NAME_RE = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,99}$")  # 1-100 prin
 ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 VERSION_RE = re.compile(r"^\d+$")
 SESSION_NAME_INVALID = re.compile(r"[^\w+=,.@-]")
-
-
-# ----------------------------------------------------------------------------- logging
-
-
-def _log(level: int, message: str, **fields: Any) -> None:
-    log(LOGGER, level, message, **fields)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -129,12 +125,6 @@ class UserParameters:
 
 
 @dataclass(frozen=True)
-class ArtifactLocation:
-    bucket: str
-    key: str
-
-
-@dataclass(frozen=True)
 class DeploymentState:
     """What the continuation token carries from one invocation to the next."""
 
@@ -171,9 +161,9 @@ class DeploymentState:
 
 @dataclass(frozen=True)
 class Job:
+    event: CodePipelineJobEvent
     id: str
     params: UserParameters
-    artifact: ArtifactLocation | None
     continuation_token: str | None
 
 
@@ -217,34 +207,25 @@ def parse_user_parameters(raw: object) -> UserParameters:
     return UserParameters(**values)
 
 
-def job_id_of(event: Mapping[str, Any]) -> str:
+def job_id_of(event: dict[str, Any]) -> str:
     """The job id, without which nothing can be reported: a bad event is an error."""
-    job = event.get("CodePipeline.job") if isinstance(event, Mapping) else None
-    job_id = job.get("id") if isinstance(job, Mapping) else None
+    try:
+        job_id = CodePipelineJobEvent(event).get_id
+    except (KeyError, TypeError):
+        job_id = None
     if not isinstance(job_id, str) or not job_id:
         raise ValueError("not a CodePipeline job event: 'CodePipeline.job.id' is missing")
     return job_id
 
 
-def parse_job(event: Mapping[str, Any]) -> Job:
-    job = event["CodePipeline.job"]
-    data = job.get("data") or {}
-    configuration = (data.get("actionConfiguration") or {}).get("configuration") or {}
-    params = parse_user_parameters(configuration.get("UserParameters"))
-    artifact = None
-    artifacts = data.get("inputArtifacts") or []
-    if artifacts:
-        location = (artifacts[0].get("location") or {}).get("s3Location") or {}
-        bucket, key = location.get("bucketName"), location.get("objectKey")
-        if isinstance(bucket, str) and bucket and isinstance(key, str) and key:
-            artifact = ArtifactLocation(bucket=bucket, key=key)
-    token = data.get("continuationToken")
-    return Job(
-        id=job["id"],
-        params=params,
-        artifact=artifact,
-        continuation_token=token if isinstance(token, str) and token else None,
-    )
+def parse_job(event: dict[str, Any]) -> Job:
+    job = CodePipelineJobEvent(event)
+    try:
+        params = parse_user_parameters(job.user_parameters)
+    except (KeyError, TypeError):
+        raise ConfigurationError("UserParameters is missing: no data.actionConfiguration.configuration") from None
+    token = job.data.continuation_token
+    return Job(event=job, id=job.get_id, params=params, continuation_token=token or None)
 
 
 # ----------------------------------------------------------------------------- results
@@ -315,37 +296,41 @@ TargetClientFactory = Callable[[Credentials, str], TargetClients]
 
 @dataclass(frozen=True)
 class Aws:
-    """Clients with the function's own (tooling account) credentials, and a factory for
-    target-account clients. Tests build one of these around stubbed clients."""
+    """Clients with the function's own (tooling account) credentials, and factories for the
+    artifact's S3 client and the target-account clients. Tests build one around stubbed clients."""
 
-    s3: Any
     sts: Any
     codepipeline: Any
+    artifact_s3: Callable[[Credentials], Any]
     target_clients: TargetClientFactory
 
 
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
 
 
-def _boto_target_clients(credentials: Credentials, region: str) -> TargetClients:
-    session = boto3.session.Session(
+def _client(service: str, credentials: Credentials, region: str | None = None) -> Any:
+    return boto3.client(
+        service,
+        region_name=region,
+        config=_CLIENT_CONFIG,
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,
-        region_name=region,
     )
+
+
+def _boto_target_clients(credentials: Credentials, region: str) -> TargetClients:
     return TargetClients(
-        lambda_=session.client("lambda", config=_CLIENT_CONFIG),
-        codedeploy=session.client("codedeploy", config=_CLIENT_CONFIG),
+        lambda_=_client("lambda", credentials, region), codedeploy=_client("codedeploy", credentials, region)
     )
 
 
 @functools.cache
 def get_aws() -> Aws:
     return Aws(
-        s3=boto3.client("s3", config=_CLIENT_CONFIG),
         sts=boto3.client("sts", config=_CLIENT_CONFIG),
         codepipeline=boto3.client("codepipeline", config=_CLIENT_CONFIG),
+        artifact_s3=functools.partial(_client, "s3"),
         target_clients=_boto_target_clients,
     )
 
@@ -387,25 +372,41 @@ def assume_target_role(aws: Aws, job: Job) -> TargetClients:
 # ----------------------------------------------------------------------------- first invocation
 
 
-def download_package(s3: Any, artifact: ArtifactLocation) -> bytes:
-    body = s3.get_object(Bucket=artifact.bucket, Key=artifact.key)["Body"]
+def input_artifact(job: Job) -> tuple[CodePipelineS3Location, Credentials]:
+    """Where the deployment package is, and the credentials CodePipeline gives this job to read it."""
+    try:
+        data = job.event.data
+        location = data.input_artifacts[0].location.s3_location
+        raw = data.artifact_credentials
+        credentials = Credentials(raw.access_key_id, raw.secret_access_key, raw.session_token)
+        if location.bucket_name and location.key:
+            return location, credentials
+    except (KeyError, IndexError, TypeError):
+        pass
+    raise ConfigurationError(
+        "the action has no input artifact (inputArtifacts[0].location.s3Location, artifactCredentials)"
+    )
+
+
+def download_package(s3: Any, artifact: CodePipelineS3Location) -> bytes:
+    body = s3.get_object(Bucket=artifact.bucket_name, Key=artifact.key)["Body"]
     try:
         package: bytes = body.read()
     finally:
         body.close()
     if len(package) > MAX_ZIP_BYTES:
         raise DeploymentError(
-            f"artifact s3://{artifact.bucket}/{artifact.key} is {len(package)} bytes; "
+            f"artifact s3://{artifact.bucket_name}/{artifact.key} is {len(package)} bytes; "
             f"a package uploaded through the Lambda API may be at most {MAX_ZIP_BYTES} bytes"
         )
     try:
         with zipfile.ZipFile(io.BytesIO(package)) as archive:
             names = [name for name in archive.namelist() if not name.endswith("/")]
     except zipfile.BadZipFile:
-        raise DeploymentError(f"artifact s3://{artifact.bucket}/{artifact.key} is not a zip file") from None
+        raise DeploymentError(f"artifact s3://{artifact.bucket_name}/{artifact.key} is not a zip file") from None
     if len(names) == 1 and names[0].lower().endswith(".zip"):
         raise DeploymentError(
-            f"artifact s3://{artifact.bucket}/{artifact.key} holds only '{names[0]}': the input artifact must be "
+            f"artifact s3://{artifact.bucket_name}/{artifact.key} holds only '{names[0]}': the input artifact must be "
             "the deployment package itself (the function's files at the root), not a zip inside a zip"
         )
     return package
@@ -463,10 +464,9 @@ def build_appspec(params: UserParameters, current_version: str, target_version: 
 
 def start_deployment(job: Job, aws: Aws, settings: Settings, clock: Clock, deadline: float) -> Outcome:
     params = job.params
-    if job.artifact is None:
-        raise ConfigurationError("the action has no input artifact (inputArtifacts[0].location.s3Location)")
-    package = download_package(aws.s3, job.artifact)
-    _log(logging.INFO, "artifact downloaded", job_id=job.id, bytes=len(package), key=job.artifact.key)
+    artifact, credentials = input_artifact(job)
+    package = download_package(aws.artifact_s3(credentials), artifact)
+    logger.info("artifact downloaded", job_id=job.id, bytes=len(package), key=artifact.key)
 
     target = assume_target_role(aws, job)
     current = target.lambda_.get_alias(FunctionName=params.function_name, Name=params.alias)["FunctionVersion"]
@@ -477,8 +477,7 @@ def start_deployment(job: Job, aws: Aws, settings: Settings, clock: Clock, deadl
         )
     published = target.lambda_.update_function_code(FunctionName=params.function_name, ZipFile=package, Publish=True)
     new_version = published["Version"]
-    _log(
-        logging.INFO,
+    logger.info(
         "version published",
         job_id=job.id,
         environment=params.environment,
@@ -506,8 +505,7 @@ def start_deployment(job: Job, aws: Aws, settings: Settings, clock: Clock, deadl
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec}},
         description=description,
     )["deploymentId"]
-    _log(
-        logging.INFO,
+    logger.info(
         "deployment created",
         job_id=job.id,
         environment=params.environment,
@@ -565,7 +563,7 @@ def follow_deployment(job: Job, token: str, aws: Aws, settings: Settings, clock:
         status = info.get("status")
         fields = {"job_id": job.id, "deployment_id": state.deployment_id, "status": status}
         if status == DEPLOYMENT_SUCCEEDED:
-            _log(logging.INFO, "deployment succeeded", **fields)
+            logger.info("deployment succeeded", **fields)
             return Success(
                 summary=f"CodeDeploy deployment {state.deployment_id} succeeded: {params.function_name}:"
                 f"{params.alias} now runs version {state.target_version} ({params.environment})",
@@ -574,12 +572,12 @@ def follow_deployment(job: Job, token: str, aws: Aws, settings: Settings, clock:
             )
         if status in DEPLOYMENT_ENDED_BADLY:
             message = failure_message(state.deployment_id, info)
-            _log(logging.WARNING, "deployment did not succeed", reason=message, **fields)
+            logger.warning("deployment did not succeed", reason=message, **fields)
             return Failure(message=message, external_execution_id=state.deployment_id)
         if status not in DEPLOYMENT_RUNNING:
-            _log(logging.WARNING, "unknown deployment status, still waiting", **fields)
+            logger.warning("unknown deployment status, still waiting", **fields)
         if clock.monotonic() + settings.poll_interval_seconds >= deadline:
-            _log(logging.INFO, "deployment still running, handing back the continuation token", **fields)
+            logger.info("deployment still running, handing back the continuation token", **fields)
             return Success(
                 summary=f"CodeDeploy deployment {state.deployment_id} {status}: {params.function_name}:"
                 f"{params.alias} {state.current_version} -> {state.target_version} ({params.environment})",
@@ -606,7 +604,7 @@ def describe_error(exc: BaseException) -> str:
 
 
 def process_event(
-    event: Mapping[str, Any],
+    event: dict[str, Any],
     *,
     aws: Aws,
     clock: Clock,
@@ -619,8 +617,7 @@ def process_event(
         settings = settings_loader()
         job = parse_job(event)
         deadline = compute_deadline(clock.monotonic(), settings, remaining_seconds)
-        _log(
-            logging.INFO,
+        logger.info(
             "job received",
             job_id=job_id,
             environment=job.params.environment,
@@ -632,14 +629,13 @@ def process_event(
         else:
             outcome = follow_deployment(job, job.continuation_token, aws, settings, clock, deadline)
     except ConfigurationError as exc:
-        _log(logging.ERROR, "job misconfigured", job_id=job_id, error=str(exc))
+        logger.error("job misconfigured", job_id=job_id, error=str(exc))
         outcome = Failure(message=str(exc), failure_type="ConfigurationError")
     except Exception as exc:
-        LOGGER.exception("job failed", extra={"fields": {"job_id": job_id}})
+        logger.exception("job failed", job_id=job_id)
         outcome = Failure(message=describe_error(exc))
     report(aws.codepipeline, job_id, outcome)
-    _log(
-        logging.INFO,
+    logger.info(
         "job result reported",
         job_id=job_id,
         result=type(outcome).__name__,
@@ -648,12 +644,13 @@ def process_event(
     return outcome
 
 
-def handler(event: dict[str, Any], context: Any) -> None:
-    remaining_ms = context.get_remaining_time_in_millis() if context is not None else None
+# log_event=False even if POWERTOOLS_LOGGER_LOG_EVENT is set: the event carries the artifact credentials.
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> None:
     process_event(
         event,
         aws=get_aws(),
         clock=SystemClock(),
         settings_loader=get_settings,
-        remaining_seconds=remaining_ms / 1000 if remaining_ms is not None else None,
+        remaining_seconds=context.get_remaining_time_in_millis() / 1000,
     )

@@ -20,20 +20,17 @@ One function per environment account (in the cross-account stack) serves every E
 
 from __future__ import annotations
 
-import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config as BotocoreConfig
-from platform_logging import get_logger, set_request_id
-from platform_logging import log as platform_log
 
-_logger = get_logger("listener_traffic")
-
-
-def log(level: int, message: str, **fields: Any) -> None:
-    platform_log(_logger, level, message, **fields)
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "listener_traffic")
 
 
 def forwarded_weights(listener: Mapping[str, Any]) -> dict[str, int]:
@@ -68,13 +65,14 @@ def listeners_by_port(elbv2: Any, load_balancer_arn: str) -> dict[int, dict[str,
     return found
 
 
-def on_event(event: Mapping[str, Any], elbv2: Any) -> dict[str, Any]:
+def on_event(raw: dict[str, Any], elbv2: Any) -> dict[str, Any]:
+    event = CloudFormationCustomResourceEvent(raw)
     request = event.get("RequestType")
     if request == "Delete":
-        return {"PhysicalResourceId": event["PhysicalResourceId"]}
+        return {"PhysicalResourceId": event.physical_resource_id}
     if request not in ("Create", "Update"):
         raise ValueError(f"unknown RequestType {request!r}")
-    properties = event.get("ResourceProperties", {})
+    properties = event.resource_properties
     try:
         load_balancer = str(properties["LoadBalancerArn"])
         blue, green = str(properties["BlueTargetGroupArn"]), str(properties["GreenTargetGroupArn"])
@@ -85,8 +83,7 @@ def on_event(event: Mapping[str, Any], elbv2: Any) -> dict[str, Any]:
     listeners = listeners_by_port(elbv2, load_balancer)
     production = live_target_group(listeners.get(production_port), (blue, green), blue)
     test = live_target_group(listeners.get(test_port), (blue, green), green)
-    log(
-        logging.INFO,
+    logger.info(
         "listener traffic",
         load_balancer=load_balancer,
         production=_color(production, blue),
@@ -94,7 +91,7 @@ def on_event(event: Mapping[str, Any], elbv2: Any) -> dict[str, Any]:
         request=request,
     )
     return {
-        "PhysicalResourceId": event.get("PhysicalResourceId") or f"listener-traffic:{load_balancer}",
+        "PhysicalResourceId": event.physical_resource_id or f"listener-traffic:{load_balancer}",
         "Data": {"ProductionTargetGroupArn": production, "TestTargetGroupArn": test},
     }
 
@@ -103,7 +100,7 @@ def _color(arn: str, blue: str) -> str:
     return "blue" if arn == blue else "green"
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    set_request_id(getattr(context, "aws_request_id", None))
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     client = boto3.client("elbv2", config=BotocoreConfig(retries={"mode": "standard", "max_attempts": 5}))
     return on_event(event, client)

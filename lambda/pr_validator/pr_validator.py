@@ -13,12 +13,9 @@ For a final build of a pull-request project:
 
 Malformed events, invalid configuration and unexpected API errors raise, so the
 asynchronous invocation's failure destination (dead-letter queue) receives the event.
-
-Logging comes from the platform_logging layer, shared with the platform's other functions.
 """
 
 import hashlib
-import logging
 import os
 import re
 import uuid
@@ -29,20 +26,13 @@ from typing import Any
 from urllib.parse import quote
 
 import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import ClientError
-from platform_logging import get_logger, set_request_id
-from platform_logging import log as platform_log
 
-# --- Structured JSON logging (the platform_logging layer) ----------------------------------------------------------
-
-LOGGER_NAME = "pr_validator"
-_logger = get_logger(LOGGER_NAME)
-
-
-def log(level: int, message: str, *, exc_info: bool = False, **fields: Any) -> None:
-    """Logs ``message`` with structured ``fields`` (rendered as top-level JSON keys)."""
-    platform_log(_logger, level, message, exc_info=exc_info or None, **fields)
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "pr_validator")
 
 
 # --- Configuration: every environment variable is read and validated here ------------------------------------------
@@ -211,16 +201,16 @@ def _parse_environment(info: Mapping[str, Any]) -> dict[str, str]:
     return result
 
 
-def parse_build_event(event: object) -> BuildEvent:
+def parse_build_event(raw: object) -> BuildEvent:
     """Parses an EventBridge "CodeBuild Build State Change" event."""
-    if not isinstance(event, dict):
+    if not isinstance(raw, dict):
         raise MalformedEventError("event is not an object")
-    detail_type = event.get("detail-type")
-    if detail_type is not None and detail_type != DETAIL_TYPE:
-        raise MalformedEventError(f"detail-type is {detail_type!r}, expected {DETAIL_TYPE!r}")
-    detail = event.get("detail")
-    if not isinstance(detail, dict):
+    event = EventBridgeEvent(raw)
+    if event.get("detail-type", DETAIL_TYPE) != DETAIL_TYPE:
+        raise MalformedEventError(f"detail-type is {event.detail_type!r}, expected {DETAIL_TYPE!r}")
+    if not isinstance(event.get("detail"), dict):
         raise MalformedEventError("detail is missing or not an object")
+    detail = event.detail
 
     status = _required_str(detail, "build-status", "detail")
     project_name = _required_str(detail, "project-name", "detail")
@@ -408,14 +398,14 @@ def process_event(event: object, *, client: CodeCommitClient, config: Config) ->
     build = parse_build_event(event)
     fields: dict[str, Any] = {"build_id": build.build_arn, "project": build.project_name, "status": build.status}
     if not build.project_name.endswith(config.project_suffix):
-        log(logging.INFO, "ignored: not a pull-request project", suffix=config.project_suffix, **fields)
+        logger.info("ignored: not a pull-request project", suffix=config.project_suffix, **fields)
         return Result("ignored-project")
     if not build.is_final:
-        log(logging.INFO, "ignored: build status is not final", **fields)
+        logger.info("ignored: build status is not final", **fields)
         return Result("ignored-not-final")
     pull_request = pull_request_of(build)
     if pull_request is None:
-        log(logging.WARNING, "ignored: build has no PULL_REQUEST_ID override", **fields)
+        logger.warning("ignored: build has no PULL_REQUEST_ID override", **fields)
         return Result("ignored-no-pull-request")
     return validate_pull_request(build, pull_request, client=client, config=config)
 
@@ -428,8 +418,7 @@ def validate_pull_request(
     current_status = current.get("pullRequestStatus")
     current_revision = current.get("revisionId")
     if current_status == "CLOSED" or current_revision != pull_request.revision_id:
-        log(
-            logging.INFO,
+        logger.info(
             "outdated revision",
             pull_request_status=current_status,
             current_revision_id=current_revision,
@@ -438,7 +427,7 @@ def validate_pull_request(
         return Result("outdated-revision")
     comment = ensure_comment(build, pull_request, client=client, config=config)
     approval = set_approval(build, pull_request, client=client)
-    log(logging.INFO, "pull request validated", comment=comment, approval=approval, **fields)
+    logger.info("pull request validated", comment=comment, approval=approval, **fields)
     return Result("validated", comment=comment, approval=approval)
 
 
@@ -460,7 +449,7 @@ def ensure_comment(
     fields = _fields(build, pull_request)
     marker = comment_marker(config.comment_marker, build)
     if comment_already_posted(client, pull_request.pull_request_id, marker):
-        log(logging.INFO, "comment already posted", **fields)
+        logger.info("comment already posted", **fields)
         return "already-posted"
     try:
         response = client.post_comment_for_pull_request(
@@ -476,10 +465,10 @@ def ensure_comment(
             raise
         # The token was used before with other parameters (e.g. a deploy changed the comment
         # text between two deliveries): this build's comment exists already.
-        log(logging.WARNING, "comment token already used with other content", **fields)
+        logger.warning("comment token already used with other content", **fields)
         return "already-posted"
     comment_id = response.get("comment", {}).get("commentId")
-    log(logging.INFO, "comment posted", comment_id=comment_id, **fields)
+    logger.info("comment posted", comment_id=comment_id, **fields)
     return "posted"
 
 
@@ -496,7 +485,7 @@ def set_approval(build: BuildEvent, pull_request: PullRequestBuild, *, client: C
     state = APPROVE if build.succeeded else REVOKE
     if state == REVOKE and not revision_has_approvals(client, pull_request):
         # CodeCommit stores no REVOKE state: with no approval there is nothing to revoke.
-        log(logging.INFO, "no approval to revoke", **fields)
+        logger.info("no approval to revoke", **fields)
         return "none-to-revoke"
     try:
         client.update_pull_request_approval_state(
@@ -507,13 +496,13 @@ def set_approval(build: BuildEvent, pull_request: PullRequestBuild, *, client: C
     except ClientError as error:
         code = _error_code(error)
         if code == "RevisionNotCurrentException":
-            log(logging.INFO, "outdated revision", approval_state=state, **fields)
+            logger.info("outdated revision", approval_state=state, **fields)
             return "outdated-revision"
         if code == "PullRequestAlreadyClosedException":
-            log(logging.INFO, "pull request closed before the approval", approval_state=state, **fields)
+            logger.info("pull request closed before the approval", approval_state=state, **fields)
             return "pull-request-closed"
         raise
-    log(logging.INFO, "approval state updated", approval_state=state, **fields)
+    logger.info("approval state updated", approval_state=state, **fields)
     return state
 
 
@@ -549,18 +538,18 @@ def get_client() -> CodeCommitClient:
     return _client
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    set_request_id(getattr(context, "aws_request_id", None))
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     try:
         result = process_event(event, client=get_client(), config=get_config())
     except MalformedEventError as error:
         event_id = event.get("id") if isinstance(event, dict) else None
-        log(logging.ERROR, "malformed event", error=str(error), event_id=event_id)
+        logger.error("malformed event", error=str(error), event_id=event_id)
         raise
     except ConfigError as error:
-        log(logging.ERROR, "invalid configuration", error=str(error))
+        logger.error("invalid configuration", error=str(error))
         raise
     except Exception:
-        log(logging.ERROR, "validation failed", exc_info=True)
+        logger.exception("validation failed")
         raise
     return result.as_dict()

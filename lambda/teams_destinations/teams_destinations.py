@@ -22,15 +22,16 @@ Invoked two ways:
   URL was stored: the same, for those channels; the answer says per channel whether it is
   configured, never the URL.
 
-No URL or signature is ever logged, returned or put in an exception message.
+No URL or signature is ever logged, returned or put in an exception message; the log
+formatter masks any `sig=` value all the same.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -39,19 +40,31 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config as BotocoreConfig
-from platform_logging import get_logger, set_request_id
-from platform_logging import log as platform_log
 
-_logger = get_logger("teams_destinations")
 API_KEY_HEADER = "x-platform-notification"  # EventBridge connections need an authorization; Teams ignores it
 SIGNATURE_PARAMETER = "sig"
 PLACEHOLDER_HOST = "teams-webhook-not-configured.invalid"
 AUTHORIZED_WAIT_SECONDS = 60
+# The Workflows signature is the URL's credential (whoever has it can post to the channel).
+SIGNATURE_IN_TEXT = re.compile(r"(?i)(\bsig=)[^&\s\"'\\]+")
 
 
-def log(level: int, message: str, **fields: Any) -> None:
-    platform_log(_logger, level, message, **fields)
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON lines, with every `sig=` value masked: a second line of defence."""
+
+    def serialize(self, log: LogRecord) -> str:
+        return SIGNATURE_IN_TEXT.sub(r"\1[REDACTED]", super().serialize(log))
+
+
+logger = Logger(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "teams_destinations", logger_formatter=RedactingFormatter()
+)
 
 
 @dataclass(frozen=True)
@@ -169,8 +182,7 @@ class Destinations:
             arn = self.events.create_api_destination(**destination)["ApiDestinationArn"]
         else:
             arn = self.events.update_api_destination(**destination)["ApiDestinationArn"]
-        log(
-            logging.INFO,
+        logger.info(
             "api destination matches its secret",
             channel=channel.channel,
             destination=channel.name,
@@ -189,7 +201,7 @@ class Destinations:
         for delete in (self.events.delete_api_destination, self.events.delete_connection):
             with contextlib.suppress(self.events.exceptions.ResourceNotFoundException):
                 delete(Name=name)
-        log(logging.INFO, "api destination deleted", destination=name)
+        logger.info("api destination deleted", destination=name)
 
     def _describe(self, describe: Callable[..., dict[str, Any]], name: str) -> dict[str, Any] | None:
         try:
@@ -205,7 +217,7 @@ class Destinations:
             state = described.get("ConnectionState")
             if state == "AUTHORIZED" or deadline <= 0:
                 if state != "AUTHORIZED":
-                    log(logging.WARNING, "connection not authorized yet", destination=name, state=state)
+                    logger.warning("connection not authorized yet", destination=name, state=state)
                 return str(described.get("SecretArn", ""))
             if state in ("DEAUTHORIZED", "FAILED"):
                 raise RuntimeError(f"connection {name} is {state}: {described.get('StateReason', '')}")
@@ -213,15 +225,16 @@ class Destinations:
             deadline -= 2
 
 
-def on_event(event: Mapping[str, Any], destinations: Destinations) -> dict[str, Any]:
+def on_event(raw: dict[str, Any], destinations: Destinations) -> dict[str, Any]:
     """One CloudFormation request, as aws-cdk-lib's provider framework hands it over."""
-    request = event.get("RequestType")
+    event = CloudFormationCustomResourceEvent(raw)
+    request = event.get("RequestType")  # a direct call without "sync" gets the ValueError below
     if request == "Delete":
-        destinations.delete(str(event["PhysicalResourceId"]))
-        return {"PhysicalResourceId": event["PhysicalResourceId"]}
+        destinations.delete(event.physical_resource_id)
+        return {"PhysicalResourceId": event.physical_resource_id}
     if request not in ("Create", "Update"):
         raise ValueError(f"unknown RequestType {request!r}")
-    channel = Channel.from_properties(event.get("ResourceProperties", {}))
+    channel = Channel.from_properties(event.resource_properties)
     # A new Name gives a new physical id: CloudFormation then deletes the old pair.
     return {"PhysicalResourceId": channel.name, "Data": destinations.ensure(channel)}
 
@@ -245,8 +258,8 @@ def _destinations() -> Destinations:
     return Destinations(boto3.client("events", config=retries), boto3.client("secretsmanager", config=retries))
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    set_request_id(getattr(context, "aws_request_id", None))
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "sync" in event:
         return sync(list(event["sync"] or []), json.loads(os.environ["CHANNELS"]), _destinations())
     return on_event(event, _destinations())

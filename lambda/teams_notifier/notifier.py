@@ -1,5 +1,6 @@
 """Lambda entry point (handler ``notifier.handler``): EventBridge events -> Microsoft Teams Adaptive Cards.
 
+Logs through the Powertools Logger (request id and cold start on every line, via inject_lambda_context).
 Settings are read and checked when the module loads (a bad one fails the cold start with the
 variable's name); AWS clients are made on the first invocation and reused.
 
@@ -10,26 +11,25 @@ event is retried by Lambda and finally lands in the on-failure destination.
 from __future__ import annotations
 
 import functools
-import logging
 import random
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
+import urllib3
 from botocore.config import Config
 from notifier_cards import CommitInfo
-from notifier_delivery import DeliveryResult, RetryPolicy, build_opener, post_json
+from notifier_delivery import DeliveryResult, RetryPolicy, build_http, post_json
 from notifier_dispatch import Deadline, DeliveryFailedError, Dependencies, notify
 from notifier_enrichment import lookup_commit
 from notifier_events import AwsEvent, EventKind, MalformedEventError, parse_event
-from notifier_idempotency import IdempotencyStore
-from notifier_logging import log, set_request_id
-from notifier_secrets import SecretCache
+from notifier_idempotency import OncePerChannel
+from notifier_logging import logger
+from notifier_secrets import WebhookSecrets
 from notifier_settings import Settings, load_settings
 
-__all__ = ["DeliveryFailedError", "MalformedEventError", "build_dependencies", "handle", "handler"]
+__all__ = ["DeliveryFailedError", "MalformedEventError", "build_dependencies", "handle", "handler", "logger"]
 
 SETTINGS: Settings = load_settings()
 
@@ -47,14 +47,14 @@ def build_dependencies(
     session: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
-    opener: urllib.request.OpenerDirector | None = None,
+    http: urllib3.PoolManager | None = None,
     codepipeline_client: Callable[[str], Any] | None = None,
 ) -> Dependencies:
-    """Wire AWS clients and the HTTP poster (tests pass their own sleep, opener or clients)."""
+    """Wire AWS clients and the HTTP poster (tests pass their own sleep, jitter, pool or clients)."""
     # The default session shares its loaded service models between clients (and warm invocations).
     make_client = session.client if session is not None else boto3.client
     policy = RetryPolicy(max_attempts=settings.max_attempts, http_timeout_seconds=settings.http_timeout_seconds)
-    http = opener or build_opener()
+    pool = http or build_http()
 
     @functools.cache
     def pipeline_client(region: str) -> Any:
@@ -75,13 +75,13 @@ def build_dependencies(
             remaining_seconds=remaining_seconds,
             sleep=sleep,
             jitter=jitter,
-            opener=http,
+            http=pool,
             log_fields=log_fields,
         )
 
     return Dependencies(
-        secrets=SecretCache(make_client("secretsmanager", config=AWS_CLIENT_CONFIG), settings.secret_cache_seconds),
-        store=IdempotencyStore(
+        secrets=WebhookSecrets(make_client("secretsmanager", config=AWS_CLIENT_CONFIG), settings.secret_cache_seconds),
+        deliveries=OncePerChannel(
             make_client("dynamodb", config=AWS_CLIENT_CONFIG),
             settings.idempotency_table,
             settings.idempotency_ttl_seconds,
@@ -97,19 +97,19 @@ def _own_account(context: Any) -> str | None:
     return parts[4] if len(parts) > 4 and parts[4] else None
 
 
+@logger.inject_lambda_context(clear_state=True)
 def handle(event: Any, context: Any, settings: Settings, dependencies: Dependencies) -> dict[str, Any]:
     """Parse, classify, route and deliver one event; returns a summary of what was posted."""
-    set_request_id(getattr(context, "aws_request_id", None))
     try:
         parsed = parse_event(event)
     except MalformedEventError as error:
+        # Key names only: a Lambda payload sent here by mistake can carry credentials.
         keys = sorted(map(str, event))[:20] if isinstance(event, Mapping) else None
-        log(logging.ERROR, "malformed event", error=str(error), event_type=type(event).__name__, event_keys=keys)
+        logger.error("malformed event", error=str(error), event_type=type(event).__name__, event_keys=keys)
         raise
-    log(
-        logging.INFO,
+    logger.append_keys(event_id=parsed.get_id)
+    logger.info(
         "event received",
-        event_id=parsed.id,
         source=parsed.source,
         detail_type=parsed.detail_type,
         account=parsed.account,

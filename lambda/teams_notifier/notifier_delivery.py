@@ -1,8 +1,8 @@
-"""POST a JSON document to a Teams Workflows webhook, with retries that respect the Lambda deadline.
+"""POST a JSON document to a Teams Workflows webhook; urllib3's Retry retries it within the Lambda deadline.
 
 - any 2xx is success (Workflows answers 202 Accepted);
-- 429 waits for Retry-After (seconds or an HTTP date) when the remaining time allows, then retries;
-- 5xx, connection errors and timeouts retry with capped exponential backoff and jitter;
+- 429 waits for Retry-After (seconds or an HTTP date), else capped exponential backoff with jitter;
+- 5xx, connection errors and timeouts retry with that backoff;
 - any other status (other 4xx, or a redirect, which is not followed) fails at once.
 Every attempt counts against ``max_attempts``, and no wait or attempt is started that would
 run past the deadline minus a safety margin.
@@ -10,23 +10,31 @@ run past the deadline minus a safety margin.
 
 from __future__ import annotations
 
-import http.client
 import logging
 import random
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.message import Message
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self, cast
 
-from notifier_logging import log
+import urllib3
+from notifier_logging import RedactingFilter, logger
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ProtocolError, ResponseError
+from urllib3.util.retry import Retry
+
+if TYPE_CHECKING:  # annotations only (urllib3 1.26 has no BaseHTTPResponse)
+    from types import TracebackType
+
+    from urllib3.connectionpool import ConnectionPool
+    from urllib3.response import BaseHTTPResponse
 
 USER_AGENT = "pipelines-platform-teams-notifier/1"
 _ERROR_BODY_LIMIT = 300
+RETRYABLE_STATUSES = frozenset({429, *range(500, 600)})
+
+# urllib3 logs the request path and query (the webhook's `sig`) when it retries.
+for _name in ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(RedactingFilter())
 
 
 @dataclass(frozen=True)
@@ -50,39 +58,19 @@ class DeliveryResult:
     outcome: str
 
 
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    headers: Message | None
-    body: str
+def build_http() -> urllib3.PoolManager:
+    """One pool for the execution environment: warm invocations reuse the TLS connection to Teams."""
+    return urllib3.PoolManager()
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook that redirects is misconfigured; never re-send the card elsewhere or as a GET."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def build_opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(_RefuseRedirects())
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header value (delta-seconds or HTTP-date), None if unusable."""
     if value is None or not value.strip():
         return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
     try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        return float(Retry().parse_retry_after(value.strip()))
+    except InvalidHeader:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now or datetime.now(UTC)
-    return max(0.0, (when - current).total_seconds())
 
 
 def backoff_seconds(attempt: int, policy: RetryPolicy, jitter: Callable[[], float]) -> float:
@@ -91,25 +79,122 @@ def backoff_seconds(attempt: int, policy: RetryPolicy, jitter: Callable[[], floa
     return ceiling / 2 + jitter() * ceiling / 2
 
 
-def _send(opener: urllib.request.OpenerDirector, url: str, body: bytes, timeout: float) -> _Reply:
-    request = urllib.request.Request(  # noqa: S310 - the URL was checked to be https (or loopback http)
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-    )
+@dataclass
+class _Run:
+    """One post_json call, shared by the Retry objects urllib3 derives from each other."""
+
+    policy: RetryPolicy
+    remaining_seconds: Callable[[], float]
+    sleep: Callable[[float], None]
+    jitter: Callable[[], float]
+    fields: dict[str, Any]
+    timeout: float
+    attempt: int = 1
+    started: float = 0.0
+    status: int | None = None
+    outcome: str = "retries_exhausted"
+
+    def elapsed_ms(self) -> int:
+        return round((time.monotonic() - self.started) * 1000)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The OS-level error under urllib3's wrappers (ConnectionRefusedError, TimeoutError...)."""
+    for _ in range(5):
+        inner = error.__cause__
+        if inner is None and isinstance(error, ProtocolError) and len(error.args) > 1:
+            inner = error.args[1] if isinstance(error.args[1], BaseException) else None
+        if inner is None:
+            break
+        error = inner
+    return error
+
+
+def _body_text(response: BaseHTTPResponse) -> str:
     try:
-        with opener.open(request, timeout=timeout) as response:
-            response.read(4096)
-            return _Reply(response.status, response.headers, "")
-    except urllib.error.HTTPError as error:
-        try:
-            text = error.read(_ERROR_BODY_LIMIT).decode("utf-8", "replace")
-        except Exception:
-            text = ""
-        finally:
-            error.close()
-        return _Reply(error.code, error.headers, text)
+        return response.read(_ERROR_BODY_LIMIT).decode("utf-8", "replace")
+    except Exception:
+        return ""
+
+
+class DeadlineRetry(Retry):
+    """urllib3's Retry that logs each failed attempt, backs off with equal jitter (injectable sleep and
+    jitter for tests), and gives up when the wait plus another attempt would not fit before the deadline."""
+
+    # Retry-After is honoured on 429 only (a 413 with Retry-After stays a refusal).
+    RETRY_AFTER_STATUS_CODES = frozenset({429})
+
+    def __init__(self, *args: Any, run: _Run, wait: tuple[float, bool] = (0.0, False), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run = run
+        # (seconds, from Retry-After): chosen once in increment(), so the deadline check and sleep() agree.
+        self.wait = wait
+
+    def new(self, **kw: Any) -> Self:
+        return super().new(run=self.run, **kw)
+
+    def get_backoff_time(self) -> float:
+        return backoff_seconds(max(1, len(self.history)), self.run.policy, self.run.jitter)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        run = self.run
+        run.status = response.status if response is not None else None
+        if response is not None:
+            logger.warning(
+                "webhook attempt failed",
+                attempt=run.attempt,
+                status_code=run.status,
+                elapsed_ms=run.elapsed_ms(),
+                response_body=_body_text(response) or None,
+                **run.fields,
+            )
+        else:
+            cause = _root_cause(error) if error is not None else None
+            logger.warning(
+                "webhook attempt failed: no response",
+                attempt=run.attempt,
+                error_type=type(cause).__name__,
+                error=str(cause)[:200],
+                elapsed_ms=run.elapsed_ms(),
+                **run.fields,
+            )
+        new = super().increment(method, url, response, error, _pool, _stacktrace)  # MaxRetryError when exhausted
+        after = retry_after_seconds(response.headers.get("Retry-After")) if run.status == 429 and response else None
+        new.wait = (after, True) if after is not None else (new.get_backoff_time(), False)
+        left_after_wait = run.remaining_seconds() - run.policy.safety_margin_seconds - new.wait[0]
+        if left_after_wait < run.timeout:
+            logger.error(
+                "delivery gave up: not enough time left to wait and retry",
+                attempts=run.attempt,
+                status_code=run.status,
+                wait_seconds=round(new.wait[0], 3),
+                **run.fields,
+            )
+            run.outcome = "out_of_time"
+            raise MaxRetryError(cast("ConnectionPool", _pool), url, error or ResponseError("out of time"))
+        return new
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        seconds, from_header = self.wait
+        logger.info(
+            "waiting before retry",
+            attempt=self.run.attempt,
+            status_code=self.run.status,
+            wait_seconds=round(seconds, 3),
+            retry_after=from_header,
+            **self.run.fields,
+        )
+        self.run.sleep(seconds)
+        self.run.attempt += 1
+        self.run.started = time.monotonic()
 
 
 def post_json(
@@ -120,87 +205,62 @@ def post_json(
     remaining_seconds: Callable[[], float],
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
-    opener: urllib.request.OpenerDirector | None = None,
+    http: urllib3.PoolManager | None = None,
     log_fields: Mapping[str, Any] | None = None,
 ) -> DeliveryResult:
     """POST ``body`` to ``url`` until it is accepted, refused, or out of attempts or time."""
-    opener = opener or build_opener()
     fields = dict(log_fields or {})
-    status: int | None = None
-    attempt = 0
-    while attempt < policy.max_attempts:
-        budget = remaining_seconds() - policy.safety_margin_seconds
-        timeout = min(policy.http_timeout_seconds, budget)
-        if timeout < policy.min_attempt_seconds:
-            log(logging.ERROR, "delivery gave up: no time left", attempts=attempt, status_code=status, **fields)
-            return DeliveryResult(False, attempt, status, "out_of_time")
-        attempt += 1
-        started = time.monotonic()
-        retry_after: float | None = None
-        try:
-            reply = _send(opener, url, body, timeout)
-        except (OSError, http.client.HTTPException) as error:  # URLError, timeouts, resets, bad replies
-            status = None
-            reason = getattr(error, "reason", error)
-            log(
-                logging.WARNING,
-                "webhook attempt failed: no response",
-                attempt=attempt,
-                error_type=type(reason).__name__,
-                error=str(reason)[:200],
-                elapsed_ms=round((time.monotonic() - started) * 1000),
-                **fields,
-            )
-        else:
-            status = reply.status
-            elapsed_ms = round((time.monotonic() - started) * 1000)
-            if 200 <= status < 300:
-                log(
-                    logging.INFO,
-                    "webhook accepted the card",
-                    attempt=attempt,
-                    status_code=status,
-                    elapsed_ms=elapsed_ms,
-                    **fields,
-                )
-                return DeliveryResult(True, attempt, status, "delivered")
-            retryable = status == 429 or status >= 500
-            log(
-                logging.WARNING if retryable else logging.ERROR,
-                "webhook attempt failed" if retryable else "webhook refused the card (not retried)",
-                attempt=attempt,
+    # urllib3 gives every attempt this timeout; DeadlineRetry starts one only with that much time left.
+    timeout = min(policy.http_timeout_seconds, remaining_seconds() - policy.safety_margin_seconds)
+    if timeout < policy.min_attempt_seconds:
+        logger.error("delivery gave up: no time left", attempts=0, **fields)
+        return DeliveryResult(False, 0, None, "out_of_time")
+    run = _Run(policy, remaining_seconds, sleep, jitter, fields, timeout, started=time.monotonic())
+    retry = DeadlineRetry(
+        total=policy.max_attempts - 1,
+        allowed_methods=None,  # POST too, as before: after a timeout a rare duplicate card beats a lost one
+        status_forcelist=RETRYABLE_STATUSES,
+        raise_on_status=False,
+        run=run,
+    )
+    try:
+        response = (http or build_http()).urlopen(
+            "POST",
+            url,
+            body=body,
+            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+            retries=retry,
+            redirect=False,  # a webhook that redirects is misconfigured: never re-send the card elsewhere
+            timeout=urllib3.Timeout(total=timeout),
+            preload_content=False,
+        )
+    except MaxRetryError:  # no response to the last attempt, or out of time
+        if run.outcome == "retries_exhausted":
+            logger.error("delivery gave up: attempts exhausted", attempts=run.attempt, status_code=None, **fields)
+        return DeliveryResult(False, run.attempt, run.status, run.outcome)
+    status = response.status
+    try:
+        if 200 <= status < 300:
+            logger.info(
+                "webhook accepted the card",
+                attempt=run.attempt,
                 status_code=status,
-                elapsed_ms=elapsed_ms,
-                response_body=reply.body or None,
+                elapsed_ms=run.elapsed_ms(),
                 **fields,
             )
-            if not retryable:
-                return DeliveryResult(False, attempt, status, "rejected")
-            if status == 429:
-                retry_after = retry_after_seconds(reply.headers.get("Retry-After") if reply.headers else None)
-        if attempt >= policy.max_attempts:
-            break
-        wait = retry_after if retry_after is not None else backoff_seconds(attempt, policy, jitter)
-        left_after_wait = remaining_seconds() - policy.safety_margin_seconds - wait
-        if left_after_wait < min(policy.http_timeout_seconds, 1.0):
-            log(
-                logging.ERROR,
-                "delivery gave up: not enough time left to wait and retry",
-                attempts=attempt,
-                status_code=status,
-                wait_seconds=round(wait, 3),
-                **fields,
-            )
-            return DeliveryResult(False, attempt, status, "out_of_time")
-        log(
-            logging.INFO,
-            "waiting before retry",
-            attempt=attempt,
+            return DeliveryResult(True, run.attempt, status, "delivered")
+        if status in RETRYABLE_STATUSES:  # urllib3 hands back the last answer once it stops retrying
+            if run.outcome == "retries_exhausted":
+                logger.error("delivery gave up: attempts exhausted", attempts=run.attempt, status_code=status, **fields)
+            return DeliveryResult(False, run.attempt, status, run.outcome)
+        logger.error(
+            "webhook refused the card (not retried)",
+            attempt=run.attempt,
             status_code=status,
-            wait_seconds=round(wait, 3),
-            retry_after=retry_after is not None,
+            elapsed_ms=run.elapsed_ms(),
+            response_body=_body_text(response) or None,
             **fields,
         )
-        sleep(wait)
-    log(logging.ERROR, "delivery gave up: attempts exhausted", attempts=attempt, status_code=status, **fields)
-    return DeliveryResult(False, attempt, status, "retries_exhausted")
+        return DeliveryResult(False, run.attempt, status, "rejected")
+    finally:
+        response.drain_conn()

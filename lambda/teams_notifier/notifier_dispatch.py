@@ -8,7 +8,6 @@ at the end so Lambda retries the event (channels already done are skipped then).
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,13 +16,11 @@ from typing import Any, Protocol
 from notifier_cards import CardContext, CommitInfo, build_card, workflows_message
 from notifier_delivery import DeliveryResult
 from notifier_events import AwsEvent, EventKind, classify
-from notifier_idempotency import ClaimStatus, IdempotencyError, IdempotencyStore
-from notifier_logging import log, log_exception
-from notifier_secrets import SecretCache, WebhookSecretError
+from notifier_idempotency import Claim, OncePerChannel
+from notifier_logging import logger
+from notifier_secrets import WebhookSecretError, WebhookSecrets
 from notifier_settings import Settings
 
-# A claim outlives the invocation that took it by this much (the remaining time is added).
-CLAIM_MARGIN_SECONDS = 10.0
 DEFAULT_BUDGET_SECONDS = 60.0
 
 
@@ -39,8 +36,8 @@ class CommitLookup(Protocol):
 
 @dataclass(frozen=True)
 class Dependencies:
-    secrets: SecretCache
-    store: IdempotencyStore
+    secrets: WebhookSecrets
+    deliveries: OncePerChannel
     commit_lookup: CommitLookup
     post: Poster
 
@@ -104,43 +101,40 @@ def _deliver(
     deadline: Deadline,
 ) -> str:
     """Post to one channel; returns posted | duplicate | failed."""
-    fields = {"event_id": event.id, "kind": kind.value, "channel": channel}
+    fields: dict[str, Any] = {"event_id": event.get_id, "kind": kind.value, "channel": channel}
     secret_id = settings.channel_secrets[channel]
     try:
         url = deps.secrets.webhook_url(secret_id)
     except WebhookSecretError as error:
-        log(logging.ERROR, "webhook secret unusable", secret_id=secret_id, error=str(error), **fields)
+        logger.error("webhook secret unusable", secret_id=secret_id, error=str(error), **fields)
         return "failed"
+
+    def send() -> DeliveryResult:
+        return deps.post(url, body, deadline.remaining_seconds, fields)
+
     try:
-        claim = deps.store.claim(event.id, channel, kind.value, deadline.remaining_seconds() + CLAIM_MARGIN_SECONDS)
-    except IdempotencyError:
-        log_exception("idempotency claim failed; not posting", **fields)
-        return "failed"
-    if claim.status is not ClaimStatus.CLAIMED:
-        log(logging.INFO, "duplicate", existing_status=claim.status.value, **fields)
-        return "duplicate"
-    try:
-        result = deps.post(url, body, deadline.remaining_seconds, fields)
+        claim, result = deps.deliveries.post(event.get_id, channel, kind.value, send, deadline.remaining_seconds)
     except Exception:
-        log_exception("delivery raised unexpectedly", **fields)
-        deps.store.release(claim)
+        logger.exception("delivery raised unexpectedly", **fields)
         return "failed"
-    if result.ok:
-        deps.store.complete(claim)
-        log(logging.INFO, "posted", attempts=result.attempts, status_code=result.status_code, **fields)
+    if claim in (Claim.DONE, Claim.IN_PROGRESS):
+        logger.info("duplicate", existing_status=claim.value, **fields)
+        return "duplicate"
+    if claim is Claim.POSTED:
+        attempts, status_code = (result.attempts, result.status_code) if result else (None, None)
+        logger.info("posted", attempts=attempts, status_code=status_code, **fields)
         return "posted"
-    deps.store.release(claim)
-    if result.outcome == "rejected":
-        # The webhook refused the URL or the card; re-read the secret next time in case it was rotated.
-        deps.secrets.invalidate(secret_id)
-    log(
-        logging.ERROR,
-        "channel failed",
-        outcome=result.outcome,
-        attempts=result.attempts,
-        status_code=result.status_code,
-        **fields,
-    )
+    if result is not None:
+        if result.outcome == "rejected":
+            # The webhook refused the URL or the card; re-read the secret next time in case it was rotated.
+            deps.secrets.invalidate(secret_id)
+        logger.error(
+            "channel failed",
+            outcome=result.outcome,
+            attempts=result.attempts,
+            status_code=result.status_code,
+            **fields,
+        )
     return "failed"
 
 
@@ -148,23 +142,27 @@ def notify(
     event: AwsEvent, settings: Settings, deps: Dependencies, deadline: Deadline, own_account: str | None = None
 ) -> Summary:
     kind = classify(event, settings.pull_request_project_suffix)
-    summary = Summary(event.id, kind.value)
-    fields = {"event_id": event.id, "kind": kind.value, "source": event.source, "detail_type": event.detail_type}
+    summary = Summary(event.get_id, kind.value)
+    fields: dict[str, Any] = {
+        "event_id": event.get_id,
+        "kind": kind.value,
+        "source": event.source,
+        "detail_type": event.detail_type,
+    }
     channels = channels_for(kind, settings)
     if not channels:
-        log(logging.INFO, "not routed", **fields)
+        logger.info("not routed", **fields)
         return summary
     summary.routed = list(channels)
     commit = deps.commit_lookup(event, kind, own_account)
     card = build_card(event, kind, CardContext(settings.platform_name, settings.environments), commit)
     body = json.dumps(workflows_message(card), ensure_ascii=False).encode("utf-8")
-    log(logging.INFO, "card built", channels=list(channels), card_bytes=len(body), **fields)
+    logger.info("card built", channels=list(channels), card_bytes=len(body), **fields)
     for channel in channels:
         outcome = _deliver(channel, event, kind, body, settings, deps, deadline)
         {"posted": summary.posted, "duplicate": summary.duplicates, "failed": summary.failed}[outcome].append(channel)
     if summary.failed:
-        log(
-            logging.ERROR,
+        logger.error(
             "event not fully delivered; raising so Lambda retries",
             posted=summary.posted,
             duplicates=summary.duplicates,
@@ -172,5 +170,5 @@ def notify(
             **fields,
         )
         raise DeliveryFailedError(summary)
-    log(logging.INFO, "event handled", posted=summary.posted, duplicates=summary.duplicates, **fields)
+    logger.info("event handled", posted=summary.posted, duplicates=summary.duplicates, **fields)
     return summary

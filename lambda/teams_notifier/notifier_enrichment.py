@@ -7,13 +7,12 @@ logged and gives None: the card is sent without the commit facts.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from notifier_cards import CommitInfo
 from notifier_events import AwsEvent, EventKind
-from notifier_logging import log
+from notifier_logging import logger
 
 ENRICHED_KINDS = frozenset(
     {
@@ -78,9 +77,9 @@ def lookup_commit(
     pipeline, execution_id = event.text("pipeline"), event.text("execution-id")
     if kind not in ENRICHED_KINDS or not pipeline or not execution_id:
         return None
-    fields = {"event_id": event.id, "kind": kind.value, "pipeline": pipeline}
+    fields: dict[str, Any] = {"event_id": event.get_id, "kind": kind.value, "pipeline": pipeline}
     if own_account and event.account and event.account != own_account:
-        log(logging.INFO, "commit lookup skipped: pipeline is in another account", account=event.account, **fields)
+        logger.info("commit lookup skipped: pipeline is in another account", account=event.account, **fields)
         return None
     try:
         client = client_for_region(event.region or "")
@@ -91,8 +90,7 @@ def lookup_commit(
         error_response = getattr(error, "response", None)
         if isinstance(error_response, dict):
             code = error_response.get("Error", {}).get("Code")
-        log(
-            logging.WARNING,
+        logger.warning(
             "commit lookup failed; sending the card without it",
             error_type=type(error).__name__,
             error_code=code,

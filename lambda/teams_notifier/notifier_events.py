@@ -1,4 +1,4 @@
-"""EventBridge events: parse the envelope into a typed object and classify it into an event kind.
+"""EventBridge events: check the envelope, wrap it in Powertools' EventBridgeEvent, classify it into a kind.
 
 Real events have quirks that must not crash the notifier: ``account`` can be a JSON number,
 ``detail.version`` a number or a string, and dates inside ``detail`` are in several formats.
@@ -7,9 +7,10 @@ Real events have quirks that must not crash the notifier: ``account`` can be a J
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
 
 class EventKind(StrEnum):
@@ -71,18 +72,8 @@ class MalformedEventError(ValueError):
     """The input is not an EventBridge event this function can read (sent to the on-failure destination)."""
 
 
-@dataclass(frozen=True)
-class AwsEvent:
-    """The EventBridge envelope, normalised."""
-
-    id: str
-    source: str
-    detail_type: str
-    account: str
-    region: str
-    time: str
-    resources: tuple[str, ...]
-    detail: Mapping[str, Any]
+class AwsEvent(EventBridgeEvent):
+    """An EventBridge event whose envelope ``parse_event`` checked and normalised (text fields are strings)."""
 
     def text(self, key: str) -> str | None:
         """A top-level ``detail`` field as text, or None if absent, empty or not a scalar."""
@@ -125,27 +116,21 @@ def parse_event(raw: Any) -> AwsEvent:
     if missing:
         present = ", ".join(sorted(map(str, raw)))[:300]
         raise MalformedEventError(f"event lacks {', '.join(missing)}; keys present: {present}")
-    detail = raw["detail"]
-    if not isinstance(detail, Mapping):
-        raise MalformedEventError(f"event detail is a {type(detail).__name__}, not a JSON object")
-    envelope: dict[str, str] = {}
+    if not isinstance(raw["detail"], Mapping):
+        raise MalformedEventError(f"event detail is a {type(raw['detail']).__name__}, not a JSON object")
+    envelope: dict[str, Any] = dict(raw)
     for key in ("id", "source", "detail-type"):
         text = scalar_text(raw[key])
         if text is None:
             raise MalformedEventError(f"event {key} is empty or not a string")
         envelope[key] = text
+    # The data class reads fields as they are: give it the optional ones as strings, never missing.
     resources = raw.get("resources")
-    resource_list = resources if isinstance(resources, list) else []
-    return AwsEvent(
-        id=envelope["id"],
-        source=envelope["source"],
-        detail_type=envelope["detail-type"],
-        account=_account(raw.get("account")),
-        region=scalar_text(raw.get("region")) or "",
-        time=scalar_text(raw.get("time")) or "",
-        resources=tuple(text for text in (scalar_text(r) for r in resource_list) if text),
-        detail=detail,
-    )
+    envelope["resources"] = [t for t in map(scalar_text, resources if isinstance(resources, list) else []) if t]
+    envelope["account"] = _account(raw.get("account"))
+    envelope["region"] = scalar_text(raw.get("region")) or ""
+    envelope["time"] = scalar_text(raw.get("time")) or ""
+    return AwsEvent(envelope)
 
 
 def _upper(value: str | None) -> str:

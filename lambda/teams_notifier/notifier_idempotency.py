@@ -1,145 +1,133 @@
-"""At most one post per (event id, channel), recorded in DynamoDB.
+"""At most one post per (event id, channel): Powertools Idempotency on the Deliveries table.
 
-Table: partition key ``pk`` (string), TTL attribute ``expires_at`` (epoch seconds). One item per
-event and channel::
-
-    pk               "<event id>#<channel>"
-    status           "in_progress" | "done"
-    claim_token      random id of the invocation holding the claim
-    claim_expires_at epoch seconds; after it an in_progress claim may be taken over
-    expires_at       epoch seconds; DynamoDB TTL deletes the item after it
-    event_id, channel, kind, updated_at
-
-Flow per channel: ``claim`` (conditional PutItem) -> post -> ``complete`` (status done) or
-``release`` (delete the claim so a retry of the event can post).
+The table (partition key ``pk``, TTL attribute ``expires_at``) holds one record per event and
+channel. Powertools keys it ``delivery#<sha256 of {"channel", "event_id"}>`` and writes ``status``
+(INPROGRESS | COMPLETED), ``in_progress_expiration`` (epoch ms; a crashed invocation's claim may be
+taken over after it) and ``data`` (what the post returned). A failed post deletes the record, so
+the Lambda retry of the event can post.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from notifier_logging import log
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from notifier_delivery import DeliveryResult
+from notifier_logging import logger
 
-IN_PROGRESS = "in_progress"
-DONE = "done"
+KEY_ATTRIBUTE = "pk"
+EXPIRY_ATTRIBUTE = "expires_at"
+KEY_PREFIX = "delivery"
+# A claim outlives the invocation that took it by this much (the remaining time is added).
+CLAIM_MARGIN_SECONDS = 10.0
 
 
-class ClaimStatus(StrEnum):
-    CLAIMED = "claimed"
-    DONE = "done"  # already posted
+class Claim(StrEnum):
+    POSTED = "posted"  # this invocation posted the card
+    DONE = "done"  # an earlier invocation posted it
     IN_PROGRESS = "in_progress"  # another invocation holds a live claim
+    FAILED = "failed"  # not posted: the post failed, or the table could not be asked
 
 
-class IdempotencyError(Exception):
-    """DynamoDB could not be asked (not a duplicate): the channel counts as failed."""
+@dataclass
+class _Attempt:
+    sent: bool = False
+    result: DeliveryResult | None = None
 
 
-@dataclass(frozen=True)
-class Claim:
-    status: ClaimStatus
-    key: str
-    token: str
+class _NotDeliveredError(Exception):
+    """Raised inside the idempotent function so Powertools deletes the claim."""
 
 
-def item_key(event_id: str, channel: str) -> str:
-    return f"{event_id}#{channel}"
+class _ClaimWindow(LambdaContext):
+    """What Powertools reads from the Lambda context: the in-progress record expires after this."""
+
+    def __init__(self, remaining_seconds: Callable[[], float]) -> None:
+        self._remaining_seconds = remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        return int((self._remaining_seconds() + CLAIM_MARGIN_SECONDS) * 1000)
 
 
-def _error_code(error: Exception) -> str | None:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return code if isinstance(code, str) else None
-    return None
+def _replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    """Powertools' response hook: the record was COMPLETED, nothing was posted now."""
+    return {**(response or {}), "replayed": True}
 
 
-class IdempotencyStore:
-    def __init__(self, client: Any, table: str, ttl_seconds: int, clock: Callable[[], float] = time.time) -> None:
-        self._client = client
-        self._table = table
-        self._ttl = ttl_seconds
-        self._clock = clock
+class OncePerChannel:
+    def __init__(self, client: Any, table: str, ttl_seconds: int) -> None:
+        self._config = IdempotencyConfig(
+            expires_after_seconds=ttl_seconds,
+            raise_on_no_idempotency_key=True,
+            hash_function="sha256",
+            response_hook=_replayed,
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=table, key_attr=KEY_ATTRIBUTE, expiry_attr=EXPIRY_ATTRIBUTE, boto3_client=client
+        )
+        self._post = idempotent_function(
+            _post,
+            data_keyword_argument="delivery",
+            persistence_store=persistence,
+            config=self._config,
+            key_prefix=KEY_PREFIX,
+        )
 
-    def claim(self, event_id: str, channel: str, kind: str, claim_seconds: float) -> Claim:
-        """Take the (event, channel) slot unless it is done or held by a live claim."""
-        now = int(self._clock())
-        key = item_key(event_id, channel)
-        token = uuid.uuid4().hex
+    def post(
+        self,
+        event_id: str,
+        channel: str,
+        kind: str,
+        send: Callable[[], DeliveryResult],
+        remaining_seconds: Callable[[], float],
+    ) -> tuple[Claim, DeliveryResult | None]:
+        """Run ``send`` unless this (event, channel) was posted or is being posted; returns what happened."""
+        fields: dict[str, Any] = {"event_id": event_id, "kind": kind, "channel": channel}
+        self._config.register_lambda_context(_ClaimWindow(remaining_seconds))
+        attempt = _Attempt()
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": key},
-                    "status": {"S": IN_PROGRESS},
-                    "claim_token": {"S": token},
-                    "claim_expires_at": {"N": str(now + max(1, int(claim_seconds)))},
-                    "expires_at": {"N": str(now + self._ttl)},
-                    "event_id": {"S": event_id},
-                    "channel": {"S": channel},
-                    "kind": {"S": kind},
-                    "updated_at": {"N": str(now)},
-                },
-                ConditionExpression="attribute_not_exists(pk) OR (#status = :in_progress AND claim_expires_at < :now)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":in_progress": {"S": IN_PROGRESS}, ":now": {"N": str(now)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            reply = self._post(
+                delivery={"event_id": event_id, "channel": channel}, kind=kind, send=send, attempt=attempt
             )
-        except Exception as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                old = getattr(error, "response", {}).get("Item") or {}
-                status = old.get("status", {}).get("S")
-                return Claim(ClaimStatus.DONE if status == DONE else ClaimStatus.IN_PROGRESS, key, "")
-            raise IdempotencyError(f"claim failed: {_error_code(error) or type(error).__name__}") from error
-        return Claim(ClaimStatus.CLAIMED, key, token)
+        except _NotDeliveredError:
+            return Claim.FAILED, attempt.result
+        except IdempotencyAlreadyInProgressError:
+            return Claim.IN_PROGRESS, None
+        except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError):
+            if not attempt.sent:
+                logger.exception("idempotency claim failed; not posting", **fields)
+                return Claim.FAILED, None
+            if attempt.result is not None and attempt.result.ok:
+                # The card is posted; a lost "done" only risks a repost if the event is delivered again.
+                logger.exception("could not mark the channel done", **fields)
+                return Claim.POSTED, attempt.result
+            # The claim then blocks the slot until in_progress_expiration.
+            logger.exception("could not release the claim", **fields)
+            return Claim.FAILED, attempt.result
+        if isinstance(reply, dict) and reply.get("replayed"):
+            return Claim.DONE, None
+        return Claim.POSTED, attempt.result
 
-    def complete(self, claim: Claim) -> None:
-        """Mark a claimed slot as posted; it then lives until the TTL removes it."""
-        now = int(self._clock())
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": claim.key}},
-                UpdateExpression=(
-                    "SET #status = :done, expires_at = :expires, updated_at = :now REMOVE claim_expires_at"
-                ),
-                ConditionExpression="claim_token = :token",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":done": {"S": DONE},
-                    ":expires": {"N": str(now + self._ttl)},
-                    ":now": {"N": str(now)},
-                    ":token": {"S": claim.token},
-                },
-            )
-        except Exception as error:
-            # The card is posted; a lost "done" only risks a repost if the event is delivered again.
-            log(
-                logging.ERROR,
-                "could not mark the channel done",
-                key=claim.key,
-                error_code=_error_code(error) or type(error).__name__,
-            )
 
-    def release(self, claim: Claim) -> None:
-        """Drop our claim after a failed post so the next try of the event can post."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": claim.key}},
-                ConditionExpression="claim_token = :token",
-                ExpressionAttributeValues={":token": {"S": claim.token}},
-            )
-        except Exception as error:
-            # The claim then blocks the slot until claim_expires_at.
-            log(
-                logging.ERROR,
-                "could not release the claim",
-                key=claim.key,
-                error_code=_error_code(error) or type(error).__name__,
-            )
+def _post(
+    *, delivery: dict[str, str], kind: str, send: Callable[[], DeliveryResult], attempt: _Attempt
+) -> dict[str, Any]:
+    attempt.sent = True
+    result = attempt.result = send()
+    if not result.ok:
+        raise _NotDeliveredError(result.outcome)
+    return {**delivery, "kind": kind, "status_code": result.status_code, "attempts": result.attempts}

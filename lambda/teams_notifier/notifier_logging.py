@@ -1,11 +1,8 @@
-"""Structured JSON logging (the platform_logging layer), with webhook URLs redacted.
+"""The notifier's Powertools Logger (one JSON object per line on stdout), with webhook secrets redacted.
 
-The notifier logs through its own logger (``teams_notifier``) that does not propagate to the
-root logger, so the Lambda runtime's own handler does not print every line a second time.
-
-Webhook URLs are secrets (whoever holds one can post into the channel). Code never passes
-them to a log call, and as a second line of defence every value registered with
-``register_secret`` is replaced by ``[REDACTED]`` in the formatted line.
+Webhook URLs are secrets (whoever holds one can post into the channel). Code never passes them to
+a log call; as a second line of defence every value registered with ``register_secret``, and any
+``sig=`` query value, is replaced by ``[REDACTED]`` in the formatted line.
 """
 
 from __future__ import annotations
@@ -13,11 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any
 
-import platform_logging
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
+from notifier_settings import service_name
 
-LOGGER_NAME = "teams_notifier"
 REDACTED = "[REDACTED]"
 
 # A Workflows webhook URL carries its credential in the `sig` query parameter.
@@ -42,22 +40,23 @@ def redact(text: str) -> str:
     return _SIGNATURE.sub(r"\1" + REDACTED, text)
 
 
-def set_request_id(request_id: str | None) -> None:
-    """Tag every following line with the Lambda request id."""
-    platform_logging.set_request_id(request_id)
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON line, passed through ``redact`` (the documented ``serialize`` extension point)."""
+
+    def serialize(self, log: LogRecord) -> str:
+        return redact(super().serialize(log))
 
 
-def get_logger() -> logging.Logger:
-    return platform_logging.get_logger(LOGGER_NAME)
+class RedactingFilter(logging.Filter):
+    """For other libraries' loggers: urllib3 logs the request path and query (the ``sig``) on retries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call; the handler reports it
+            return True
+        record.msg, record.args = redact(message), None
+        return True
 
 
-def log(level: int, message: str, **fields: Any) -> None:
-    """Log ``message`` with structured ``fields`` (None values are left out)."""
-    platform_logging.log(get_logger(), level, message, **fields)
-
-
-def log_exception(message: str, **fields: Any) -> None:
-    platform_logging.log(get_logger(), logging.ERROR, message, exc_info=True, **fields)
-
-
-platform_logging.add_redactor(redact)
+logger = Logger(service=service_name(), logger_formatter=RedactingFormatter(use_rfc3339=True, utc=True))

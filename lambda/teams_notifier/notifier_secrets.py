@@ -1,4 +1,4 @@
-"""Webhook URLs from Secrets Manager, through a small per-secret cache.
+"""Webhook URLs from Secrets Manager, through Powertools Parameters' bounded cache.
 
 The secret value is the Teams Workflows webhook URL, either the plain string ``https://...``
 or the JSON object ``{"url": "https://..."}``. Neither the URL nor the secret value ever goes
@@ -8,13 +8,10 @@ into an exception message or a log line.
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from aws_lambda_powertools.utilities.parameters import GetParameterError, SecretsProvider
 from notifier_logging import register_secret
 
 # Plain http is accepted only towards this machine (local test servers); Teams is https.
@@ -49,48 +46,36 @@ def parse_webhook_secret(value: str) -> str:
     raise WebhookSecretError("webhook URL must use https")
 
 
-@dataclass
-class _Entry:
-    url: str
-    fetched_at: float
+class WebhookSecrets:
+    """Webhook URLs through a Powertools SecretsProvider, each cached for ``max_age`` seconds (0: never)."""
 
-
-class SecretCache:
-    """Reads webhook URLs from Secrets Manager and keeps each one for ``ttl_seconds``."""
-
-    def __init__(self, client: Any, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._client = client
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._entries: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
+    def __init__(self, client: Any, max_age: int) -> None:
+        self._provider = SecretsProvider(boto3_client=client)
+        self._max_age = max_age
+        # Secrets to read again on next use, bypassing the cache.
+        self._stale: set[str] = set()
 
     def webhook_url(self, secret_id: str) -> str:
-        now = self._clock()
-        with self._lock:
-            entry = self._entries.get(secret_id)
-            if entry is not None and now - entry.fetched_at < self._ttl:
-                return entry.url
-        url = self._fetch(secret_id)
-        with self._lock:
-            self._entries[secret_id] = _Entry(url, now)
+        try:
+            value = self._provider.get(secret_id, max_age=self._max_age, force_fetch=secret_id in self._stale)
+        except GetParameterError as error:
+            # Powertools raises it inside its except block: the AWS error is the context.
+            response = getattr(error.__context__, "response", None)
+            code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+            raise WebhookSecretError(f"cannot read secret: {code or type(error.__context__).__name__}") from None
+        self._stale.discard(secret_id)
+        if not isinstance(value, str) or not value.strip():
+            self._stale.add(secret_id)
+            raise WebhookSecretError("secret has no SecretString")
+        register_secret(value.strip())
+        try:
+            url = parse_webhook_secret(value)
+        except WebhookSecretError:
+            self._stale.add(secret_id)  # e.g. the placeholder: pick up the URL as soon as it is stored
+            raise
+        register_secret(url)
         return url
 
     def invalidate(self, secret_id: str) -> None:
-        """Forget a cached URL (after the webhook refused it, so a rotated secret is picked up)."""
-        with self._lock:
-            self._entries.pop(secret_id, None)
-
-    def _fetch(self, secret_id: str) -> str:
-        try:
-            response = self._client.get_secret_value(SecretId=secret_id)
-        except Exception as error:
-            code = getattr(error, "response", {}).get("Error", {}).get("Code") if hasattr(error, "response") else None
-            raise WebhookSecretError(f"cannot read secret: {code or type(error).__name__}") from None
-        value = response.get("SecretString")
-        if not isinstance(value, str) or not value.strip():
-            raise WebhookSecretError("secret has no SecretString")
-        register_secret(value.strip())
-        url = parse_webhook_secret(value)
-        register_secret(url)
-        return url
+        """Read the secret again next time (after the webhook refused its URL, so a rotated one is picked up)."""
+        self._stale.add(secret_id)

@@ -1,6 +1,7 @@
 """The function's settings: every environment variable it reads is named, parsed and checked here, once.
 
-A bad value raises SettingsError at cold start with the variable's name in the message.
+A bad value raises SettingsError at cold start with the variable's name in the message. Powertools
+reads its own variables (POWERTOOLS_LOG_LEVEL, POWERTOOLS_IDEMPOTENCY_DISABLED...) itself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ HTTP_TIMEOUT_SECONDS = "HTTP_TIMEOUT_SECONDS"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
 SECRET_CACHE_SECONDS = "SECRET_CACHE_SECONDS"  # noqa: S105 - a variable name, not a secret
 PULL_REQUEST_PROJECT_SUFFIX = "PULL_REQUEST_PROJECT_SUFFIX"
+# Powertools' own variable; read here only to give the Logger this function's default service name.
+SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+DEFAULT_SERVICE_NAME = "teams-notifier"
 
 ALL_VARIABLES = (
     PLATFORM_NAME,
@@ -40,6 +44,7 @@ ALL_VARIABLES = (
     MAX_ATTEMPTS,
     SECRET_CACHE_SECONDS,
     PULL_REQUEST_PROJECT_SUFFIX,
+    SERVICE_NAME,
 )
 
 # The stack gives the function a 60 s timeout; one HTTP attempt must fit well inside it.
@@ -115,6 +120,12 @@ def _number(environ: Mapping[str, str], name: str, default: float, low: float, h
     if not math.isfinite(value) or not low <= value <= high:
         raise SettingsError(name, f"must be between {low:g} and {high:g}; got {_shown(raw)}")
     return value
+
+
+def service_name(environ: Mapping[str, str] | None = None) -> str:
+    """The Logger's service: POWERTOOLS_SERVICE_NAME, or "teams-notifier" when it is unset or blank."""
+    env = os.environ if environ is None else environ
+    return env.get(SERVICE_NAME, "").strip() or DEFAULT_SERVICE_NAME
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

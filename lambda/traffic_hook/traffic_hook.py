@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -25,10 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import CodeDeployLifecycleHookEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-from platform_logging import get_logger, log
 
-LOGGER = get_logger("traffic_hook")
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "traffic_hook")
 
 STAGES = ("pre", "post")
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -39,13 +40,6 @@ MAX_LOGGED_PAYLOAD = 2000
 
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
-
-
-# ----------------------------------------------------------------------------- logging
-
-
-def _log(level: int, message: str, **fields: Any) -> None:
-    log(LOGGER, level, message, **fields)
 
 
 # ----------------------------------------------------------------------------- settings
@@ -137,20 +131,12 @@ def get_clients() -> HookClients:
 # ----------------------------------------------------------------------------- the event
 
 
-@dataclass(frozen=True)
-class HookEvent:
-    deployment_id: str
-    execution_id: str
-
-
-def parse_event(event: Mapping[str, Any]) -> HookEvent:
-    deployment_id = event.get("DeploymentId") if isinstance(event, Mapping) else None
-    execution_id = event.get("LifecycleEventHookExecutionId") if isinstance(event, Mapping) else None
-    if not isinstance(deployment_id, str) or not deployment_id:
-        raise ValueError("not a CodeDeploy lifecycle hook event: 'DeploymentId' is missing")
-    if not isinstance(execution_id, str) or not execution_id:
-        raise ValueError("not a CodeDeploy lifecycle hook event: 'LifecycleEventHookExecutionId' is missing")
-    return HookEvent(deployment_id=deployment_id, execution_id=execution_id)
+def parse_event(event: dict[str, Any]) -> CodeDeployLifecycleHookEvent:
+    hook = CodeDeployLifecycleHookEvent(event if isinstance(event, dict) else {})
+    for key in ("DeploymentId", "LifecycleEventHookExecutionId"):
+        if not isinstance(hook.get(key), str) or not hook.get(key):
+            raise ValueError(f"not a CodeDeploy lifecycle hook event: '{key}' is missing")
+    return hook
 
 
 # ----------------------------------------------------------------------------- the AppSpec
@@ -258,7 +244,9 @@ def invoke_and_evaluate(lambda_: Any, qualified_name: str, settings: HookSetting
     return dataclasses.replace(result, executed_version=response.get("ExecutedVersion"))
 
 
-def run_test(hook: HookEvent, settings: HookSettings, clients: HookClients) -> tuple[str, CheckResult]:
+def run_test(
+    hook: CodeDeployLifecycleHookEvent, settings: HookSettings, clients: HookClients
+) -> tuple[str, CheckResult]:
     """Returns (what was invoked, result)."""
     if settings.stage == "pre":
         info = clients.codedeploy.get_deployment(deploymentId=hook.deployment_id)["deploymentInfo"]
@@ -273,11 +261,12 @@ def run_test(hook: HookEvent, settings: HookSettings, clients: HookClients) -> t
 # ----------------------------------------------------------------------------- entry points
 
 
-def process_event(
-    event: Mapping[str, Any], *, clients: HookClients, settings_loader: Callable[[], HookSettings]
-) -> str:
+def process_event(event: dict[str, Any], *, clients: HookClients, settings_loader: Callable[[], HookSettings]) -> str:
     hook = parse_event(event)  # without the ids nothing can be reported: let it raise
-    fields: dict[str, Any] = {"deployment_id": hook.deployment_id, "execution_id": hook.execution_id}
+    fields: dict[str, Any] = {
+        "deployment_id": hook.deployment_id,
+        "execution_id": hook.lifecycle_event_hook_execution_id,
+    }
     status = FAILED
     try:
         settings = settings_loader()
@@ -289,24 +278,20 @@ def process_event(
             status_code=result.status_code,
         )
         status = SUCCEEDED if result.passed else FAILED
-        _log(
-            logging.INFO if result.passed else logging.WARNING,
-            "traffic hook test ran",
-            result=status,
-            reason=result.reason,
-            **fields,
-        )
+        log = logger.info if result.passed else logger.warning
+        log("traffic hook test ran", result=status, reason=result.reason, **fields)
     except Exception:
-        LOGGER.exception("traffic hook test could not run", extra={"fields": {**fields, "result": FAILED}})
+        logger.exception("traffic hook test could not run", result=FAILED, **fields)
         status = FAILED
     clients.codedeploy.put_lifecycle_event_hook_execution_status(
         deploymentId=hook.deployment_id,
-        lifecycleEventHookExecutionId=hook.execution_id,
+        lifecycleEventHookExecutionId=hook.lifecycle_event_hook_execution_id,
         status=status,
     )
-    _log(logging.INFO, "traffic hook status reported", result=status, **fields)
+    logger.info("traffic hook status reported", result=status, **fields)
     return status
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     return {"status": process_event(event, clients=get_clients(), settings_loader=get_settings)}

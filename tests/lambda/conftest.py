@@ -10,8 +10,6 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # notifier_helpers
-# The platform_logging layer, as the Lambda runtime puts /opt/python on the path.
-sys.path.insert(0, str(HERE.parents[1] / "lambda" / "layers" / "platform_logging" / "python"))
 
 from notifier_helpers import WebhookServer, mocked_aws, webhook_server  # noqa: E402
 

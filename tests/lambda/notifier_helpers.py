@@ -7,8 +7,10 @@ and AWS is moto with fake credentials.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
+import logging
 import re
 import sys
 import threading
@@ -87,6 +89,9 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
+    # Powertools: idempotency really on, the Logger at INFO under its default service name.
+    for name in ("POWERTOOLS_IDEMPOTENCY_DISABLED", "POWERTOOLS_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "POWERTOOLS_DEV"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def notifier_env(**overrides: Any) -> dict[str, str]:
@@ -113,12 +118,30 @@ def load_notifier(monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> ModuleTy
     env = notifier_env(**overrides)
     for name in ("PLATFORM_NAME", "ROUTES", "CHANNEL_SECRETS", "FALLBACK_CHANNELS", "IDEMPOTENCY_TABLE",
                  "IDEMPOTENCY_TTL_SECONDS", "ENVIRONMENTS", "HTTP_TIMEOUT_SECONDS", "MAX_ATTEMPTS",
-                 "SECRET_CACHE_SECONDS", "PULL_REQUEST_PROJECT_SUFFIX"):  # fmt: skip
+                 "SECRET_CACHE_SECONDS", "PULL_REQUEST_PROJECT_SUFFIX", "POWERTOOLS_SERVICE_NAME"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     sys.modules.pop("notifier", None)
-    return importlib.import_module("notifier")
+    module = importlib.import_module("notifier")
+    # The Logger's handler keeps the stream it was made with; capsys swaps sys.stdout per test.
+    for handler in module.logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(CURRENT_STDOUT)
+    return module
+
+
+class _CurrentStdout:
+    """Writes to whatever sys.stdout is at the time of the call."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+CURRENT_STDOUT = _CurrentStdout()
 
 
 def secret_arn(channel: str) -> str:
@@ -131,6 +154,8 @@ class FakeContext:
     def __init__(self, timeout_seconds: float = 60.0, function_arn: str = FUNCTION_ARN) -> None:
         self._deadline = time.monotonic() + timeout_seconds
         self.invoked_function_arn = function_arn
+        self.function_name = function_arn.rsplit(":", 1)[-1]
+        self.memory_limit_in_mb = 256
         self.aws_request_id = "11111111-2222-3333-4444-555555555555"
 
     def get_remaining_time_in_millis(self) -> int:
@@ -325,6 +350,20 @@ def table_items() -> dict[str, dict[str, Any]]:
     return {item["pk"]["S"]: item for item in items}
 
 
+def delivery_key(event_id: str, channel: str) -> str:
+    """The table key Powertools Idempotency gives an (event, channel): key prefix # sha256 of the payload.
+
+    Spelled out here on purpose: if a Powertools upgrade changed it, records written before the
+    deploy would stop matching (a duplicate could post twice), and these tests would say so.
+    """
+    payload = json.dumps({"channel": channel, "event_id": event_id}, sort_keys=True)
+    return "delivery#" + hashlib.sha256(payload.encode()).hexdigest()
+
+
+def delivery_item(event_id: str, channel: str) -> dict[str, Any]:
+    return table_items()[delivery_key(event_id, channel)]
+
+
 def clear_table() -> None:
     dynamodb = CLIENTS.client("dynamodb")
     for key in table_items():
@@ -332,7 +371,7 @@ def clear_table() -> None:
 
 
 def dependencies(module: ModuleType, **overrides: Any) -> Any:
-    """The function's real dependencies, made with the shared clients (``overrides``: sleep, opener...)."""
+    """The function's real dependencies, made with the shared clients (``overrides``: sleep, jitter, http...)."""
     return module.build_dependencies(module.SETTINGS, session=CLIENTS, **overrides)
 
 

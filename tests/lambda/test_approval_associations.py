@@ -2,13 +2,17 @@
 
 CodeCommit is a real botocore client under botocore.stub.Stubber (moto has no approval rule
 template APIs): every call must be queued with its exact parameters, validated against the
-service model, and an unqueued call fails the test. CloudFormation's presigned ResponseURL is a
-real HTTP server on 127.0.0.1 that records the PUT the handler answers with.
+service model, and an unqueued call fails the test. The handler runs behind aws-cdk-lib's provider
+framework, which answers CloudFormation: success is the returned dict, failure the raised error
+(its message goes into the Reason). The framework passes the ResponseURL on: one test checks, with
+a real HTTP server on 127.0.0.1 as the ResponseURL, that the handler never answers it itself.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from notifier_helpers import Reply, WebhookServer
+from notifier_helpers import WebhookServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lambda" / "approval_associations"))
 
@@ -38,17 +42,17 @@ def codecommit() -> Iterator[tuple[Any, Stubber]]:
 
 
 @pytest.fixture
-def responses(shared_server: WebhookServer, monkeypatch: pytest.MonkeyPatch) -> WebhookServer:
+def responses(shared_server: WebhookServer) -> WebhookServer:
     shared_server.reset()
-    monkeypatch.setattr(approval_associations.time, "sleep", lambda _seconds: None)
     return shared_server
 
 
-def event(server: WebhookServer, request: str, repositories: list[str], **extra: Any) -> dict[str, Any]:
+def event(request: str, repositories: list[str], **extra: Any) -> dict[str, Any]:
+    """A request as the provider framework hands it over (with CloudFormation's ResponseURL, which it answers)."""
     return {
         "RequestType": request,
-        "ServiceToken": "arn:aws:lambda:eu-west-1:111111111111:function:acme-approval-associations",
-        "ResponseURL": f"http://127.0.0.1:{server.port}{RESPONSE_PATH}?X-Amz-Signature=abc",
+        "ServiceToken": "arn:aws:lambda:eu-west-1:111111111111:function:acme-approval-associations-provider",
+        "ResponseURL": "https://cloudformation-custom-resource-response-euwest1.s3.amazonaws.com/x?X-Amz-Signature=a",
         "StackId": "arn:aws:cloudformation:eu-west-1:111111111111:stack/acme-pull-requests/guid",
         "RequestId": "request-1",
         "LogicalResourceId": "Associationsmain1A2B3C4D",
@@ -58,11 +62,9 @@ def event(server: WebhookServer, request: str, repositories: list[str], **extra:
     }
 
 
-def answer(server: WebhookServer) -> dict[str, Any]:
-    (put,) = server.puts(RESPONSE_PATH)
-    assert put.headers.get("Content-Type", "") == ""  # the presigned URL was signed without one
-    body: dict[str, Any] = put.json()
-    return body
+def answer(request: dict[str, Any], client: Any) -> dict[str, Any]:
+    """What the provider framework sends CloudFormation as SUCCESS (PhysicalResourceId and Data)."""
+    return approval_associations.on_event(request, client)
 
 
 def _expect(
@@ -93,32 +95,23 @@ def expect_disassociate(stubber: Stubber, names: list[str], errors: list[dict[st
 
 
 def test_create_associates_every_repository_in_batches_of_25_and_answers_success(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
+    codecommit: tuple[Any, Stubber],
 ) -> None:
     client, stubber = codecommit
     names = [f"acme-service-{i:02d}" for i in range(30)]
     expect_associate(stubber, names[:25])
     expect_associate(stubber, names[25:])
-    approval_associations.handler(event(responses, "Create", [*reversed(names), names[0]]), None, client)
-    body = answer(responses)
-    assert body == {
-        "Status": "SUCCESS",
-        "Reason": "done",
+    assert answer(event("Create", [*reversed(names), names[0]]), client) == {
         "PhysicalResourceId": f"{TEMPLATE}:associations",
-        "StackId": "arn:aws:cloudformation:eu-west-1:111111111111:stack/acme-pull-requests/guid",
-        "RequestId": "request-1",
-        "LogicalResourceId": "Associationsmain1A2B3C4D",
+        "Data": {"TemplateName": TEMPLATE},
     }
 
 
-def test_update_disassociates_the_repositories_no_longer_listed(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
-) -> None:
+def test_update_disassociates_the_repositories_no_longer_listed(codecommit: tuple[Any, Stubber]) -> None:
     client, stubber = codecommit
     expect_disassociate(stubber, ["acme-orders"])
     expect_associate(stubber, ["acme-pricing", "acme-storefront"])
     request = event(
-        responses,
         "Update",
         ["acme-storefront", "acme-pricing"],
         PhysicalResourceId=f"{TEMPLATE}:associations",
@@ -127,46 +120,36 @@ def test_update_disassociates_the_repositories_no_longer_listed(
             "Repositories": ["acme-orders", "acme-pricing", "acme-storefront"],
         },
     )
-    approval_associations.handler(request, None, client)
-    body = answer(responses)
-    assert (body["Status"], body["PhysicalResourceId"]) == ("SUCCESS", f"{TEMPLATE}:associations")
+    assert answer(request, client)["PhysicalResourceId"] == f"{TEMPLATE}:associations"
 
 
-def test_update_that_only_adds_reassociates_without_disassociating(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
-) -> None:
+def test_update_that_only_adds_reassociates_without_disassociating(codecommit: tuple[Any, Stubber]) -> None:
     client, stubber = codecommit
     expect_associate(stubber, ["acme-orders", "acme-pricing"])
     request = event(
-        responses,
         "Update",
         ["acme-orders", "acme-pricing"],
         PhysicalResourceId=f"{TEMPLATE}:associations",
         OldResourceProperties={"TemplateName": TEMPLATE, "Repositories": ["acme-orders"]},
     )
-    approval_associations.handler(request, None, client)
-    assert answer(responses)["Status"] == "SUCCESS"
+    assert answer(request, client)["PhysicalResourceId"] == f"{TEMPLATE}:associations"
 
 
 def test_update_to_another_template_gets_a_new_physical_id_so_cloudformation_deletes_the_old(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
+    codecommit: tuple[Any, Stubber],
 ) -> None:
     client, stubber = codecommit
     expect_associate(stubber, ["acme-orders"])
     request = event(
-        responses,
         "Update",
         ["acme-orders"],
         PhysicalResourceId="acme-pr-validation-develop:associations",
         OldResourceProperties={"TemplateName": "acme-pr-validation-develop", "Repositories": ["acme-orders"]},
     )
-    approval_associations.handler(request, None, client)
-    assert answer(responses)["PhysicalResourceId"] == f"{TEMPLATE}:associations"
+    assert answer(request, client)["PhysicalResourceId"] == f"{TEMPLATE}:associations"
 
 
-def test_delete_disassociates_and_tolerates_what_is_already_gone(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
-) -> None:
+def test_delete_disassociates_and_tolerates_what_is_already_gone(codecommit: tuple[Any, Stubber]) -> None:
     client, stubber = codecommit
     expect_disassociate(
         stubber,
@@ -177,34 +160,28 @@ def test_delete_disassociates_and_tolerates_what_is_already_gone(
         ],
     )
     request = event(
-        responses,
         "Delete",
         ["acme-storefront", "acme-pricing", "acme-orders"],
         PhysicalResourceId=f"{TEMPLATE}:associations",
     )
-    approval_associations.handler(request, None, client)
     # A failed Delete would leave the stack in DELETE_FAILED over a left-behind association.
-    assert answer(responses)["Status"] == "SUCCESS"
+    # The framework refuses a Delete answer with another physical id.
+    assert answer(request, client)["PhysicalResourceId"] == f"{TEMPLATE}:associations"
 
 
-def test_delete_of_a_template_that_no_longer_exists_succeeds(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
-) -> None:
+def test_delete_of_a_template_that_no_longer_exists_succeeds(codecommit: tuple[Any, Stubber]) -> None:
     client, stubber = codecommit
     stubber.add_client_error(
         "batch_disassociate_approval_rule_template_from_repositories",
         service_error_code="ApprovalRuleTemplateDoesNotExistException",
         expected_params={"approvalRuleTemplateName": TEMPLATE, "repositoryNames": ["acme-orders"]},
     )
-    approval_associations.handler(
-        event(responses, "Delete", ["acme-orders"], PhysicalResourceId="Associationsmain1A2B3C4D:failed"), None, client
-    )
-    body = answer(responses)
-    assert (body["Status"], body["PhysicalResourceId"]) == ("SUCCESS", "Associationsmain1A2B3C4D:failed")
+    request = event("Delete", ["acme-orders"], PhysicalResourceId="Associationsmain1A2B3C4D:failed")
+    assert answer(request, client)["PhysicalResourceId"] == "Associationsmain1A2B3C4D:failed"
 
 
 def test_create_that_codecommit_refuses_fails_with_each_repository_and_reason(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
+    codecommit: tuple[Any, Stubber],
 ) -> None:
     client, stubber = codecommit
     expect_associate(
@@ -212,19 +189,46 @@ def test_create_that_codecommit_refuses_fails_with_each_repository_and_reason(
         ["acme-orders", "acme-typo"],
         errors=[{"repositoryName": "acme-typo", "errorCode": "RepositoryDoesNotExistException", "errorMessage": "no"}],
     )
-    approval_associations.handler(event(responses, "Create", ["acme-orders", "acme-typo"]), None, client)
-    body = answer(responses)
-    assert body["Status"] == "FAILED"
-    assert body["Reason"] == (
-        f"AssociationError: could not associate {TEMPLATE} with acme-typo: RepositoryDoesNotExistException no"
+    # The framework skips the Delete that follows a failed Create, so the handler disassociates
+    # what did get associated (what the rollback's Delete did before) and then fails.
+    expect_disassociate(
+        stubber,
+        ["acme-orders", "acme-typo"],
+        errors=[{"repositoryName": "acme-typo", "errorCode": "RepositoryDoesNotExistException", "errorMessage": "no"}],
     )
-    # Nothing was created: the rollback's Delete carries this id and disassociates what did get associated.
-    assert body["PhysicalResourceId"] == "Associationsmain1A2B3C4D:failed"
+    with pytest.raises(approval_associations.AssociationError) as failed:
+        answer(event("Create", ["acme-orders", "acme-typo"]), client)
+    assert str(failed.value) == f"could not associate {TEMPLATE} with acme-typo: RepositoryDoesNotExistException no"
 
 
-def test_update_that_cannot_disassociate_fails_so_cloudformation_rolls_back(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
-) -> None:
+def test_a_failed_create_whose_undo_fails_too_reports_the_create_error(codecommit: tuple[Any, Stubber]) -> None:
+    client, stubber = codecommit
+    expect_associate(
+        stubber,
+        ["acme-orders"],
+        errors=[
+            {"repositoryName": "acme-orders", "errorCode": "EncryptionKeyAccessDeniedException", "errorMessage": "kms"}
+        ],
+    )
+    stubber.add_client_error(
+        "batch_disassociate_approval_rule_template_from_repositories",
+        service_error_code="EncryptionKeyDisabledException",
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(approval_associations.logger.registered_formatter)
+    approval_associations.logger.addHandler(handler)
+    try:
+        with pytest.raises(approval_associations.AssociationError, match=r"could not associate .* EncryptionKeyAccess"):
+            answer(event("Create", ["acme-orders"]), client)
+    finally:
+        approval_associations.logger.handlers.remove(handler)
+    [undo] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert undo["message"] == "could not undo the associations of the failed create"
+    assert "EncryptionKeyDisabledException" in undo["exception"]
+
+
+def test_update_that_cannot_disassociate_fails_so_cloudformation_rolls_back(codecommit: tuple[Any, Stubber]) -> None:
     client, stubber = codecommit
     expect_disassociate(
         stubber,
@@ -234,17 +238,16 @@ def test_update_that_cannot_disassociate_fails_so_cloudformation_rolls_back(
         ],
     )
     request = event(
-        responses,
         "Update",
         [],
         PhysicalResourceId=f"{TEMPLATE}:associations",
         OldResourceProperties={"TemplateName": TEMPLATE, "Repositories": ["acme-orders"]},
     )
-    approval_associations.handler(request, None, client)
-    body = answer(responses)
-    assert body["Status"] == "FAILED"
-    assert "acme-orders: EncryptionKeyAccessDeniedException kms" in body["Reason"]
-    assert body["PhysicalResourceId"] == f"{TEMPLATE}:associations"
+    # The framework answers FAILED with the request's PhysicalResourceId, so CloudFormation rolls back.
+    with pytest.raises(
+        approval_associations.AssociationError, match="acme-orders: EncryptionKeyAccessDeniedException kms"
+    ):
+        answer(request, client)
 
 
 @pytest.mark.parametrize(
@@ -255,41 +258,42 @@ def test_update_that_cannot_disassociate_fails_so_cloudformation_rolls_back(
     ],
 )
 def test_malformed_properties_fail_naming_the_field(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer, change: dict[str, Any], reason: str
+    codecommit: tuple[Any, Stubber], change: dict[str, Any], reason: str
 ) -> None:
     client, _ = codecommit  # no call queued: any CodeCommit call fails the test
-    request = event(responses, "Create", [])
+    request = event("Create", [])
     request["ResourceProperties"].update(change)
-    approval_associations.handler(request, None, client)
-    body = answer(responses)
-    assert body["Status"] == "FAILED"
-    assert reason in body["Reason"]
+    with pytest.raises(ValueError) as failed:
+        answer(request, client)
+    assert reason in str(failed.value)
 
 
-def test_unknown_request_type_fails(codecommit: tuple[Any, Stubber], responses: WebhookServer) -> None:
+def test_unknown_request_type_fails(codecommit: tuple[Any, Stubber]) -> None:
     client, _ = codecommit
-    approval_associations.handler(event(responses, "Replace", ["acme-orders"]), None, client)
-    assert "RequestType must be Create, Update or Delete, got 'Replace'" in answer(responses)["Reason"]
+    with pytest.raises(ValueError) as failed:
+        answer(event("Replace", ["acme-orders"]), client)
+    assert "RequestType must be Create, Update or Delete, got 'Replace'" in str(failed.value)
 
 
-def test_the_answer_is_retried_when_the_response_url_fails(
-    codecommit: tuple[Any, Stubber], responses: WebhookServer
+class FakeContext:
+    """What Powertools' inject_lambda_context reads from the Lambda context."""
+
+    aws_request_id = "req-123"
+    function_name = "acme-approval-associations"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:111111111111:function:acme-approval-associations"
+
+
+def test_the_handler_never_answers_cloudformation_itself(
+    codecommit: tuple[Any, Stubber], responses: WebhookServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The provider framework answers (and retries the answer): a PUT of ours would be a second answer."""
     client, stubber = codecommit
-    responses.script_path(RESPONSE_PATH, Reply(status=503), Reply(status=200))
+    monkeypatch.setattr(approval_associations, "_client", lambda: client)
     expect_associate(stubber, ["acme-orders"])
-    approval_associations.handler(event(responses, "Create", ["acme-orders"]), None, client)
-    puts = responses.puts(RESPONSE_PATH)
-    assert len(puts) == 2
-    assert puts[0].body == puts[1].body
-    assert json.loads(puts[1].body)["Status"] == "SUCCESS"
-
-
-def test_a_response_url_that_is_not_https_is_refused(codecommit: tuple[Any, Stubber], responses: WebhookServer) -> None:
-    client, stubber = codecommit
-    expect_associate(stubber, ["acme-orders"])
-    request = event(responses, "Create", ["acme-orders"])
-    request["ResponseURL"] = "file:///etc/passwd"
-    with pytest.raises(ValueError, match="ResponseURL must be an https URL"):
-        approval_associations.handler(request, None, client)
+    request = event("Create", ["acme-orders"])
+    request["ResponseURL"] = f"http://127.0.0.1:{responses.port}{RESPONSE_PATH}?X-Amz-Signature=abc"
+    assert approval_associations.handler(request, FakeContext())["PhysicalResourceId"] == f"{TEMPLATE}:associations"
+    with pytest.raises(ValueError, match="RequestType"):
+        approval_associations.handler({**request, "RequestType": "Replace"}, FakeContext())
     assert responses.requests == []

@@ -12,6 +12,8 @@ import datetime
 import io
 import json
 import logging
+import os
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import platform_logging
 import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
@@ -123,10 +124,18 @@ class Harness:
             name: Stubber(getattr(self, name)) for name in ("s3", "sts", "codepipeline", "lambda_", "codedeploy")
         }
         self.target_calls: list[tuple[deployer.Credentials, str]] = []
+        self.artifact_calls: list[deployer.Credentials] = []
         self.clock = FakeClock()
         self.aws = deployer.Aws(
-            s3=self.s3, sts=self.sts, codepipeline=self.codepipeline, target_clients=self._target_clients
+            sts=self.sts,
+            codepipeline=self.codepipeline,
+            artifact_s3=self._artifact_s3,
+            target_clients=self._target_clients,
         )
+
+    def _artifact_s3(self, credentials: deployer.Credentials) -> Any:
+        self.artifact_calls.append(credentials)
+        return self.s3
 
     def _target_clients(self, credentials: deployer.Credentials, region: str) -> deployer.TargetClients:
         self.target_calls.append((credentials, region))
@@ -264,7 +273,7 @@ def harness() -> Harness:
 
 @pytest.fixture
 def log_lines() -> Iterator[list[str]]:
-    """Every line the deployer logs, formatted as it would reach CloudWatch."""
+    """Every line the deployer logs, formatted (by Powertools' formatter) as it would reach CloudWatch."""
     lines: list[str] = []
 
     class Collect(logging.Handler):
@@ -272,10 +281,10 @@ def log_lines() -> Iterator[list[str]]:
             lines.append(self.format(record))
 
     collector = Collect()
-    collector.setFormatter(platform_logging.JsonFormatter())
-    deployer.LOGGER.addHandler(collector)
+    collector.setFormatter(deployer.logger.registered_formatter)
+    deployer.logger.addHandler(collector)
     yield lines
-    deployer.LOGGER.removeHandler(collector)
+    deployer.logger.handlers.remove(collector)
 
 
 EXPECTED_APPSPEC = {
@@ -339,6 +348,13 @@ def test_first_invocation_publishes_version_and_starts_deployment(harness: Harne
         ASSUMED["SessionToken"],
     )
     assert harness.clock.sleeps == [FAST.update_poll_interval_seconds]
+    # the artifact is read with the credentials CodePipeline put in the job for it
+    [artifact_credentials] = harness.artifact_calls
+    assert (
+        artifact_credentials.access_key_id,
+        artifact_credentials.secret_access_key,
+        artifact_credentials.session_token,
+    ) == ("access_key_ID", "secret_key", "session_token")
     # logs are JSON, carry the job id, and leak neither the artifact nor the assumed credentials
     records = [json.loads(line) for line in log_lines]
     assert any(r.get("deployment_id") == DEPLOYMENT_ID and r.get("job_id") == JOB_ID for r in records)
@@ -597,6 +613,27 @@ def test_bad_user_parameters_fail_job_naming_the_field(harness: Harness, change:
     assert isinstance(outcome, deployer.Failure)
 
 
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        (lambda job: job["data"].update(inputArtifacts=[]), "no input artifact"),
+        (lambda job: job["data"]["inputArtifacts"][0]["location"].pop("s3Location"), "no input artifact"),
+        (lambda job: job["data"].pop("artifactCredentials"), "artifactCredentials"),
+        (lambda job: job["data"].pop("actionConfiguration"), "UserParameters is missing"),
+    ],
+    ids=["no-input-artifact", "no-s3-location", "no-artifact-credentials", "no-action-configuration"],
+)
+def test_malformed_job_is_reported_as_configuration_error(harness: Harness, corrupt: Any, expected: str) -> None:
+    event = first_event()
+    corrupt(event["CodePipeline.job"])
+    harness.expect_failure({"type": "ConfigurationError", "message": Contains(expected)})
+
+    outcome = harness.run(event)
+
+    assert isinstance(outcome, deployer.Failure)
+    assert harness.target_calls == []
+
+
 def test_verbatim_sample_event_fails_on_its_user_parameters(harness: Harness) -> None:
     # The published sample has UserParameters "input_parameter": not our JSON.
     harness.expect_failure({"type": "ConfigurationError", "message": Contains("UserParameters", "not valid JSON")})
@@ -656,6 +693,13 @@ def test_role_session_name_is_valid_for_any_job_id() -> None:
 
 
 class FakeContext:
+    """What the handler and Powertools' inject_lambda_context read from the Lambda context."""
+
+    aws_request_id = "req-123"
+    function_name = "acme-pricing-lambda-deployer"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:111111111111:function:acme-pricing-lambda-deployer"
+
     def __init__(self, remaining_ms: int) -> None:
         self.remaining_ms = remaining_ms
 
@@ -683,3 +727,30 @@ def test_handler_follows_deployment_with_real_clock(harness: Harness, monkeypatc
 
     with harness.active():
         assert deployer.handler(continuation_event(), FakeContext(300_000)) is None
+
+
+def test_handler_never_logs_the_event_with_its_credentials() -> None:
+    """Powertools reads POWERTOOLS_LOGGER_LOG_EVENT when the handler is decorated: import it in a fresh process."""
+    event = {"CodePipeline.job": {"data": continuation_event()["CodePipeline.job"]["data"]}}  # no id: fails at once
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import deployer\n"
+        "class Context:\n"
+        "    aws_request_id = function_name = invoked_function_arn = 'x'\n"
+        "    memory_limit_in_mb = 512\n"
+        "    get_remaining_time_in_millis = staticmethod(lambda: 300_000)\n"
+        "try:\n"
+        "    deployer.handler(json.loads(sys.argv[2]), Context())\n"
+        "except ValueError as error:\n"
+        "    print('raised', error)\n"
+    )
+    env = {**os.environ, "POWERTOOLS_LOGGER_LOG_EVENT": "true", "AWS_DEFAULT_REGION": "eu-west-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(ROOT / "lambda" / "lambda_deployer"), json.dumps(event)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "raised not a CodePipeline job event" in done.stdout
+    assert "secret_key" not in done.stdout + done.stderr and "session_token" not in done.stdout + done.stderr

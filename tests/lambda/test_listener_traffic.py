@@ -122,3 +122,18 @@ def test_incomplete_properties_are_refused_by_name(elbv2: tuple[Any, Stubber]) -
     client, _ = elbv2
     with pytest.raises(ValueError, match="BlueTargetGroupArn"):
         lt.on_event({"RequestType": "Create", "ResourceProperties": {"LoadBalancerArn": ALB}}, client)
+
+
+class FakeContext:
+    """What Powertools' inject_lambda_context reads from the Lambda context."""
+
+    aws_request_id = "req-123"
+    function_name = "acme-dev-listener-traffic"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:222222222222:function:acme-dev-listener-traffic"
+
+
+def test_the_handler_answers_the_provider_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    event = {"RequestType": "Delete", "PhysicalResourceId": "p", "ResourceProperties": PROPERTIES}
+    assert lt.handler(event, FakeContext()) == {"PhysicalResourceId": "p"}

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import platform_logging
 import pytest
 from botocore.stub import Stubber, UnStubbedResponseError
 
@@ -101,16 +100,15 @@ def stub(client: Any) -> Iterator[Stubber]:
 
 @pytest.fixture
 def logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """Returns a function that parses the JSON log lines written so far in the test."""
+    """Returns a function that parses the JSON log lines (Powertools' formatter) written so far in the test."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(platform_logging.JsonFormatter())
-    logger = logging.getLogger(pr_validator.LOGGER_NAME)
-    logger.addHandler(handler)
+    handler.setFormatter(pr_validator.logger.registered_formatter)
+    pr_validator.logger.addHandler(handler)
     try:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     finally:
-        logger.removeHandler(handler)
+        pr_validator.logger.handlers.remove(handler)
 
 
 # --- stubbed CodeCommit responses ----------------------------------------------------------------------------------
@@ -500,7 +498,7 @@ def test_handler_logs_and_raises_malformed_event(
 ) -> None:
     monkeypatch.setattr(pr_validator, "_client", client)
     with pytest.raises(pr_validator.MalformedEventError):
-        pr_validator.handler({"id": "evt-1", "detail-type": "CodeBuild Build State Change"}, None)
+        pr_validator.handler({"id": "evt-1", "detail-type": "CodeBuild Build State Change"}, FakeContext())
     [line] = logs()
     assert line["level"] == "ERROR"
     assert line["message"] == "malformed event"
@@ -511,7 +509,12 @@ def test_handler_logs_and_raises_malformed_event(
 
 
 class FakeContext:
+    """What Powertools' inject_lambda_context reads from the Lambda context."""
+
     aws_request_id = "req-123"
+    function_name = "acme-pr-validator"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-west-2:123456789012:function:acme-pr-validator"
 
 
 def test_handler_validates_with_env_config_and_writes_json_logs(
@@ -548,7 +551,7 @@ def test_handler_validates_with_env_config_and_writes_json_logs(
     }
     lines = logs()
     assert [line["message"] for line in lines] == ["comment posted", "no approval to revoke", "pull request validated"]
-    assert all(line["request_id"] == "req-123" for line in lines)
+    assert all(line["function_request_id"] == "req-123" for line in lines)
     assert lines[0]["comment_id"] == "posted-1"
     assert lines[-1]["build_id"] == BUILD_ARN
     assert lines[-1]["status"] == "FAILED"
@@ -566,7 +569,7 @@ def test_invalid_env_config_fails_the_invocation(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PROJECT_SUFFIX", "not valid")
     monkeypatch.setattr(pr_validator, "_client", client)
     with pytest.raises(pr_validator.ConfigError):
-        pr_validator.handler(succeeded_event(), None)
+        pr_validator.handler(succeeded_event(), FakeContext())
 
 
 # --- comment content -----------------------------------------------------------------------------------------------

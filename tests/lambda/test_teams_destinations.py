@@ -6,7 +6,9 @@ is queued with its exact parameters and validated against the service model.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +57,17 @@ def stubs() -> Iterator[tuple[td.Destinations, Stubber, Stubber]]:
         yield td.Destinations(events, secrets, sleep=lambda _seconds: None), events_stub, secrets_stub
         events_stub.assert_no_pending_responses()
         secrets_stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """What the function logs, through its Powertools handler's formatter (the one that redacts)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(td.logger.registered_formatter)
+    td.logger.addHandler(handler)
+    yield stream
+    td.logger.handlers.remove(handler)
 
 
 def expect_secret(secrets: Stubber, value: str) -> None:
@@ -135,7 +148,7 @@ def test_a_url_without_a_signature_keeps_its_whole_query() -> None:
 
 
 def test_create_makes_the_connection_with_the_signature_as_a_secret_parameter(
-    stubs: tuple[td.Destinations, Stubber, Stubber], capsys: pytest.CaptureFixture[str]
+    stubs: tuple[td.Destinations, Stubber, Stubber], logs: io.StringIO
 ) -> None:
     destinations, events, secrets = stubs
     expect_secret(secrets, URL)
@@ -168,9 +181,9 @@ def test_create_makes_the_connection_with_the_signature_as_a_secret_parameter(
             "Configured": "true",
         },
     }
-    logged = capsys.readouterr().out
+    logged = logs.getvalue()
     assert SIGNATURE not in logged and "workflows/0a1b2c3d4e5f" not in logged
-    assert '"configured": true' in logged
+    assert [json.loads(line)["configured"] for line in logged.splitlines()] == [True]
 
 
 def test_update_rereads_the_secret_and_updates_both_in_place(stubs: tuple[td.Destinations, Stubber, Stubber]) -> None:
@@ -248,3 +261,40 @@ def test_sync_of_a_channel_that_is_not_an_api_destination_is_refused(
     destinations, _, _ = stubs
     with pytest.raises(ValueError, match="releases"):
         td.sync(["releases"], {"announcements": PROPERTIES}, destinations)
+
+
+def test_a_signature_that_reaches_a_log_line_is_masked(logs: io.StringIO) -> None:
+    """The code logs no URL; should a bug or an exception message carry one, the formatter masks its `sig`."""
+    td.logger.info("oops", url=URL)
+    try:
+        raise RuntimeError(f"could not reach {URL}")
+    except RuntimeError:
+        td.logger.exception("failed")
+    logged = logs.getvalue()
+    assert SIGNATURE not in logged
+    assert logged.count("sig=[REDACTED]") >= 3  # the field, the exception message and its traceback
+    assert [json.loads(line)["message"] for line in logged.splitlines()] == ["oops", "failed"]
+
+
+class FakeContext:
+    """What Powertools' inject_lambda_context reads from the Lambda context."""
+
+    aws_request_id = "req-123"
+    function_name = "acme-teams-destinations"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:111111111111:function:acme-teams-destinations"
+
+
+def test_the_handler_serves_the_provider_framework_and_sync(
+    stubs: tuple[td.Destinations, Stubber, Stubber], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    destinations, events, _ = stubs
+    monkeypatch.setattr(td, "_destinations", lambda: destinations)
+    monkeypatch.setenv("CHANNELS", json.dumps({"announcements": PROPERTIES}))
+    events.add_response("delete_api_destination", {}, {"Name": NAME})
+    events.add_response("delete_connection", {}, {"Name": NAME})
+    assert td.handler({"RequestType": "Delete", "PhysicalResourceId": NAME}, FakeContext()) == {
+        "PhysicalResourceId": NAME
+    }
+    with pytest.raises(ValueError, match="releases"):
+        td.handler({"sync": ["releases"]}, FakeContext())

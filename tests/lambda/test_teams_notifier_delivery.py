@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from notifier_helpers import (
     Reply,
     WebhookServer,
     check_envelope,
+    delivery_item,
+    delivery_key,
     dependencies,
     json_lines,
     load_event,
@@ -27,6 +30,7 @@ from notifier_helpers import (
 )
 
 EVENT = "codepipeline-pipeline-execution-failed.json"
+EVENT_ID = "01234567-EXAMPLE"
 BOTH = {"pipeline_failed": ["alerts", "releases"]}
 
 
@@ -65,11 +69,15 @@ def test_202_is_posted_once_and_recorded_done(monkeypatch: pytest.MonkeyPatch, s
     assert post.path == server.path("alerts")
     assert post.headers["Content-Type"] == "application/json"
     check_envelope(post.json())
-    item = table_items()["01234567-EXAMPLE#alerts"]
-    assert item["status"]["S"] == "done"
-    assert item["channel"]["S"] == "alerts" and item["kind"]["S"] == "pipeline_failed"
+    item = delivery_item(EVENT_ID, "alerts")
+    assert item["status"]["S"] == "COMPLETED"
+    recorded = json.loads(item["data"]["S"])
+    assert recorded["channel"] == "alerts" and recorded["kind"] == "pipeline_failed"
     assert before + 172800 <= int(item["expires_at"]["N"]) <= int(time.time()) + 172800
-    assert "claim_expires_at" not in item
+    # A done record is never taken over, even once its in-progress window has passed.
+    _age_claim(delivery_key(EVENT_ID, "alerts"))
+    assert invoke(module, deps)["duplicates"] == ["alerts"]
+    assert len(server.posts()) == 1
 
 
 @pytest.mark.parametrize("status", [200, 201, 204])
@@ -210,9 +218,32 @@ def test_the_same_event_twice_posts_once_per_channel(
     assert len(server.posts("alerts")) == 1 and len(server.posts("releases")) == 1
     assert [d["channel"] for d in log_lines(capsys, "duplicate")] == ["alerts", "releases"]
     assert {k: v["status"]["S"] for k, v in table_items().items()} == {
-        "01234567-EXAMPLE#alerts": "done",
-        "01234567-EXAMPLE#releases": "done",
+        delivery_key(EVENT_ID, "alerts"): "COMPLETED",
+        delivery_key(EVENT_ID, "releases"): "COMPLETED",
     }
+
+
+@pytest.mark.parametrize(
+    ("replies", "failed_first"),
+    [
+        ([Reply(202, delay=5), Reply(202)], False),  # a timeout, then accepted
+        ([Reply(429, {"Retry-After": "0"}), Reply(202)], False),
+        ([Reply(500), Reply(202)], False),
+        ([Reply(503), Reply(500), Reply(202)], True),  # attempts exhausted: the Lambda retry posts
+    ],
+    ids=["timeout", "429", "500", "5xx-exhausted"],
+)
+def test_a_duplicate_posts_once_after_faults(
+    replies: list[Reply], failed_first: bool, monkeypatch: pytest.MonkeyPatch, server: WebhookServer
+) -> None:
+    module, deps = start(monkeypatch, HTTP_TIMEOUT_SECONDS="0.3", MAX_ATTEMPTS="2")
+    server.script("alerts", *replies)
+    if failed_first:
+        with pytest.raises(module.DeliveryFailedError):
+            invoke(module, deps)
+    assert invoke(module, deps)["posted"] == ["alerts"]
+    assert invoke(module, deps)["duplicates"] == ["alerts"]  # EventBridge delivers it once more
+    assert len(server.posts()) == len(replies)  # nothing was sent after the accepted post
 
 
 def test_a_retry_posts_only_the_channel_that_failed(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
@@ -238,32 +269,52 @@ def test_every_channel_is_tried_before_raising(monkeypatch: pytest.MonkeyPatch, 
     assert len(server.posts()) == 2
 
 
-def _claim(key: str, claim_expires_at: int) -> None:
-    CLIENTS.client("dynamodb").put_item(
+class Crash(BaseException):
+    """The runtime killing the invocation mid-post (a timeout): nothing below the handler gets to clean up."""
+
+
+def _age_claim(key: str) -> None:
+    """Move a record's in-progress expiry into the past, as if its invocation's deadline (+ margin) had passed."""
+    CLIENTS.client("dynamodb").update_item(
         TableName=TABLE,
-        Item={
-            "pk": {"S": key},
-            "status": {"S": "in_progress"},
-            "claim_token": {"S": "other-invocation"},
-            "claim_expires_at": {"N": str(claim_expires_at)},
-            "expires_at": {"N": str(int(time.time()) + 3600)},
-        },
+        Key={"pk": {"S": key}},
+        UpdateExpression="SET in_progress_expiration = :past",
+        ExpressionAttributeValues={":past": {"N": str(int((time.time() - 1) * 1000))}},
     )
 
 
 def test_a_live_claim_of_another_invocation_is_skipped(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
+    """EventBridge delivers the event twice at once: the second invocation sees the first one's claim."""
     module, deps = start(monkeypatch)
-    _claim("01234567-EXAMPLE#alerts", int(time.time()) + 60)
-    assert invoke(module, deps)["duplicates"] == ["alerts"]
-    assert server.posts() == []
+    concurrent: list[dict[str, Any]] = []
+
+    def post(url: str, body: bytes, remaining: Any, fields: Any) -> Any:
+        concurrent.append(invoke(module, deps))  # runs while this invocation holds the claim
+        return real_post(url, body, remaining, fields)
+
+    real_post = deps.post
+    assert invoke(module, dataclasses.replace(deps, post=post))["posted"] == ["alerts"]
+    assert [(c["posted"], c["duplicates"]) for c in concurrent] == [([], ["alerts"])]
+    assert len(server.posts()) == 1
 
 
-def test_an_expired_claim_is_taken_over(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
+def test_a_crash_mid_delivery_blocks_until_the_claim_expires_then_is_taken_over(
+    monkeypatch: pytest.MonkeyPatch, server: WebhookServer
+) -> None:
     module, deps = start(monkeypatch)
-    _claim("01234567-EXAMPLE#alerts", int(time.time()) - 1)  # its invocation died
+
+    def crash(url: str, body: bytes, remaining: Any, fields: Any) -> Any:
+        raise Crash
+
+    with pytest.raises(Crash):
+        invoke(module, dataclasses.replace(deps, post=crash))
+    key = delivery_key(EVENT_ID, "alerts")
+    assert table_items()[key]["status"]["S"] == "INPROGRESS"
+    assert invoke(module, deps)["duplicates"] == ["alerts"]  # its claim is still live
+    _age_claim(key)  # the crashed invocation's deadline and margin have passed
     assert invoke(module, deps)["posted"] == ["alerts"]
     assert len(server.posts()) == 1
-    assert table_items()["01234567-EXAMPLE#alerts"]["status"]["S"] == "done"
+    assert table_items()[key]["status"]["S"] == "COMPLETED"
 
 
 def test_claim_lasts_longer_than_the_invocation(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
@@ -271,16 +322,62 @@ def test_claim_lasts_longer_than_the_invocation(monkeypatch: pytest.MonkeyPatch,
     seen: dict[str, Any] = {}
 
     def post(url: str, body: bytes, remaining: Any, fields: Any) -> Any:
-        seen.update(table_items()["01234567-EXAMPLE#alerts"])
+        seen.update(delivery_item(EVENT_ID, "alerts"))
         return real_post(url, body, remaining, fields)
 
     real_post = deps.post
     deps = dataclasses.replace(deps, post=post)
     now = int(time.time())
     invoke(module, deps, timeout=45.0)
-    assert seen["status"]["S"] == "in_progress"
-    # remaining time (45 s) plus a 10 s margin
-    assert now + 50 <= int(seen["claim_expires_at"]["N"]) <= now + 57
+    assert seen["status"]["S"] == "INPROGRESS"
+    # remaining time (45 s) plus a 10 s margin; Powertools keeps it in milliseconds
+    assert now + 50 <= int(seen["in_progress_expiration"]["N"]) // 1000 <= now + 57
+
+
+class FailingTable:
+    """The function's DynamoDB client with one operation failing (the rest reach moto)."""
+
+    def __init__(self, operation: str) -> None:
+        self.client = CLIENTS.client("dynamodb")
+        self.operation = operation
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self.operation:
+            raise self.client.exceptions.ProvisionedThroughputExceededException(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, name
+            )
+        return getattr(self.client, name)
+
+
+def with_table(module: Any, deps: Any, operation: str) -> Any:
+    from notifier_idempotency import OncePerChannel
+
+    settings = module.SETTINGS
+    failing = OncePerChannel(FailingTable(operation), settings.idempotency_table, settings.idempotency_ttl_seconds)
+    return dataclasses.replace(deps, deliveries=failing)
+
+
+def test_a_post_whose_done_mark_is_lost_still_counts_as_posted(
+    monkeypatch: pytest.MonkeyPatch, server: WebhookServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module, deps = start(monkeypatch)
+    assert invoke(module, with_table(module, deps, "update_item"))["posted"] == ["alerts"]
+    assert len(server.posts()) == 1
+    assert log_lines(capsys, "could not mark the channel done")
+
+
+def test_a_claim_that_cannot_be_released_blocks_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch, server: WebhookServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module, deps = start(monkeypatch)
+    server.script("alerts", Reply(400))
+    with pytest.raises(module.DeliveryFailedError):
+        invoke(module, with_table(module, deps, "delete_item"))
+    assert log_lines(capsys, "could not release the claim")
+    assert invoke(module, deps)["duplicates"] == ["alerts"]  # the claim is still live
+    _age_claim(delivery_key(EVENT_ID, "alerts"))
+    assert invoke(module, deps)["posted"] == ["alerts"]
+    assert len(server.posts()) == 2
 
 
 def test_dynamodb_unavailable_fails_the_channel_without_posting(

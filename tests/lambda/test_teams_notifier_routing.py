@@ -188,7 +188,8 @@ def test_every_log_line_is_one_json_object_with_context(
         "event handled",
     ]
     for line in lines:
-        assert {"timestamp", "level", "message", "logger", "event_id", "request_id"} <= set(line)
+        # Powertools' names: "service" (was "logger"), "function_request_id" (was "request_id").
+        assert {"timestamp", "level", "message", "service", "event_id", "function_request_id"} <= set(line)
         assert line["event_id"] == "01234567-EXAMPLE"
     posted = next(line for line in lines if line["message"] == "posted")
     assert (posted["channel"], posted["kind"], posted["status_code"], posted["attempts"]) == (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -65,24 +66,20 @@ def test_webhook_urls_never_reach_the_logs(
     """Success, 429, 5xx, 4xx and timeouts all log; neither the URL nor its signature may appear.
 
     caplog sees the raw records (before the formatter's redaction), so this also proves that no
-    code passes the URL to a log call.
+    code passes the URL to a log call; urllib3's own retry warnings are checked as well.
     """
     module = load_notifier(monkeypatch, ROUTES=BOTH, HTTP_TIMEOUT_SECONDS="0.2", MAX_ATTEMPTS="2")
-    logger = logging.getLogger("teams_notifier")
-    logger.addHandler(caplog.handler)
-    try:
-        with mocked_aws(server, json_secret_channels=("alerts",)):
-            server.script("alerts", Reply(429, {"Retry-After": "0"}), Reply(500), Reply(202, delay=5), Reply(202))
-            server.script("releases", Reply(404, body=b"webhook not found"))
-            deps = dependencies(module)
-            # alerts: 429 then 500 (attempts exhausted); releases: 404 (refused)
-            with pytest.raises(module.DeliveryFailedError):
-                module.handle(load_event(EVENT), FakeContext(), module.SETTINGS, deps)
-            # the Lambda retry: alerts times out once, then both channels are posted
-            retry = module.handle(load_event(EVENT), FakeContext(), module.SETTINGS, deps)
-            assert retry["posted"] == ["alerts", "releases"]
-    finally:
-        logger.removeHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger=module.logger.name)
+    with mocked_aws(server, json_secret_channels=("alerts",)):
+        server.script("alerts", Reply(429, {"Retry-After": "0"}), Reply(500), Reply(202, delay=5), Reply(202))
+        server.script("releases", Reply(404, body=b"webhook not found"))
+        deps = dependencies(module)
+        # alerts: 429 then 500 (attempts exhausted); releases: 404 (refused)
+        with pytest.raises(module.DeliveryFailedError):
+            module.handle(load_event(EVENT), FakeContext(), module.SETTINGS, deps)
+        # the Lambda retry: alerts times out once, then both channels are posted
+        retry = module.handle(load_event(EVENT), FakeContext(), module.SETTINGS, deps)
+        assert retry["posted"] == ["alerts", "releases"]
     output = capsys.readouterr().out
     lines = json_lines(output)
     messages = {line["message"] for line in lines}
@@ -90,8 +87,11 @@ def test_webhook_urls_never_reach_the_logs(
     assert {"webhook attempt failed", "webhook attempt failed: no response", "channel failed"} <= messages
     assert {"webhook refused the card (not retried)", "waiting before retry"} <= messages
     assert any(line.get("channel") == "alerts" for line in lines)
-    raw = [record.getMessage() + json.dumps(getattr(record, "fields", {}), default=str) for record in caplog.records]
-    assert len(raw) == len(lines)
+    # Powertools puts a call's fields on the record itself.
+    ours = [record for record in caplog.records if record.name == module.logger.name]
+    assert len(ours) == len(lines)
+    assert any(record.name.startswith("urllib3") for record in caplog.records)  # "Retrying ... after timeout"
+    raw = [record.getMessage() + json.dumps(vars(record), default=str) for record in caplog.records]
     # ... and no line, formatted or raw, carries a webhook URL or its signature.
     for secret in (server.url("alerts"), server.url("releases"), "SIG-alerts-s3cr3t", "SIG-releases-s3cr3t"):
         assert secret not in output
@@ -101,24 +101,38 @@ def test_webhook_urls_never_reach_the_logs(
 
 def test_secrets_are_cached_per_secret(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
     load_notifier(monkeypatch)
-    from notifier_secrets import SecretCache
+    from notifier_secrets import WebhookSecrets
 
-    now = [1000.0]
     with mocked_aws(server):
         counting = CountingClient(CLIENTS.client("secretsmanager"))
-        cache = SecretCache(counting, ttl_seconds=300, clock=lambda: now[0])
+        cache = WebhookSecrets(counting, max_age=1)  # Powertools' cache runs on the wall clock: keep it short
         assert cache.webhook_url(secret_arn("alerts")) == server.url("alerts")
         assert cache.webhook_url(secret_arn("alerts")) == server.url("alerts")
         assert cache.webhook_url(secret_arn("releases")) == server.url("releases")
         assert counting.calls == [secret_arn("alerts"), secret_arn("releases")]
         put_webhook_secret("alerts", server.url("alerts-new"))
-        now[0] += 299
         assert cache.webhook_url(secret_arn("alerts")) == server.url("alerts")  # still cached
-        now[0] += 2
+        time.sleep(1.1)
         assert cache.webhook_url(secret_arn("alerts")) == server.url("alerts-new")  # expired: read again
         cache.invalidate(secret_arn("alerts"))
         cache.webhook_url(secret_arn("alerts"))
         assert counting.calls.count(secret_arn("alerts")) == 3
+        cache.webhook_url(secret_arn("alerts"))  # cached again after the forced read
+        assert counting.calls.count(secret_arn("alerts")) == 3
+
+
+def test_an_unusable_secret_is_read_again_next_time(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
+    """The placeholder a new channel's secret holds does not stay cached once the URL is stored."""
+    load_notifier(monkeypatch)
+    from notifier_secrets import WebhookSecretError, WebhookSecrets
+
+    with mocked_aws(server):
+        put_webhook_secret("alerts", '{"url": ""}')
+        cache = WebhookSecrets(CLIENTS.client("secretsmanager"), max_age=300)
+        with pytest.raises(WebhookSecretError):
+            cache.webhook_url(secret_arn("alerts"))
+        put_webhook_secret("alerts", server.url("alerts"))
+        assert cache.webhook_url(secret_arn("alerts")) == server.url("alerts")
 
 
 def test_warm_invocations_reuse_the_cached_url(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
@@ -187,12 +201,25 @@ def test_parse_webhook_secret_rejects_without_echoing(
 
 def test_registered_secrets_and_signatures_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     load_notifier(monkeypatch)
-    from notifier_logging import register_secret  # registers its redactor with the layer's formatter
-    from platform_logging import JsonFormatter
+    from notifier_logging import RedactingFormatter, register_secret
 
     register_secret("https://hooks.example.com/registered?sig=zzz")
-    record = logging.LogRecord("teams_notifier", logging.INFO, __file__, 1, "posting", None, None)
-    record.fields = {"oops": "to https://hooks.example.com/registered?sig=zzz", "other": "x?sig=unregistered&a=1"}
-    line = json.loads(JsonFormatter().format(record))
+    record = logging.LogRecord("teams-notifier", logging.INFO, __file__, 1, "posting", None, None)
+    record.oops = "to https://hooks.example.com/registered?sig=zzz"
+    record.other = "x?sig=unregistered&a=1"
+    line = json.loads(RedactingFormatter().format(record))
     assert line["oops"] == "to [REDACTED]"
     assert line["other"] == "x?sig=[REDACTED]&a=1"
+
+
+def test_other_libraries_log_lines_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib3 logs the request URL when it retries; the filter the notifier adds hides its signature."""
+    load_notifier(monkeypatch)
+    from notifier_logging import RedactingFilter
+
+    record = logging.LogRecord(
+        "urllib3.connectionpool", logging.WARNING, __file__, 1, "Retrying: %s", ("/x?sig=abc",), None
+    )
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "Retrying: /x?sig=[REDACTED]"
+    assert any(isinstance(f, RedactingFilter) for f in logging.getLogger("urllib3.connectionpool").filters)

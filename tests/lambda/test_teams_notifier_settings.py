@@ -114,5 +114,5 @@ def test_every_variable_is_named_in_one_place(monkeypatch: pytest.MonkeyPatch) -
     assert set(notifier_settings.ALL_VARIABLES) == {
         "PLATFORM_NAME", "ROUTES", "CHANNEL_SECRETS", "FALLBACK_CHANNELS", "IDEMPOTENCY_TABLE",
         "IDEMPOTENCY_TTL_SECONDS", "ENVIRONMENTS", "HTTP_TIMEOUT_SECONDS", "MAX_ATTEMPTS", "SECRET_CACHE_SECONDS",
-        "PULL_REQUEST_PROJECT_SUFFIX",
+        "PULL_REQUEST_PROJECT_SUFFIX", "POWERTOOLS_SERVICE_NAME",
     }  # fmt: skip

@@ -247,6 +247,15 @@ def test_event_without_ids_raises(harness: Harness) -> None:
         harness.run(settings("post"), event={"DeploymentId": DEPLOYMENT_ID})
 
 
+class FakeContext:
+    """What Powertools' inject_lambda_context reads from the Lambda context."""
+
+    aws_request_id = "req-123"
+    function_name = "acme-dev-pricing-post-traffic"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:222222222222:function:acme-dev-pricing-post-traffic"
+
+
 def test_handler_reads_environment(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_STAGE", "post")
     monkeypatch.setenv("FUNCTION_NAME", FUNCTION)
@@ -256,7 +265,7 @@ def test_handler_reads_environment(harness: Harness, monkeypatch: pytest.MonkeyP
     harness.expect_report("Succeeded")
 
     with harness.codedeploy_stub, harness.lambda_stub:
-        assert traffic_hook.handler(EVENT, None) == {"status": "Succeeded"}
+        assert traffic_hook.handler(EVENT, FakeContext()) == {"status": "Succeeded"}
         harness.codedeploy_stub.assert_no_pending_responses()
         harness.lambda_stub.assert_no_pending_responses()
 

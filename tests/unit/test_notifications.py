@@ -174,7 +174,9 @@ def test_rule_targets_retry_and_dead_letter(default_platform: SynthesizedPlatfor
 def test_function_fails_over_to_an_sqs_destination_and_is_alarmed(default_platform: SynthesizedPlatform) -> None:
     raw = default_platform.template_json("acme-notifications")
     (config,) = resources_of_type(raw, "AWS::Lambda::EventInvokeConfig").values()
-    (failures,) = [k for k in resources_of_type(raw, "AWS::SQS::Queue") if k.startswith("FunctionFailures")]
+    (failures,) = [
+        k for k in resources_of_type(raw, "AWS::SQS::Queue") if k.startswith("TeamsNotifierFunctionFailures")
+    ]
     assert config["Properties"]["DestinationConfig"] == {
         "OnFailure": {"Destination": {"Fn::GetAtt": [failures, "Arn"]}}
     }

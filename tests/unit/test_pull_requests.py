@@ -209,19 +209,27 @@ def test_template_is_associated_with_every_validated_repository(prs: dict[str, A
     properties = association["Properties"]
     assert properties["TemplateName"] == "acme-pr-validation-main"
     assert properties["Repositories"] == ["acme-orders", "acme-pricing", "acme-storefront"]
-    # Our own handler (it disassociates repositories dropped from the list), not AwsCustomResource.
-    (function_id,) = [
-        i for i, r in resources_of_type(prs, "AWS::Lambda::Function").items() if i.startswith("ApprovalAssociations")
+    # Our own handler (it disassociates repositories dropped from the list), not AwsCustomResource,
+    # behind aws-cdk-lib's provider framework (which answers CloudFormation).
+    functions = resources_of_type(prs, "AWS::Lambda::Function")
+    (function_id,) = [i for i, r in functions.items() if r["Properties"]["Handler"] == "approval_associations.handler"]
+    assert functions[function_id]["Properties"]["FunctionName"] == "acme-pull-requests-approval-associations"
+    (framework_id,) = [
+        i
+        for i, r in functions.items()
+        if r["Properties"].get("FunctionName") == "acme-pull-requests-approval-associations-provider"
     ]
-    assert properties["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert properties["ServiceToken"] == {"Fn::GetAtt": [framework_id, "Arn"]}
+    framework_variables = functions[framework_id]["Properties"]["Environment"]["Variables"]
+    assert framework_variables["USER_ON_EVENT_FUNCTION_ARN"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert properties["ServiceTimeout"] == "1200"  # fail after 20 minutes without an answer, not 1 hour
-    function = prs["Resources"][function_id]["Properties"]
-    assert function["Handler"] == "approval_associations.handler"
     (template_id,) = resources_of_type(prs, "Custom::ApprovalRuleTemplate")
     assert template_id in association["DependsOn"]
     # CloudFormation calls the function only once its role may associate.
     (policy_id,) = [
-        i for i, r in resources_of_type(prs, "AWS::IAM::Policy").items() if i.startswith("ApprovalAssociationsRole")
+        i
+        for i, r in resources_of_type(prs, "AWS::IAM::Policy").items()
+        if i.startswith("ApprovalAssociationsFunctionRole")
     ]
     assert policy_id in association["DependsOn"]
     statements = prs["Resources"][policy_id]["Properties"]["PolicyDocument"]["Statement"]

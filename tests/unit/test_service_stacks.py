@@ -292,6 +292,7 @@ def test_lambda_functions_run_the_newest_python_on_arm64(default_platform: Synth
     assert functions["acme-prod-pricing"]["Handler"] == "app.handler"
     pre = functions["acme-prod-pricing-pre-traffic"]["Environment"]["Variables"]
     assert pre == {
+        "POWERTOOLS_SERVICE_NAME": "traffic_hook",
         "HOOK_STAGE": "pre",
         "FUNCTION_NAME": "acme-prod-pricing",
         "ALIAS": "live",
