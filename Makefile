@@ -18,9 +18,13 @@ CONFIG_ARG := $(if $(CONFIG),-c $(CONFIG))
 
 .PHONY: install synth preflight test lint typecheck unit schema aws-data bootstrap-plan bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# cdk.json runs the app as `python -O` (jsii's documented switch: no per-call type checks; the
+# tests keep them); its optimized bytecode is compiled here, once, instead of on the first synth.
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lambda.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -O -m compileall -q -j 0 $$($(PY) -c "from importlib.util import find_spec; \
+		print(*(find_spec(p).submodule_search_locations[0] for p in ('aws_cdk', 'constructs', 'jsii')))") > /dev/null
 	touch $@
 
 # checkov pins an older boto3 than the project: it gets a virtualenv of its own.
