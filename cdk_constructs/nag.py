@@ -21,11 +21,8 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
 def acknowledge_all(construct: IConstruct, reasons: dict[str, str]) -> None:
     """Acknowledge several findings on one construct, recorded as Validations.acknowledge records them.
 
-    The metadata entry is the one `Validations.of(construct).acknowledge(...)` adds
-    (tests/unit/test_nag.py compares the two). That call also records a stack trace per rule and
-    walks the whole subtree below `construct` once per rule, removing aws-cdk-lib warnings that
-    carry the rule's id; no aws-cdk-lib warning carries a cdk-nag id, and at the platform's ~300
-    acknowledgements the walks cost ~0.15 s of a default-config synth (docs/performance.md).
+    The same metadata entry (tests/unit/test_nag.py compares the two), without the call's subtree
+    walk per rule, which looks for aws-cdk-lib warnings no cdk-nag id ever matches.
     """
     for rule, reason in reasons.items():
         if len(reason.split()) < 6:
@@ -108,9 +105,9 @@ def acknowledge_document(construct: IConstruct, document: dict[str, object], rea
 def logical_id(construct: IConstruct) -> str:
     """The logical id of an L2 construct's resource (its `Resource` child), as cdk-nag writes it.
 
-    Computed in Python from the construct path with aws-cdk-lib's own algorithm
-    (core/lib/private/uniqueid.ts, makeUniqueId), one jsii round trip instead of five;
-    tests/unit/test_nag.py checks it against Stack.get_logical_id.
+    Computed from the construct path with aws-cdk-lib's algorithm (makeUniqueId), which CDK keeps
+    stable because changing it would replace resources; tests/unit/test_nag.py checks it against
+    Stack.get_logical_id.
     """
     stack_relative = construct.node.path.split("/")[1:]
     return make_unique_id([*stack_relative, "Resource"])

@@ -40,7 +40,12 @@ ROUNDS = 3  # each round synthesizes the floor, the default config and every siz
 PAIRS = 4  # extra floor/default pairs, for the ratio that matters most
 
 TARGET_RATIO = 1.5  # default config synth / stock empty-app floor
-TARGET_MARGINAL = 0.2  # seconds per service
+# Seconds per service, as a share of the floor measured in the same run: the target of 0.2 s
+# per service was set when this machine class synthesized the stock floor in 2.5 s, and the
+# machine's speed drifts between runs by more than that margin (issue 16).
+TARGET_MARGINAL = 0.2
+REFERENCE_FLOOR = 2.5
+TARGET_MARGINAL_RATIO = TARGET_MARGINAL / REFERENCE_FLOOR
 TARGET_RESOURCES = 400
 TARGET_BYTES = 800_000
 TARGET_SUITE = 300.0  # seconds, on 2 cores
@@ -173,8 +178,10 @@ def main() -> int:
     # Linear or better: the cost per service must not rise as services are added.
     linear = high <= 1.3 * low
     say(
-        f"marginal synth    : {marginal:.3f} s per service ({marginal / floor_median:.3f}x the floor; target <= "
-        f"{TARGET_MARGINAL} s); fit {intercept:.2f} s + {marginal:.3f} s x services, R^2 {r2:.4f}"
+        f"marginal synth    : {marginal:.3f} s per service, {marginal / floor_median:.3f}x the floor (target <= "
+        f"{TARGET_MARGINAL_RATIO:.2f}x: {TARGET_MARGINAL} s at a {REFERENCE_FLOOR} s floor; at this run's floor "
+        f"{TARGET_MARGINAL_RATIO * floor_median:.2f} s); fit {intercept:.2f} s + {marginal:.3f} s x services, "
+        f"R^2 {r2:.4f}"
     )
     say(
         f"growth            : {low:.3f} s/service up to 50, {high:.3f} s/service from 50: "
@@ -197,7 +204,8 @@ def main() -> int:
     biggest = results[-1]
     verdicts = {
         f"default synth <= {TARGET_RATIO}x the stock floor": ratio <= TARGET_RATIO,
-        f"marginal synth <= {TARGET_MARGINAL} s/service": marginal <= TARGET_MARGINAL,
+        f"marginal synth <= {TARGET_MARGINAL_RATIO:.2f}x the floor per service ({TARGET_MARGINAL} s at a "
+        f"{REFERENCE_FLOOR} s floor)": marginal / floor_median <= TARGET_MARGINAL_RATIO,
         "synth time grows no faster than linearly with services": linear,
         f"no stack over {TARGET_RESOURCES} resources at {biggest.services} services": (
             biggest.measures.largest["resources_per_stack"].value <= TARGET_RESOURCES

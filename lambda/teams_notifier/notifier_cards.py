@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from notifier_events import AwsEvent, EventKind, scalar_text
+from notifier_events import ACCOUNT_ID, AwsEvent, EventKind, scalar_text
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
@@ -33,7 +33,6 @@ INFO_EMOJI = "\N{INFORMATION SOURCE}\ufe0f"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MARKDOWN = re.compile(r"([\\`*_\[\]])")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
 _HEX_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
 _NON_ISO_TIMES = ("%b %d, %Y %I:%M:%S %p", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
 
@@ -180,7 +179,7 @@ def pipeline_view_url(region: str, pipeline: str | None) -> str | None:
 
 def build_url(region: str, account: str, project: str | None, build_uuid: str | None) -> str | None:
     base = console_base(region)
-    if not (base and project and build_uuid and _ACCOUNT.match(account)):
+    if not (base and project and build_uuid and ACCOUNT_ID.match(account)):
         return None
     return (
         f"{base}/codesuite/codebuild/{account}/projects/{_q(project)}"

@@ -6,6 +6,7 @@ Real events have quirks that must not crash the notifier: ``account`` can be a J
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -38,6 +39,9 @@ class EventKind(StrEnum):
 
 
 # The kinds a route can name (everything except the generic fallback).
+# An AWS account id, wherever an event or a setting names one.
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+
 EVENT_KINDS: tuple[str, ...] = tuple(kind.value for kind in EventKind if kind is not EventKind.UNRECOGNISED)
 
 PIPELINE_EXECUTION = "CodePipeline Pipeline Execution State Change"

@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from notifier_events import EVENT_KINDS
+from notifier_events import ACCOUNT_ID, EVENT_KINDS
 
 PLATFORM_NAME = "PLATFORM_NAME"
 ROUTES = "ROUTES"
@@ -49,7 +48,6 @@ ALL_VARIABLES = (
 
 # The stack gives the function a 60 s timeout; one HTTP attempt must fit well inside it.
 MAX_HTTP_TIMEOUT_SECONDS = 30.0
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
 class SettingsError(ValueError):
@@ -172,7 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(ENVIRONMENTS, "must be a JSON object of 12-digit account id -> environment name")
     environments: dict[str, str] = {}
     for account, environment in environments_value.items():
-        if not _ACCOUNT_ID.match(account) or not isinstance(environment, str) or not environment.strip():
+        if not ACCOUNT_ID.match(account) or not isinstance(environment, str) or not environment.strip():
             raise SettingsError(
                 ENVIRONMENTS, f"entry {account!r} must be a 12-digit account id mapped to a non-empty environment name"
             )

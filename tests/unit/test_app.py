@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.platform_synth import SynthesizedPlatform, normalize_template
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 
@@ -100,3 +102,47 @@ def test_cdk_cli_synth_with_bad_config_fails_and_leaves_no_content(tmp_path: Pat
     assert 'tooling.account: got "12345"; allowed: exactly 12 digits' in result.stderr
     assert not outdir.exists() or not any(outdir.iterdir()), list(outdir.iterdir())
     shutil.rmtree(outdir, ignore_errors=True)
+
+
+def comparable(template: dict[str, object]) -> dict[str, object]:
+    """A template without what only the CLI adds: resource metadata and the CDK version resource."""
+    resources = template.get("Resources")
+    assert isinstance(resources, dict)
+    template = dict(template)
+    template["Resources"] = {
+        key: {k: v for k, v in resource.items() if k != "Metadata"}
+        for key, resource in resources.items()
+        if resource.get("Type") != "AWS::CDK::Metadata"
+    }
+    conditions = {k: v for k, v in dict(template.get("Conditions") or {}).items() if k != "CDKMetadataAvailable"}
+    template.pop("Conditions", None)
+    if conditions:
+        template["Conditions"] = conditions
+    return normalize_template(template)
+
+
+@pytest.mark.cli
+@pytest.mark.skipif(not CDK_CLI.exists(), reason="run `make install` (npm ci) for the pinned CDK CLI")
+def test_cdk_synth_as_users_run_it_writes_what_the_tests_check(
+    tmp_path: Path, default_platform: SynthesizedPlatform
+) -> None:
+    """`cdk synth` runs cdk.json's app command (python -O: no jsii type checks); same templates."""
+    app_command = json.loads((REPO_ROOT / "cdk.json").read_text())["app"]
+    assert app_command == "python3 -O app.py"
+    outdir = tmp_path / "cdk.out"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [str(CDK_CLI), "synth", "--quiet", "-o", str(outdir), "--no-notices"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in default_platform.stack_names:
+        written = json.loads((outdir / f"{name}.template.json").read_text())
+        assert comparable(written) == comparable(default_platform.template_json(name)), name
+    # No stack trace and no jsii temporary path reaches the assembly's metadata.
+    assert "jsii-kernel-" not in (outdir / "manifest.json").read_text()

@@ -15,10 +15,14 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
 
 import cdk_constructs.lambda_defaults as lambda_defaults
+from cdk_constructs.build_project import CodeArtifactAccess
 from cdk_constructs.custom_resource_provider import PlatformProvider
 from cdk_constructs.lambda_defaults import PlatformFunction
 from cdk_constructs.pull_request_validator import PullRequestValidator
+from cdk_constructs.service_pipeline import ServicePipeline
 from cdk_constructs.teams_notifier import TeamsNotifier
+from config.model import PlatformConfig
+from config.names import Names
 from tests.platform_synth import cdk_json_context, resources_of_type
 
 ACCOUNT, REGION = "111111111111", "eu-west-1"
@@ -221,3 +225,17 @@ def test_a_missing_powertools_layer_says_how_to_build_it(tmp_path: Path, monkeyp
     )
     with pytest.raises(SystemExit, match=r"build/powertools-layer is missing or incomplete: run `make install`"):
         build()
+
+
+def test_service_pipeline_refuses_a_service_with_nowhere_to_deploy(default_config: PlatformConfig) -> None:
+    service = default_config.services[0]
+    with pytest.raises(ValueError, match=f"service {service.name!r} has no environment to deploy to"):
+        ServicePipeline(
+            bare_stack(),
+            "Pipeline",
+            names=Names(default_config),
+            service=service,
+            targets=[],
+            codeartifact=CodeArtifactAccess(domain="acme", domain_owner=ACCOUNT, repository="acme", region=REGION),
+            log_retention=logs.RetentionDays.ONE_MONTH,
+        )
