@@ -35,14 +35,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lambda.tx
 
 # The Powertools layer the platform's functions run with, built from the wheels of
 # requirements-lambda.txt for Lambda's arm64 Python 3.14 (pure Python, no Docker; docs/adr/0004).
-# Console scripts and pip's RECORD files go: their shebangs name this machine's virtualenv.
+# Console scripts and pip's RECORD files go: their shebangs name this machine's virtualenv. The
+# functions get the reproducible zip of it (tools/layer_zip.py).
 LAYER := build/powertools-layer
-build/.powertools-layer.built: requirements-lambda.txt $(VENV)/.installed
+build/.powertools-layer.built: requirements-lambda.txt tools/layer_zip.py $(VENV)/.installed
 	rm -rf $(LAYER)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --target $(LAYER)/python \
 		--platform manylinux2014_aarch64 --python-version 3.14 --implementation cp --only-binary=:all: \
 		-r requirements-lambda.txt
 	rm -rf $(LAYER)/python/bin $(LAYER)/python/*.dist-info/RECORD
+	$(PY) -m tools.layer_zip $(LAYER) $(LAYER).zip
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed

@@ -20,7 +20,7 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DIR = REPO_ROOT / "lambda"
 # Built by `make install` from requirements-lambda.txt (docs/adr/0004-powertools-layer.md).
-POWERTOOLS_LAYER_DIR = REPO_ROOT / "build" / "powertools-layer"
+POWERTOOLS_LAYER_ZIP = REPO_ROOT / "build" / "powertools-layer.zip"
 # Local caches never belong in a deployed asset (or in its hash).
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "dist"]
 
@@ -115,11 +115,11 @@ def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
     existing = stack.node.try_find_child("PowertoolsLayer")
     if isinstance(existing, lambda_.LayerVersion):
         return existing
-    if not (POWERTOOLS_LAYER_DIR / "python" / "aws_lambda_powertools").is_dir():
+    if not POWERTOOLS_LAYER_ZIP.is_file():
         # Not a traceback: the one thing a fresh clone that skipped `make install` gets wrong.
         raise SystemExit(
-            f"{POWERTOOLS_LAYER_DIR.relative_to(REPO_ROOT)} is missing or incomplete: run `make install` to build "
-            "the Powertools layer from requirements-lambda.txt"
+            f"{POWERTOOLS_LAYER_ZIP.relative_to(REPO_ROOT)} is missing: run `make install` to build the Powertools "
+            "layer from requirements-lambda.txt"
         )
     return lambda_.LayerVersion(
         stack,
@@ -127,7 +127,7 @@ def powertools_layer(scope: Construct) -> lambda_.ILayerVersion:
         # Named with the stack's name: every stack name starts with the platform prefix, which the
         # execution policy's Lambda statement requires (unnamed, it would be the logical id).
         layer_version_name=f"{stack.stack_name}-powertools",
-        code=lambda_.Code.from_asset(str(POWERTOOLS_LAYER_DIR), exclude=ASSET_EXCLUDES),
+        code=lambda_.Code.from_asset(str(POWERTOOLS_LAYER_ZIP)),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],
         description="Powertools for AWS Lambda (Python), as pinned in requirements-lambda.txt",

@@ -211,7 +211,7 @@ def test_one_powertools_layer_per_stack_named_inside_the_platform_prefix() -> No
 
 
 def test_a_missing_powertools_layer_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lambda_defaults, "POWERTOOLS_LAYER_DIR", tmp_path / "build" / "powertools-layer")
+    monkeypatch.setattr(lambda_defaults, "POWERTOOLS_LAYER_ZIP", tmp_path / "build" / "powertools-layer.zip")
     monkeypatch.setattr(lambda_defaults, "REPO_ROOT", tmp_path)
     build: Callable[[], object] = lambda: PlatformFunction(  # noqa: E731
         bare_stack(),
@@ -223,7 +223,7 @@ def test_a_missing_powertools_layer_says_how_to_build_it(tmp_path: Path, monkeyp
         timeout=cdk.Duration.seconds(5),
         log_retention=logs.RetentionDays.ONE_MONTH,
     )
-    with pytest.raises(SystemExit, match=r"build/powertools-layer is missing or incomplete: run `make install`"):
+    with pytest.raises(SystemExit, match=r"build/powertools-layer.zip is missing: run `make install`"):
         build()
 
 
