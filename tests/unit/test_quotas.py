@@ -1,0 +1,65 @@
+"""tools/quotas.py: the AWS default quotas the platform consumes, counted from its templates."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.platform_synth import SynthesizedPlatform
+from tools.quotas import BY_KEY, QUOTAS, QuotaUsage, usage_of_assembly
+
+TOOLING, DEV, PROD = "111111111111", "222222222222", "333333333333"
+REGION = "eu-west-1"
+
+
+def test_every_quota_names_its_aws_source() -> None:
+    for quota in QUOTAS:
+        assert quota.source.startswith("https://docs.aws.amazon.com/"), quota.key
+        assert quota.code is None or re.fullmatch(r"L-[0-9A-F]{8}", quota.code), quota.key
+        assert quota.default > 0
+
+
+def test_default_platform_usage(default_platform: SynthesizedPlatform) -> None:
+    usage = usage_of_assembly(default_platform.outdir)
+    # Tooling: 3 pipelines (one per service), their build, test and pull-request projects.
+    assert usage.used(TOOLING, "pipelines", REGION) == 3
+    assert usage.used(TOOLING, "build_projects", REGION) == 9
+    assert usage.used(TOOLING, "stacks", REGION) == 7
+    assert usage.used(TOOLING, "rules_per_default_bus", REGION) == 22
+    for account in (DEV, PROD):
+        # storefront (EC2) and orders (ECS) each bring a VPC with one NAT gateway and a load balancer.
+        assert usage.used(account, "vpcs", REGION) == 2
+        assert usage.used(account, "elastic_ips", REGION) == 2
+        assert usage.used(account, "application_load_balancers", REGION) == 2
+        # ECS blue/green: two target groups; EC2 in place: one.
+        assert usage.used(account, "target_groups", REGION) == 3
+        assert usage.used(account, "codedeploy_applications", REGION) == 3
+        assert usage.used(account, "stacks", REGION) == 4
+    assert usage.over(0.8) == []
+
+
+def test_counts_follow_scope_filters_and_multipliers() -> None:
+    usage = QuotaUsage()
+    template = {
+        "Resources": {
+            "Default": {"Type": "AWS::Events::Rule", "Properties": {}},
+            "Custom": {"Type": "AWS::Events::Rule", "Properties": {"EventBusName": "other"}},
+            "Network": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {"Type": "network"}},
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {}},
+        }
+    }
+    usage.add_template(DEV, REGION, template, times=200)
+    usage.add_template(DEV, "us-east-1", template, times=200)
+    assert usage.used(DEV, "rules_per_default_bus", REGION) == 200  # the custom bus's rule is not counted
+    assert usage.used(DEV, "application_load_balancers", REGION) == 0  # a network load balancer
+    assert usage.used(DEV, "iam_roles") == 400  # one account, both regions
+    assert usage.used(DEV, "stacks", "us-east-1") == 200
+    assert usage.over() == []
+    assert usage.over(0.6) == [
+        f"rules_per_default_bus in {DEV}/{REGION}: 200 of 300",
+        f"rules_per_default_bus in {DEV}/us-east-1: 200 of 300",
+    ]
+    with pytest.raises(ValueError, match="counted per region"):
+        usage.used(DEV, "vpcs")
+    assert BY_KEY["codedeploy_custom_configs"].adjustable is False
