@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Scope = Literal["account", "region"]
+Scope = Literal["account", "region", "load_balancer"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Quota:
     key: str
     description: str
     default: int
-    scope: Scope  # IAM and S3 bucket quotas are per account; the rest per account and region
+    scope: Scope  # IAM and S3 bucket quotas per account; per-load-balancer ones per ALB; the rest per region
     source: str
     code: str | None = None  # Service Quotas code, where AWS publishes one
     resource_type: str | None = None  # counted resources; None: counted by `count` below
@@ -54,6 +54,11 @@ QUOTAS: tuple[Quota, ...] = (
           "AWS::ElasticLoadBalancingV2::LoadBalancer", _application_load_balancer),
     Quota("target_groups", "target groups", 3_000, "region", ELB, "L-B22855CB",
           "AWS::ElasticLoadBalancingV2::TargetGroup"),
+    Quota("listeners_per_alb", "listeners per Application Load Balancer", 50, "load_balancer", ELB, "L-B6DF7632"),
+    Quota("rules_per_alb", "listener rules per Application Load Balancer (without default rules)", 100,
+          "load_balancer", ELB, "L-7EED9B64"),
+    Quota("target_groups_per_alb", "target groups per Application Load Balancer", 100, "load_balancer", ELB,
+          adjustable=False),
     Quota("iam_roles", "IAM roles", 1_000, "account", IAM, "L-FE177D64", "AWS::IAM::Role"),
     Quota("iam_managed_policies", "IAM customer managed policies", 1_500, "account", IAM, None,
           "AWS::IAM::ManagedPolicy"),
@@ -85,8 +90,8 @@ BY_KEY = {quota.key: quota for quota in QUOTAS}
 
 # Quotas the platform consumes that templates alone cannot count.
 UNCOUNTED = (
-    "target groups per load balancer (100, not adjustable), listeners (50) and rules (100) per load balancer: "
-    "counted per load balancer once services share one (issue 17)",
+    "listeners, rules and target groups of a load balancer defined in another stack: counted only where the "
+    "load balancer's own template references them",
     "NAT gateways per Availability Zone (5): bounded by elastic_ips, one Elastic IP per NAT gateway",
     "concurrent CodeBuild builds and CodeDeploy deployments: a runtime quota, not a count of resources",
 )
@@ -98,17 +103,27 @@ class QuotaUsage:
 
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
-    def add_template(self, account: str, region: str, template: dict[str, Any], times: int = 1) -> None:
+    def add_template(
+        self, account: str, region: str, template: dict[str, Any], times: int = 1, stack: str = ""
+    ) -> None:
         """Count one stack's resources (`times` stacks like it, for representatives at scale)."""
+        resources: dict[str, dict[str, Any]] = template.get("Resources", {})
         self.counts[(account, region, "stacks")] += times
-        for resource in template.get("Resources", {}).values():
+        for resource in resources.values():
             kind, properties = resource.get("Type"), resource.get("Properties", {})
             for quota in QUOTAS:
                 if quota.resource_type == kind and (quota.where is None or quota.where(properties)):
                     place = "global" if quota.scope == "account" else region
                     self.counts[(account, place, quota.key)] += times
+        # Per load balancer: each of `times` stacks has its own, so these are not multiplied.
+        for balancer, counts in _per_load_balancer(resources).items():
+            for key, value in counts.items():
+                place = f"{region}/{stack}/{balancer}" if stack else f"{region}/{balancer}"
+                self.counts[(account, place, key)] = max(self.counts[(account, place, key)], value)
 
     def used(self, account: str, key: str, region: str | None = None) -> int:
+        if BY_KEY[key].scope == "load_balancer":
+            raise ValueError(f"{key} is counted per load balancer: see rows()")
         place = "global" if BY_KEY[key].scope == "account" else region
         if place is None:
             raise ValueError(f"{key} is counted per region: name one")
@@ -132,10 +147,72 @@ def usage_of_assembly(outdir: Path) -> QuotaUsage:
     """Every stack of a synthesized cloud assembly (cdk.out), by its account and region."""
     usage = QuotaUsage()
     manifest = json.loads((outdir / "manifest.json").read_text())
-    for artifact in manifest["artifacts"].values():
+    for name, artifact in manifest["artifacts"].items():
         if artifact.get("type") != "aws:cloudformation:stack":
             continue
         _, account, region = artifact["environment"].rsplit("/", 2)
         template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
-        usage.add_template(account, region, template)
+        usage.add_template(account, region, template, stack=name)
     return usage
+
+
+def _ref(node: Any) -> str | None:
+    """The logical id a Ref or Fn::GetAtt names, if `node` is one."""
+    if isinstance(node, dict) and len(node) == 1:
+        if "Ref" in node and isinstance(node["Ref"], str):
+            return node["Ref"]
+        attribute = node.get("Fn::GetAtt")
+        if isinstance(attribute, list) and attribute and isinstance(attribute[0], str):
+            return attribute[0]
+    return None
+
+
+def _forwarded(actions: Any) -> set[str]:
+    """Logical ids of the target groups a listener's or rule's actions forward to."""
+    found: set[str] = set()
+    for action in actions if isinstance(actions, list) else []:
+        found.add(_ref(action.get("TargetGroupArn")) or "")
+        for group in (action.get("ForwardConfig") or {}).get("TargetGroups", []):
+            found.add(_ref(group.get("TargetGroupArn")) or "")
+    return found - {""}
+
+
+def _per_load_balancer(resources: dict[str, dict[str, Any]]) -> dict[str, Counter[str]]:
+    """listeners, rules and target groups of each Application Load Balancer defined in `resources`."""
+    balancers = {
+        name
+        for name, r in resources.items()
+        if r.get("Type") == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+        and _application_load_balancer(r.get("Properties", {}))
+    }
+    listeners: dict[str, str] = {}
+    groups: dict[str, set[str]] = {b: set() for b in balancers}
+    counts: dict[str, Counter[str]] = {b: Counter() for b in balancers}
+    target_groups = {n for n, r in resources.items() if r.get("Type") == "AWS::ElasticLoadBalancingV2::TargetGroup"}
+    for name, r in resources.items():
+        properties = r.get("Properties", {})
+        if r.get("Type") == "AWS::ElasticLoadBalancingV2::Listener":
+            balancer = _ref(properties.get("LoadBalancerArn"))
+            if balancer in balancers:
+                listeners[name] = balancer
+                counts[balancer]["listeners_per_alb"] += 1
+                groups[balancer] |= _forwarded(properties.get("DefaultActions")) & target_groups
+    for r in resources.values():
+        properties = r.get("Properties", {})
+        if r.get("Type") == "AWS::ElasticLoadBalancingV2::ListenerRule":
+            balancer = listeners.get(_ref(properties.get("ListenerArn")) or "")
+            if balancer is not None:
+                counts[balancer]["rules_per_alb"] += 1
+                groups[balancer] |= _forwarded(properties.get("Actions")) & target_groups
+        elif r.get("Type") == "AWS::CodeDeploy::DeploymentGroup":
+            # Blue/green pairs: CodeDeploy forwards the production listener to either group.
+            for pair in (properties.get("LoadBalancerInfo") or {}).get("TargetGroupPairInfoList", []):
+                routes = (pair.get("ProdTrafficRoute") or {}).get("ListenerArns", [])
+                named = {_ref(group.get("Name")) or "" for group in pair.get("TargetGroups", [])}
+                for arn in routes:
+                    balancer = listeners.get(_ref(arn) or "")
+                    if balancer is not None:
+                        groups[balancer] |= named & target_groups
+    for balancer, members in groups.items():
+        counts[balancer]["target_groups_per_alb"] = len(members)
+    return counts

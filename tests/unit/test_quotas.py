@@ -36,7 +36,65 @@ def test_default_platform_usage(default_platform: SynthesizedPlatform) -> None:
         assert usage.used(account, "target_groups", REGION) == 3
         assert usage.used(account, "codedeploy_applications", REGION) == 3
         assert usage.used(account, "stacks", REGION) == 4
+    per_balancer = {
+        (place.rsplit("/", 2)[1], quota.key): value
+        for account, place, quota, value in usage.rows()
+        if quota.scope == "load_balancer" and account == DEV
+    }
+    # ECS: production and test listeners, blue and green target groups; EC2: one of each.
+    assert per_balancer == {
+        ("acme-service-orders-dev", "listeners_per_alb"): 2,
+        ("acme-service-orders-dev", "target_groups_per_alb"): 2,
+        ("acme-service-storefront-dev", "listeners_per_alb"): 1,
+        ("acme-service-storefront-dev", "target_groups_per_alb"): 1,
+    }
     assert usage.over(0.8) == []
+
+
+def test_a_shared_load_balancer_counts_every_service_on_it_once() -> None:
+    resources: dict[str, dict[str, object]] = {
+        "Alb": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {}},
+        "Http": {
+            "Type": "AWS::ElasticLoadBalancingV2::Listener",
+            "Properties": {"LoadBalancerArn": {"Ref": "Alb"}, "DefaultActions": [{"Type": "fixed-response"}]},
+        },
+    }
+    for n in range(60):
+        resources[f"Blue{n}"] = {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {}}
+        resources[f"Green{n}"] = {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {}}
+        resources[f"Rule{n}"] = {
+            "Type": "AWS::ElasticLoadBalancingV2::ListenerRule",
+            "Properties": {
+                "ListenerArn": {"Ref": "Http"},
+                "Actions": [
+                    {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": {"Ref": f"Blue{n}"}}]}}
+                ],
+            },
+        }
+        resources[f"Group{n}"] = {
+            "Type": "AWS::CodeDeploy::DeploymentGroup",
+            "Properties": {
+                "LoadBalancerInfo": {
+                    "TargetGroupPairInfoList": [
+                        {
+                            "ProdTrafficRoute": {"ListenerArns": [{"Ref": "Http"}]},
+                            "TargetGroups": [
+                                {"Name": {"Fn::GetAtt": [f"Blue{n}", "TargetGroupName"]}},
+                                {"Name": {"Fn::GetAtt": [f"Green{n}", "TargetGroupName"]}},
+                            ],
+                        }
+                    ]
+                }
+            },
+        }
+    usage = QuotaUsage()
+    # Ten stacks like it are ten load balancers, not one with ten times the rules.
+    usage.add_template(DEV, REGION, {"Resources": resources}, times=10, stack="acme-foundation-dev")
+    assert usage.over() == [f"target_groups_per_alb in {DEV}/{REGION}/acme-foundation-dev/Alb: 120 of 100"]
+    assert f"rules_per_alb in {DEV}/{REGION}/acme-foundation-dev/Alb: 60 of 100" in usage.over(0.5)
+    assert usage.used(DEV, "application_load_balancers", REGION) == 10
+    with pytest.raises(ValueError, match="per load balancer"):
+        usage.used(DEV, "rules_per_alb", REGION)
 
 
 def test_counts_follow_scope_filters_and_multipliers() -> None:

@@ -182,7 +182,7 @@ def usage_at(services: int, extra: dict[str, Any]) -> QuotaUsage:
     def add(stack_name: str, times: int = 1) -> None:
         artifact = assembly.get_stack_by_name(stack_name)
         environment = artifact.environment
-        usage.add_template(environment.account, environment.region, dict(artifact.template), times)
+        usage.add_template(environment.account, environment.region, dict(artifact.template), times, stack_name)
 
     for name in (
         "acme-tooling",
