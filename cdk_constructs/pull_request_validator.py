@@ -50,7 +50,8 @@ class PullRequestValidator(Construct):
             )
         stack = Stack.of(self)
         region, account = stack.region, stack.account
-        repositories_arn = f"arn:aws:codecommit:{region}:{account}:{name_prefix}-*"
+        # The platform's repositories, all named <prefix>-<service>.
+        self.repositories_arn = repositories_arn = f"arn:aws:codecommit:{region}:{account}:{name_prefix}-*"
 
         self.dead_letters = DeadLetterQueue(
             self,

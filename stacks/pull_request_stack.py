@@ -36,8 +36,6 @@ class PullRequestStack(Stack):
         names = Names(config)
         self.names = names
         services = [s for s in config.services if s.pull_request_validation]
-        region, account = config.tooling.region, config.tooling.account
-        repositories_arn = f"arn:aws:codecommit:{region}:{account}:{names.prefix}-*"
 
         self.validator = PullRequestValidator(
             self,
@@ -99,7 +97,7 @@ class PullRequestStack(Stack):
                 "codecommit:BatchAssociateApprovalRuleTemplateWithRepositories",
                 "codecommit:BatchDisassociateApprovalRuleTemplateFromRepositories",
             ],
-            [repositories_arn],
+            [self.validator.repositories_arn],
             "The platform's repositories, all named <platform>-<service>, matched by that pattern.",
         )
 

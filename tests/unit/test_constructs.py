@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,17 +113,21 @@ def test_teams_notifier_refuses_routes_it_cannot_deliver(overrides: dict[str, An
         notifier_in(bare_stack(), **overrides)
 
 
+def validator_in(stack: cdk.Stack, **overrides: Any) -> PullRequestValidator:
+    props: dict[str, Any] = {
+        "platform_name": "acme",
+        "name_prefix": "acme",
+        "role_name": "acme-pr-validator",
+        "log_retention": logs.RetentionDays.ONE_MONTH,
+        "code": INLINE,
+        **overrides,
+    }
+    return PullRequestValidator(stack, "Validator", **props)
+
+
 def test_pull_request_validator_is_the_named_approver_of_platform_builds() -> None:
     stack = bare_stack()
-    PullRequestValidator(
-        stack,
-        "Validator",
-        platform_name="acme",
-        name_prefix="acme",
-        role_name="acme-pr-validator",
-        log_retention=logs.RetentionDays.ONE_MONTH,
-        code=INLINE,
-    )
+    validator_in(stack)
     template = Template.from_stack(stack)
     template.has_resource_properties("AWS::IAM::Role", {"RoleName": "acme-pr-validator"})
     template.has_resource_properties(
@@ -152,16 +155,7 @@ def test_pull_request_validator_is_the_named_approver_of_platform_builds() -> No
 @pytest.mark.parametrize("suffix", ["pr", "-", ""])
 def test_pull_request_validator_refuses_a_suffix_it_cannot_match(suffix: str) -> None:
     with pytest.raises(ValueError, match="project_suffix"):
-        PullRequestValidator(
-            bare_stack(),
-            "Validator",
-            platform_name="acme",
-            name_prefix="acme",
-            role_name="acme-pr-validator",
-            log_retention=logs.RetentionDays.ONE_MONTH,
-            project_suffix=suffix,
-            code=INLINE,
-        )
+        validator_in(bare_stack(), project_suffix=suffix)
 
 
 def test_platform_provider_puts_the_framework_in_front_of_a_named_handler() -> None:
@@ -185,19 +179,23 @@ def test_platform_provider_puts_the_framework_in_front_of_a_named_handler() -> N
     assert functions["acme-things"]["Properties"]["Layers"], "the handler runs with the Powertools layer"
 
 
+def inline_function(stack: cdk.Stack, name: str) -> PlatformFunction:
+    return PlatformFunction(
+        stack,
+        name,
+        description=name,
+        code_folder="unused",
+        code=INLINE,
+        handler="index.handler",
+        timeout=cdk.Duration.seconds(5),
+        log_retention=logs.RetentionDays.ONE_MONTH,
+    )
+
+
 def test_one_powertools_layer_per_stack_named_inside_the_platform_prefix() -> None:
     stack = bare_stack("acme-layers")
     for name in ("One", "Two"):
-        PlatformFunction(
-            stack,
-            name,
-            description=name,
-            code_folder="unused",
-            code=INLINE,
-            handler="index.handler",
-            timeout=cdk.Duration.seconds(5),
-            log_retention=logs.RetentionDays.ONE_MONTH,
-        )
+        inline_function(stack, name)
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::Lambda::LayerVersion", 1)
     template.has_resource_properties(
@@ -213,18 +211,8 @@ def test_one_powertools_layer_per_stack_named_inside_the_platform_prefix() -> No
 def test_a_missing_powertools_layer_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lambda_defaults, "POWERTOOLS_LAYER_ZIP", tmp_path / "build" / "powertools-layer.zip")
     monkeypatch.setattr(lambda_defaults, "REPO_ROOT", tmp_path)
-    build: Callable[[], object] = lambda: PlatformFunction(  # noqa: E731
-        bare_stack(),
-        "Fn",
-        description="fn",
-        code_folder="unused",
-        code=INLINE,
-        handler="index.handler",
-        timeout=cdk.Duration.seconds(5),
-        log_retention=logs.RetentionDays.ONE_MONTH,
-    )
     with pytest.raises(SystemExit, match=r"build/powertools-layer.zip is missing: run `make install`"):
-        build()
+        inline_function(bare_stack(), "Fn")
 
 
 def test_service_pipeline_refuses_a_service_with_nowhere_to_deploy(default_config: PlatformConfig) -> None:

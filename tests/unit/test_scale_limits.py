@@ -106,25 +106,15 @@ def test_account_level_counts_at_200_services_stay_under_80_percent_of_the_quota
     at_200_services: tuple[PlatformConfig, Measures, dict[str, Any]],
 ) -> None:
     config, _, extra = at_200_services
-    assembly = extra["assembly"]
-    platforms = Counter(s.platform for s in config.services)
-
-    def roles(stack_name: str) -> int:
-        return sum(
-            r["Type"] == "AWS::IAM::Role" for r in assembly.get_stack_by_name(stack_name).template["Resources"].values()
-        )
-
-    shared_tooling = sum(
-        roles(n) for n in ("acme-tooling", "acme-codeartifact", "acme-notifications", "acme-pull-requests")
-    )
-    tooling_roles = shared_tooling + sum(platforms[p] * roles(s["pipeline"]) for p, s in extra["per_service"].items())
-    target_roles = roles("acme-cross-account-dev") + sum(
-        platforms[p] * roles(s["service"]) for p, s in extra["per_service"].items()
-    )
+    usage = usage_at(SERVICES, extra)
+    tooling, target = config.tooling.account, config.environments[0].account
+    region = config.tooling.region
+    tooling_roles, target_roles = usage.used(tooling, "iam_roles"), usage.used(target, "iam_roles")
     assert tooling_roles <= HEADROOM * LIMITS["iam_roles_per_account"], tooling_roles
     assert target_roles <= HEADROOM * LIMITS["iam_roles_per_account"], target_roles
-    tooling_stacks = SERVICES + 4
-    target_stacks = SERVICES + 1
+    # One pipeline stack per service and four shared ones; one service stack per service and the roles.
+    tooling_stacks, target_stacks = usage.used(tooling, "stacks", region), usage.used(target, "stacks", region)
+    assert (tooling_stacks, target_stacks) == (SERVICES + 4, SERVICES + 1)
     assert max(tooling_stacks, target_stacks) <= HEADROOM * LIMITS["stacks_per_account_region"]
 
 
