@@ -5,8 +5,12 @@
     python -m tools.bootstrap --execute            # check, then run every step
     python -m tools.bootstrap -c my-platform.yaml  # another config
     python -m tools.bootstrap --offline --write-policies DIR   # also write each account's policy, DIR/<account>.json
+    python -m tools.bootstrap --quotas --offline   # quota preflight of cdk.out only: what it would request, no AWS
+    python -m tools.bootstrap --quotas [--execute] [--assembly cdk.out]   # read applied quotas (and request increases)
 
-Order: for each target account, (1) the scoped CloudFormation execution policy (boto3),
+Order: first the quota preflight (tools/quota_preflight.py: every quota the synthesized platform
+would use more than 80% of is raised through Service Quotas); then for each target account,
+(1) the scoped CloudFormation execution policy (boto3),
 (2) `cdk bootstrap --trust <tooling>`, (3) that account's CrossAccountRolesStack; then the
 tooling account's policy and bootstrap; then, from the tooling account through the trust:
 CodeArtifact and notifications, the service stacks, the pipelines, pull-request validation.
@@ -108,11 +112,28 @@ def _deploy_step(description: str, account: Account, cdk: str, stacks: list[str]
     )
 
 
+def quota_step(tooling: Account, config_path: str | None = None) -> Step:
+    """The quota preflight of the synthesized cdk.out (tools/quota_preflight.py), before anything is deployed."""
+    return Step(
+        "Quota preflight: request every quota increase the synthesized platform (cdk.out) needs, "
+        "so that it uses at most 80% of each applied value (needs `make synth` first)",
+        tooling,
+        command=(
+            sys.executable,
+            "-m",
+            "tools.bootstrap",
+            "--quotas",
+            "--execute",
+            *(["-c", config_path] if config_path else []),
+        ),
+    )
+
+
 def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None = None) -> list[Step]:
     names = Names(config)
     tooling = tooling_account(config)
     context = ["-c", f"config={config_path}"] if config_path else []
-    steps: list[Step] = []
+    steps: list[Step] = [quota_step(tooling, config_path)]
     for account in target_accounts(config):
         policy = cfn_execution_policy_name(config)
         steps.append(
@@ -201,12 +222,13 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
 class AwsAccess:
     """boto3 sessions per profile; tests replace `client` to stub STS and IAM."""
 
-    def client(self, account: Account, service: str) -> Any:
+    def client(self, account: Account, service: str, region: str | None = None) -> Any:
+        """A client with `account`'s profile, in its region or `region` (global quotas: us-east-1)."""
         import boto3
         from botocore.exceptions import ProfileNotFound
 
         try:
-            session = boto3.Session(profile_name=account.profile, region_name=account.region)
+            session = boto3.Session(profile_name=account.profile, region_name=region or account.region)
         except ProfileNotFound as error:
             raise BootstrapError(
                 f"profile {account.profile!r} for the {account.label} is not configured "
@@ -320,9 +342,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="DIR",
         help="write the execution policy of each account to DIR/<account>.json before anything else",
     )
+    parser.add_argument(
+        "--quotas",
+        action="store_true",
+        help="only the quota preflight of the synthesized assembly: with --offline what it would request "
+        "(defaults assumed), by default the applied values read, with --execute the increases requested",
+    )
+    parser.add_argument(
+        "--assembly",
+        metavar="DIR",
+        type=Path,
+        default=REPO_ROOT / "cdk.out",
+        help="synthesized cloud assembly the quota preflight counts (default: cdk.out, from `make synth`)",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
+        if args.quotas:
+            from tools import quota_preflight
+
+            quota_preflight.run(
+                config,
+                args.assembly,
+                mode="offline" if args.offline else "execute" if args.execute else "dry-run",
+                aws=None if args.offline else AwsAccess(),
+            )
+            return 0
         if args.write_policies:
             write_policies(plan(config, cdk=args.cdk, config_path=args.config), Path(args.write_policies))
         bootstrap(
@@ -349,4 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # One module, not __main__ beside tools.bootstrap: tools.quota_preflight raises tools.bootstrap's BootstrapError.
+    from tools.bootstrap import main as module_main
+
+    sys.exit(module_main())

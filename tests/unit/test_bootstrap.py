@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,11 @@ class Recorder:
 
 
 def test_plan_for_the_default_config(config: PlatformConfig) -> None:
-    steps = tool.plan(config, cdk=CDK)
+    quotas, *steps = tool.plan(config, cdk=CDK)
+    # First the quota preflight of the synthesized cdk.out (tests/unit/test_quota_preflight.py).
+    assert quotas.description.startswith("Quota preflight: request every quota increase")
+    assert quotas.command == (sys.executable, "-m", "tools.bootstrap", "--quotas", "--execute")
+    assert tool.plan(config, cdk=CDK, config_path="my.yaml")[0].command[-2:] == ("-c", "my.yaml")
     rendered = [s.render() for s in steps]
     assert rendered[1] == (
         "cdk bootstrap aws://222222222222/eu-west-1 --trust 111111111111 --trust-for-lookup 111111111111 "
@@ -119,7 +124,8 @@ def test_targets_sharing_an_account_are_bootstrapped_once(config: PlatformConfig
 def test_offline_dry_run_prints_every_command_and_calls_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert tool.main(["--offline", "--cdk", CDK]) == 0
     out = capsys.readouterr().out
-    assert "Dry run (add --execute to run): 12 steps" in out
+    assert "Dry run (add --execute to run): 13 steps" in out
+    assert "[1/13] Quota preflight: request every quota increase" in out
     for step in tool.plan(load_config(), cdk=CDK):
         assert step.render() in out
 
@@ -158,6 +164,7 @@ def test_execute_puts_the_scoped_policy_then_runs_commands_in_order(config: Plat
     runner = Recorder()
     tool.bootstrap(config, execute=True, verify=True, aws=aws, runner=runner, out=lambda _: None, cdk=CDK)
     assert [c[:3] for c in runner.commands] == [
+        [sys.executable, "-m", "tools.bootstrap"],  # the quota preflight, --quotas --execute
         [CDK, "bootstrap", "aws://222222222222/eu-west-1"],
         [CDK, "deploy", "acme-cross-account-dev"],
         [CDK, "bootstrap", "aws://333333333333/eu-west-1"],
