@@ -16,7 +16,7 @@ CONFIG ?=
 CONFIG_CONTEXT := $(if $(CONFIG),-c config=$(CONFIG))
 CONFIG_ARG := $(if $(CONFIG),-c $(CONFIG))
 
-.PHONY: install synth preflight test lint typecheck unit schema aws-data bootstrap-plan bench clean
+.PHONY: install synth preflight test lint typecheck unit schema aws-data bootstrap-plan bench cost clean
 
 # cdk.json runs the app as `python -O` (jsii's documented switch: no per-call type checks; the
 # tests keep them); its optimized bytecode is compiled here, once, instead of on the first synth.
@@ -82,6 +82,11 @@ aws-data: install
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) -m tools.bench
+
+# The fixed monthly cost by account, before and after the shared foundation, for the config and
+# for 200 services, from cited AWS list prices (tools/prices.json): writes docs/cost.md (~2 minutes).
+cost: install
+	$(PY) -m tools.cost $(CONFIG_ARG)
 
 bootstrap-plan: install
 	$(PY) -m tools.bootstrap --offline $(CONFIG_ARG)
