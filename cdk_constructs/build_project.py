@@ -74,8 +74,11 @@ class ServiceBuildProject(Construct):
     """One CodeBuild project (pipeline build, test, or pull-request build) of a service.
 
     role: the CodeBuild service role, named so that CodeArtifact's policies can admit it by
-    pattern (see `build_role` below); projects that run the same trusted code may share one.
-    junit_reports: the bucket that receives the exports of the project's JUnit report group.
+    pattern (see `build_role` below); projects that run the same trusted code may share one. An
+    imported role (the shared pull-request role) gets no grants here: its own stack grants by pattern.
+    junit_reports: create the project's JUnit report group, <project>-junit (default: none).
+    report_exports: the bucket that receives the report group's exports (default: reports stay in
+    CodeBuild, which keeps them 30 days).
     """
 
     def __init__(
@@ -84,7 +87,7 @@ class ServiceBuildProject(Construct):
         id_: str,
         *,
         project_name: str,
-        role: iam.Role,
+        role: iam.IRole,
         description: str,
         build_spec: codebuild.BuildSpec,
         encryption_key: kms.IKey,
@@ -95,7 +98,8 @@ class ServiceBuildProject(Construct):
         source: codebuild.ISource | None = None,
         privileged: bool = False,
         timeout: Duration | None = None,
-        junit_reports: s3.IBucket | None = None,
+        junit_reports: bool = False,
+        report_exports: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -137,7 +141,7 @@ class ServiceBuildProject(Construct):
         else:
             self.project = codebuild.Project(self, "Project", source=source, **common)  # type: ignore[arg-type]
         self.report_group: codebuild.ReportGroup | None = None
-        if junit_reports is not None:
+        if junit_reports:
             # A buildspec's `reports: junit:` resolves to "<project>-junit"; created here it gets
             # retention, encryption and a grant instead of an implicit one.
             self.report_group = codebuild.ReportGroup(
@@ -145,11 +149,13 @@ class ServiceBuildProject(Construct):
                 "Reports",
                 report_group_name=f"{project_name}-junit",
                 type=codebuild.ReportGroupType.TEST,
-                export_bucket=junit_reports,
-                zip_export=True,
+                export_bucket=report_exports,
+                zip_export=report_exports is not None,
                 removal_policy=RETAINED,
             )
             self.report_group.grant_write(self.project)
+        if not isinstance(self.role, iam.Role):
+            return
         acknowledge_all(
             self.role,
             {

@@ -1,8 +1,10 @@
-"""`PullRequestValidator`: pull-request build results back on the pull request.
+"""`PullRequestValidator`: pull-request builds started, and their results back on the pull request.
 
-When a pull-request build (a project named <prefix>-*<suffix>) ends, the validator comments on
-the pull request and approves or revokes the built revision. Its role has a fixed name:
-the approval rule templates name that role as the one approver that counts.
+One rule for every platform repository (a resource prefix, not a wildcard filter) sends new and
+updated pull requests to the validator, which starts the repository's pull-request project
+(<repository><suffix>). When such a build ends, the validator comments on the pull request and
+approves or revokes the built revision. Its role has a fixed name: the approval rule templates
+name that role as the one approver that counts.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from config.names import PULL_REQUEST_PROJECT_SUFFIX
 
 
 class PullRequestValidator(Construct):
-    """The validator function (`function`), its named `role`, its `rule` and its `dead_letters`.
+    """The validator function (`function`), its named `role`, its rules and its `dead_letters`.
+
+    `rule` calls it when a pull-request build ends; `pull_request_rule` when a pull request of a
+    platform repository is opened or its source branch is updated.
 
     name_prefix: the platform's prefix; repositories are <prefix>-<service>, pull-request
     projects <prefix>-<service><project_suffix>.
@@ -102,6 +107,14 @@ class PullRequestValidator(Construct):
             "by kms:ViaService.",
             conditions={"StringEquals": {"kms:ViaService": f"codecommit.{region}.amazonaws.com"}},
         )
+        allow(
+            self.role,
+            "StartPullRequestBuilds",
+            ["codebuild:StartBuild"],
+            [f"arn:aws:codebuild:{region}:{account}:project/{name_prefix}-*{project_suffix}"],
+            f"The platform's pull-request projects, all named <platform>-<service>{project_suffix}; a pull request "
+            "starts its repository's one.",
+        )
         self.rule = events.Rule(
             self,
             "OnPullRequestBuild",
@@ -119,6 +132,29 @@ class PullRequestValidator(Construct):
                 event_targets.LambdaFunction(
                     self.function.function,
                     **retried_delivery(self.dead_letters),
+                )
+            ],
+        )
+        self.pull_request_rule = events.Rule(
+            self,
+            "OnPullRequest",
+            rule_name=f"{platform_name}-pull-requests",
+            description=f"New or updated pull requests of {name_prefix}-* repositories -> their pull-request build",
+            event_pattern=events.EventPattern(
+                source=["aws.codecommit"],
+                detail_type=["CodeCommit Pull Request State Change"],
+                # A prefix match, not a wildcard filter: it does not count against the bus's wildcard rules.
+                resources=events.Match.prefix(f"arn:aws:codecommit:{region}:{account}:{name_prefix}-"),
+                detail={
+                    "event": ["pullRequestCreated", "pullRequestSourceBranchUpdated"],
+                    "pullRequestStatus": ["Open"],
+                },
+            ),
+            targets=[
+                event_targets.LambdaFunction(
+                    self.function.function,
+                    # A pull request older than two hours is not worth building.
+                    **retried_delivery(self.dead_letters, max_event_age=Duration.hours(2)),
                 )
             ],
         )

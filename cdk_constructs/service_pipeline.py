@@ -1,9 +1,12 @@
 """One service's delivery pipeline in the tooling account.
 
-CodeCommit (seeded) -> EventBridge -> CodePipeline V2:
+CodeCommit (seeded) -> EventBridge (its trigger bus) -> CodePipeline V2:
 Source -> Build -> Test -> [Approve-<env>] -> Deploy-<env> for each environment.
 Deploy actions reach target accounts through their deployer roles, referenced by
 deterministic ARN, so no cross-account token and no CDK support stack is needed.
+The pipeline role, the pull-request role and the Lambda deploy worker are shared by every
+pipeline (ToolingStack, docs/adr/0006): this construct names them, and grants them its own
+bucket and key through those resources' policies.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codedeploy as codedeploy
@@ -23,7 +26,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as event_targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
@@ -32,7 +35,7 @@ from constructs import Construct
 from cdk_constructs.artifact_store import EncryptedArtifactStore
 from cdk_constructs.build_project import CodeArtifactAccess, ServiceBuildProject, allow_log_groups, build_role
 from cdk_constructs.dead_letter_queue import DeadLetterQueue, admit_rule, retried_delivery
-from cdk_constructs.lambda_defaults import ASSET_EXCLUDES, PlatformFunction
+from cdk_constructs.lambda_defaults import ASSET_EXCLUDES
 from cdk_constructs.nag import (
     acknowledge,
     acknowledge_grant_wildcards,
@@ -92,25 +95,42 @@ class ServicePipeline(Construct):
             key_alias=names.artifact_key_alias(service),
             description=f"the {service.name} pipeline",
         )
-        # Where the push and pull-request triggers and the Lambda deploy worker park what they could not deliver.
+        # Where the push trigger parks what it could not deliver.
         self.dead_letters = DeadLetterQueue(
             self,
             "DeadLetters",
-            purpose=f"the {service.name} pipeline's triggers and deploy worker",
+            purpose=f"the {service.name} pipeline's push trigger",
             alarm_name=f"{names.pipeline(service)}-dead-letters",
             encryption_key=self.store.key,
         ).queue
         self.store.key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:GenerateDataKey", "kms:Decrypt")
         self.repository = self._repository()
         self.image_repository = self._image_repository() if service.platform == "ecs" else None
-        # EventBridge starts pipelines and pull-request builds as one shared role (ToolingStack).
+        # EventBridge starts pipelines as one shared role (ToolingStack).
         self.trigger_role = iam.Role.from_role_name(self, "TriggerRole", names.event_trigger_role, mutable=False)
+        # Shared roles are imported immutable (their statements are in ToolingStack, by pattern, so that
+        # 500 pipelines add nothing to them); this pipeline's bucket and key policies name them by ARN.
+        self.pipelines_principal = iam.ArnPrincipal(names.tooling_role_arn(names.pipelines_role))
 
+        # The platform's one Lambda deploy worker (ToolingStack), by name.
+        self.lambda_deployer = (
+            lambda_.Function.from_function_arn(
+                self,
+                "LambdaDeployer",
+                Stack.of(self).format_arn(
+                    service="lambda",
+                    resource="function",
+                    resource_name=names.lambda_deployer_function,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                ),
+            )
+            if service.platform == "lambda"
+            else None
+        )
         self._build_and_test(codeartifact, log_retention)
         self.pull_request_build = (
             self._pull_request_build(codeartifact, log_retention) if service.pull_request_validation else None
         )
-        self.lambda_deployer = self._lambda_deployer(log_retention) if service.platform == "lambda" else None
         self.approval_topic = sns.Topic(
             self,
             "ApprovalTopic",
@@ -121,6 +141,7 @@ class ServicePipeline(Construct):
         # SNS needs the key to deliver encrypted messages to its subscribers.
         self.store.key.grant_encrypt_decrypt(iam.ServicePrincipal("sns.amazonaws.com"))
         self._pipeline()
+        self._grant_pipelines_role()
         self._grant_target_reads()
         self.approvers_policy = self._approvers_policy()
         acknowledge_grant_wildcards(self)
@@ -229,7 +250,8 @@ class ServicePipeline(Construct):
             log_retention=log_retention,
             codeartifact=codeartifact,
             environment_variables=variables,
-            junit_reports=self.store.bucket,
+            junit_reports=True,
+            report_exports=self.store.bucket,
         )
 
     # ----- the pipeline -----
@@ -237,13 +259,7 @@ class ServicePipeline(Construct):
     def _pipeline(self) -> None:
         """Source -> Build -> Test -> [Approve-<env>] -> Deploy-<env>, started by our own push rule."""
         names, service = self.names, self.service
-        self.role = iam.Role(
-            self,
-            "PipelineRole",
-            role_name=names.pipeline_role(service),
-            assumed_by=iam.ServicePrincipal("codepipeline.amazonaws.com"),
-            description=f"CodePipeline role of {names.pipeline(service)}; target deployer roles trust it by name",
-        )
+        self.role = iam.Role.from_role_name(self, "PipelineRole", names.pipelines_role, mutable=False)
         self.pipeline = codepipeline.Pipeline(
             self,
             "Pipeline",
@@ -273,11 +289,23 @@ class ServicePipeline(Construct):
                 )
             ],
         )
-        self.push_rule = self.repository.on_commit(
-            "OnPush",
+        # On this service's trigger bus, which ToolingStack's one default-bus rule feeds (docs/adr/0006).
+        self.push_rule = events.Rule(
+            self,
+            "PushTrigger",
+            event_bus=events.EventBus.from_event_bus_name(self, "TriggerBus", names.pipeline_trigger_bus(service)),
             description=f"Start {names.pipeline(service)} on every push to {service.branch}",
-            branches=[service.branch],
-            target=event_targets.CodePipeline(self.pipeline, event_role=self.trigger_role, **self._delivery()),
+            event_pattern=events.EventPattern(
+                source=["aws.codecommit"],
+                detail_type=["CodeCommit Repository State Change"],
+                resources=[self.repository.repository_arn],
+                detail={
+                    "event": ["referenceCreated", "referenceUpdated"],
+                    "referenceType": ["branch"],
+                    "referenceName": [service.branch],
+                },
+            ),
+            targets=[event_targets.CodePipeline(self.pipeline, event_role=self.trigger_role, **self._delivery())],
         )
         admit_rule(self.dead_letters, self.push_rule)
         self.pipeline.add_stage(
@@ -312,7 +340,7 @@ class ServicePipeline(Construct):
             )
 
     def _delivery(self) -> dict[str, Any]:
-        """The pipeline's rules: a push or pull request older than two hours is not worth building."""
+        """The push rule's delivery: a push older than two hours is not worth building."""
         return retried_delivery(self.dead_letters, max_event_age=Duration.hours(2))
 
     def _approval_action(self, target: DeployTarget) -> actions.ManualApprovalAction:
@@ -330,6 +358,12 @@ class ServicePipeline(Construct):
             ),
             timeout=Duration.days(3),
         )
+
+    def _grant_pipelines_role(self) -> None:
+        """The shared pipeline role reads and writes this pipeline's artifacts and uses its key (repository,
+        approval topic), through this bucket's and key's own policies: nothing is added to the role."""
+        self.store.bucket.grant_read_write(self.pipelines_principal)
+        self.store.key.grant(self.pipelines_principal, "kms:DescribeKey")
 
     def _grant_target_reads(self) -> None:
         """Target roles that read this pipeline's artifacts: named by ARN in the bucket and key policy."""
@@ -351,13 +385,8 @@ class ServicePipeline(Construct):
     ) -> ServiceBuildProject:
         """Builds and tests each pull request's source commit with the service's buildspec-pr.yml."""
         names, service = self.names, self.service
-        pr_role = build_role(
-            self,
-            "PullRequestRole",
-            role_name=names.build_role(service, "pr"),
-            runs=f"pull-request builds of {service.name} (unreviewed code: no artifact or image writes)",
-        )
-        codeartifact.grant_read(pr_role)
+        # Shared by every pull-request project (ToolingStack): read-only, so no grant from here.
+        pr_role = iam.Role.from_role_name(self, "PullRequestRole", names.pull_request_build_role, mutable=False)
         project = ServiceBuildProject(
             self,
             "PullRequest",
@@ -366,13 +395,17 @@ class ServicePipeline(Construct):
             description=f"Builds and tests pull requests of {service.name} with buildspec-pr.yml",
             build_spec=codebuild.BuildSpec.from_source_filename("buildspec-pr.yml"),
             encryption_key=self.store.key,
-            cache=self._cache("pr"),
+            # On the build host: a bucket cache or report export would need write access to the artifact bucket.
+            cache=codebuild.Cache.local(
+                codebuild.LocalCacheMode.DOCKER_LAYER if service.platform == "ecs" else codebuild.LocalCacheMode.CUSTOM,
+                codebuild.LocalCacheMode.SOURCE,
+            ),
             log_retention=log_retention,
             codeartifact=codeartifact,
             environment_variables={"PLATFORM_NAME": names.prefix, "SERVICE_NAME": service.name},
             source=codebuild.Source.code_commit(repository=self.repository),
             privileged=service.platform == "ecs",
-            junit_reports=self.store.bucket,
+            junit_reports=True,
         )
         if service.platform == "ecs":
             acknowledge(
@@ -381,39 +414,6 @@ class ServicePipeline(Construct):
                 "Privileged mode runs the Docker daemon that builds (and does not push) the pull request's image.",
             )
 
-        def field(path: str) -> str:
-            return events.EventField.from_path(path)
-
-        self.repository.on_pull_request_state_change(
-            "OnPullRequest",
-            description=f"Build every new or updated pull request of {names.repository(service)}",
-            event_pattern=events.EventPattern(
-                detail={
-                    "event": ["pullRequestCreated", "pullRequestSourceBranchUpdated"],
-                    "pullRequestStatus": ["Open"],
-                }
-            ),
-            target=event_targets.CodeBuildProject(
-                project.project,
-                event_role=self.trigger_role,
-                event=events.RuleTargetInput.from_object(
-                    {
-                        "sourceVersion": field("$.detail.sourceCommit"),
-                        "environmentVariablesOverride": [
-                            {"name": name, "value": value, "type": "PLAINTEXT"}
-                            for name, value in (
-                                ("PULL_REQUEST_ID", field("$.detail.pullRequestId")),
-                                ("REVISION_ID", field("$.detail.revisionId")),
-                                ("SOURCE_COMMIT", field("$.detail.sourceCommit")),
-                                ("DESTINATION_COMMIT", field("$.detail.destinationCommit")),
-                                ("REPOSITORY_NAME", names.repository(service)),
-                            )
-                        ],
-                    }
-                ),
-                **self._delivery(),
-            ),
-        )
         return project
 
     # ----- deploy actions -----
@@ -470,7 +470,7 @@ class ServicePipeline(Construct):
             raise ValueError(f"service {service.name!r} has platform {service.platform!r}, not lambda")
         return actions.LambdaInvokeAction(
             action_name="Deploy",
-            lambda_=self.lambda_deployer.function,
+            lambda_=self.lambda_deployer,
             inputs=[build_output],
             user_parameters={
                 "environment": env.name,
@@ -484,59 +484,6 @@ class ServicePipeline(Construct):
                 "post_traffic_hook": names.hook_function(service, env, "post-traffic"),
             },
         )
-
-    def _lambda_deployer(self, log_retention: logs.RetentionDays) -> PlatformFunction:
-        names, service = self.names, self.service
-        role = iam.Role(
-            self,
-            "LambdaDeployRole",
-            role_name=names.lambda_deploy_role(service),
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Publishes {service.name} versions and runs their CodeDeploy deployments",
-        )
-        worker = PlatformFunction(
-            self,
-            "LambdaDeployer",
-            description=f"CodePipeline job worker: deploys {service.name} through CodeDeploy in each environment",
-            code_folder="lambda_deployer",
-            handler="deployer.handler",
-            timeout=Duration.minutes(5),
-            role=role,
-            log_retention=log_retention,
-            environment={"POLL_INTERVAL_SECONDS": "15", "WAIT_BUDGET_SECONDS": "240"},
-            memory_size=512,  # holds the deployment package in memory
-            on_failure=destinations.SqsDestination(self.dead_letters),
-            retry_attempts=0,
-        )
-        for action_role_finding in ("Resource::*", f"Resource::<{logical_id(worker.function)}.Arn>:*"):
-            acknowledge(
-                self,
-                f"AwsSolutions-IAM5[{action_role_finding}]",
-                "The Lambda invoke action's role gets lambda:ListFunctions (no resource type) and invoke on the "
-                "worker's versions from aws-cdk-lib's LambdaInvokeAction; nothing else.",
-            )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["sts:AssumeRole"],
-                resources=[names.deployer_role_arn(t.environment) for t in self.targets],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                # Job-result actions have no resource type; CodePipeline checks the job belongs to the account.
-                actions=["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"],
-                resources=["*"],
-            )
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "CodePipeline's job-result actions (PutJobSuccessResult, PutJobFailureResult) support no resource-level "
-            "permissions; a worker can only report on jobs CodePipeline hands it.",
-        )
-        # No grant on the artifact bucket: the worker reads the build output with the job's own
-        # artifact credentials, which CodePipeline scopes to this job's artifacts.
-        return worker
 
     def _approvers_policy(self) -> iam.ManagedPolicy:
         """Managed policy for people who approve: read this pipeline, approve its approval actions."""

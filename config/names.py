@@ -8,12 +8,18 @@ config model bounds the platform (12), environment (10) and service (24) names.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from config.model import Channel, Environment, PlatformConfig, Service
 
 # Pull-request build projects end in this; the validator's rule and the notifier match on it.
 PULL_REQUEST_PROJECT_SUFFIX = "-pr"
+
+# Custom event buses that hold the pipelines' push rules (docs/adr/0006): one default-bus rule can
+# forward to at most 5 targets, and each bus holds at most 300 rules by default.
+PIPELINE_TRIGGER_BUSES = 5
+
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,45 @@ class Names:
 
     @property
     def event_trigger_role(self) -> str:
-        """The role EventBridge uses to start the platform's pipelines and pull-request builds."""
+        """The role EventBridge uses to forward pushes to the trigger buses and start the platform's pipelines."""
         return f"{self.prefix}-event-triggers"
+
+    # ----- tooling account: shared by every pipeline (ToolingStack, docs/adr/0006) -----
+
+    @property
+    def pipelines_role(self) -> str:
+        """The CodePipeline service role of every pipeline: the principal that assumes target deployer roles."""
+        return f"{self.prefix}-pipelines"
+
+    @property
+    def pull_request_build_role(self) -> str:
+        """The CodeBuild role of every pull-request project (ends in -pr: CodeArtifact admits <p>-*-pr)."""
+        return f"{self.prefix}-shared-pr"
+
+    @property
+    def lambda_deployer_function(self) -> str:
+        """The CodePipeline job worker that deploys every Lambda service (ADR 0001)."""
+        return f"{self.prefix}-lambda-deployer"
+
+    @property
+    def lambda_deployer_role(self) -> str:
+        """Role of the Lambda deploy worker, which also assumes deployer roles."""
+        return f"{self.prefix}-lambda-deployer"
+
+    def tooling_role_arn(self, role_name: str) -> str:
+        return f"arn:aws:iam::{self.tooling_account}:role/{role_name}"
+
+    def pipeline_trigger_bus_name(self, shard: int) -> str:
+        return f"{self.prefix}-pipeline-triggers-{shard}"
+
+    def pipeline_trigger_shard(self, service: Service) -> int:
+        """The trigger bus of a service's push rule: a stable hash of its name, so adding or removing
+        services never moves another service's rule."""
+        digest = hashlib.sha256(service.name.encode()).digest()
+        return int.from_bytes(digest[:4], "big") % PIPELINE_TRIGGER_BUSES
+
+    def pipeline_trigger_bus(self, service: Service) -> str:
+        return self.pipeline_trigger_bus_name(self.pipeline_trigger_shard(service))
 
     @property
     def codeartifact_stack(self) -> str:
@@ -112,12 +155,12 @@ class Names:
         """Role of CodeBuild projects; kind is build (pipeline build and test) or pr. CodeArtifact matches these."""
         return f"{self.prefix}-{service.name}-{kind}"
 
+    # Retired by docs/adr/0006 (pipelines share `pipelines_role` and `lambda_deployer_role`); no stack
+    # creates these any more. Kept only because tests/unit/test_config.py still checks their lengths.
     def pipeline_role(self, service: Service) -> str:
-        """The CodePipeline service role: the principal that assumes target deployer roles."""
         return f"{self.prefix}-{service.name}-pipeline"
 
     def lambda_deploy_role(self, service: Service) -> str:
-        """Role of the pipeline's Lambda deploy worker, which also assumes deployer roles."""
         return f"{self.prefix}-{service.name}-pipeline-lambda"
 
     def artifact_bucket(self, service: Service) -> str:
@@ -129,12 +172,16 @@ class Names:
     def ecr_repository(self, service: Service) -> str:
         return f"{self.prefix}/{service.name}"
 
+    def deployer_principals(self, env: Environment) -> list[str]:
+        """The only tooling-account roles a target deployer role trusts: the shared pipeline role, and the
+        Lambda deploy worker's where `env` runs Lambda services. Build roles are never among them."""
+        principals = [self.tooling_role_arn(self.pipelines_role)]
+        if any(s.platform == "lambda" for s in self.config.services_in(env)):
+            principals.append(self.tooling_role_arn(self.lambda_deployer_role))
+        return principals
+
     # Patterns that match the per-service names above for every service, so that
     # target-account policies stay the same size however many services there are.
-    @property
-    def deployer_principal_patterns(self) -> list[str]:
-        base = f"arn:aws:iam::{self.tooling_account}:role/{self.prefix}-"
-        return [base + "*-pipeline", base + "*-pipeline-lambda"]
 
     @property
     def build_role_patterns(self) -> list[str]:

@@ -46,8 +46,9 @@ class CrossAccountRolesStack(Stack):
         region = config.region_of(env)
         env_prefix = names.resource_prefix(env)  # every service-stack name in this environment
 
-        # ----- deployer: assumed by the tooling account's pipeline roles for every deploy action -----
-        trust_conditions: dict[str, Any] = {"ArnLike": {"aws:PrincipalArn": names.deployer_principal_patterns}}
+        # ----- deployer: assumed by the tooling account's shared pipeline role (and Lambda deploy worker) -----
+        # Exact role names (docs/adr/0006): no build or pull-request role can ever match.
+        trust_conditions: dict[str, Any] = {"ArnEquals": {"aws:PrincipalArn": names.deployer_principals(env)}}
         if config.organization_id:
             trust_conditions["StringEquals"] = {"aws:PrincipalOrgID": config.organization_id}
         self.deployer_role = iam.Role(

@@ -1,10 +1,15 @@
-"""Pull-request validator: CodeBuild PR build finished -> PR comment + approval state.
+"""Pull-request validator: PR opened or updated -> its build; PR build finished -> comment + approval.
 
-Invoked asynchronously by EventBridge with "CodeBuild Build State Change" events of the
-"<platform>-<service>-pr" projects. The PR rule starts those builds with the overrides
-PULL_REQUEST_ID, REVISION_ID, SOURCE_COMMIT, DESTINATION_COMMIT and REPOSITORY_NAME.
+Invoked asynchronously by EventBridge with two kinds of events:
 
-For a final build of a pull-request project:
+- "CodeCommit Pull Request State Change" (pullRequestCreated, pullRequestSourceBranchUpdated) of
+  any platform repository, from the platform's one pull-request rule: start the repository's
+  pull-request project, "<repository><PROJECT_SUFFIX>", on the source commit, with the overrides
+  PULL_REQUEST_ID, REVISION_ID, SOURCE_COMMIT, DESTINATION_COMMIT and REPOSITORY_NAME and an
+  idempotency token derived from them (a redelivered event starts no second build). A repository
+  without a pull-request project (validation turned off) is ignored.
+- "CodeBuild Build State Change" of the "<platform>-<service>-pr" projects. For a final build:
+
 1. get_pull_request: stop ("outdated revision") if the PR is closed or has a newer revision.
 2. Comment once per build: skip when a comment carrying the build's hidden marker exists;
    otherwise post with a deterministic clientRequestToken (covers concurrent duplicates).
@@ -95,7 +100,11 @@ _BUILD_ARN = re.compile(
 
 
 class MalformedEventError(ValueError):
-    """The event is not a well-formed CodeBuild build state change."""
+    """The event is not a well-formed CodeBuild build state change or pull-request state change."""
+
+
+# A boto3 CodeBuild client (or anything with the same methods).
+CodeBuildClient = Any
 
 
 @dataclass(frozen=True)
@@ -517,10 +526,101 @@ def _fields(build: BuildEvent, pull_request: PullRequestBuild) -> dict[str, Any]
     }
 
 
+# --- Pull request opened or updated: start its build -----------------------------------------------------------------
+
+PULL_REQUEST_DETAIL_TYPE = "CodeCommit Pull Request State Change"
+BUILD_ON = frozenset({"pullRequestCreated", "pullRequestSourceBranchUpdated"})
+
+
+@dataclass(frozen=True)
+class PullRequestChange:
+    """The parts of a pull-request state change this function uses."""
+
+    event: str
+    status: str
+    pull_request: PullRequestBuild
+
+
+def parse_pull_request_event(raw: object) -> PullRequestChange:
+    """Parses an EventBridge "CodeCommit Pull Request State Change" event."""
+    if not isinstance(raw, dict):
+        raise MalformedEventError("event is not an object")
+    event = EventBridgeEvent(raw)
+    if event.get("detail-type") != PULL_REQUEST_DETAIL_TYPE:
+        raise MalformedEventError(f"detail-type is {event.get('detail-type')!r}, expected {PULL_REQUEST_DETAIL_TYPE!r}")
+    if not isinstance(event.get("detail"), dict):
+        raise MalformedEventError("detail is missing or not an object")
+    detail = event.detail
+    repositories = detail.get("repositoryNames")
+    if not isinstance(repositories, list) or len(repositories) != 1 or not isinstance(repositories[0], str):
+        raise MalformedEventError("detail.repositoryNames is not a list of one repository name")
+    return PullRequestChange(
+        event=_required_str(detail, "event", "detail"),
+        status=_required_str(detail, "pullRequestStatus", "detail"),
+        pull_request=PullRequestBuild(
+            pull_request_id=_required_str(detail, "pullRequestId", "detail"),
+            revision_id=_required_str(detail, "revisionId", "detail"),
+            source_commit=_required_str(detail, "sourceCommit", "detail"),
+            destination_commit=_required_str(detail, "destinationCommit", "detail"),
+            repository_name=repositories[0],
+        ),
+    )
+
+
+def build_idempotency_token(pull_request: PullRequestBuild) -> str:
+    """Deterministic StartBuild token (UUID-shaped): the same revision of the same pull request starts one build."""
+    pr = pull_request
+    key = "|".join((pr.repository_name, pr.pull_request_id, pr.revision_id, pr.source_commit))
+    return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
+
+
+def start_build_request(pull_request: PullRequestBuild, config: Config) -> dict[str, Any]:
+    """The StartBuild parameters: the repository's pull-request project on the source commit."""
+    overrides = (
+        (PULL_REQUEST_ID, pull_request.pull_request_id),
+        (REVISION_ID, pull_request.revision_id),
+        (SOURCE_COMMIT, pull_request.source_commit),
+        (DESTINATION_COMMIT, pull_request.destination_commit),
+        (REPOSITORY_NAME, pull_request.repository_name),
+    )
+    return {
+        "projectName": f"{pull_request.repository_name}{config.project_suffix}",
+        "sourceVersion": pull_request.source_commit,
+        "environmentVariablesOverride": [{"name": n, "value": v, "type": "PLAINTEXT"} for n, v in overrides],
+        "idempotencyToken": build_idempotency_token(pull_request),
+    }
+
+
+def start_pull_request_build(event: object, *, client: CodeBuildClient, config: Config) -> Result:
+    """Starts the pull-request build of a new or updated open pull request."""
+    change = parse_pull_request_event(event)
+    pull_request = change.pull_request
+    fields: dict[str, Any] = {
+        "event": change.event,
+        "pull_request_id": pull_request.pull_request_id,
+        "repository": pull_request.repository_name,
+        "revision_id": pull_request.revision_id,
+    }
+    if change.event not in BUILD_ON or change.status != "Open":
+        logger.info("ignored: not a new or updated open pull request", status=change.status, **fields)
+        return Result("ignored-pull-request-event")
+    request = start_build_request(pull_request, config)
+    try:
+        response = client.start_build(**request)
+    except ClientError as error:
+        if _error_code(error) != "ResourceNotFoundException":
+            raise
+        logger.info("ignored: repository has no pull-request project", project=request["projectName"], **fields)
+        return Result("ignored-no-project")
+    logger.info("pull-request build started", build_id=response.get("build", {}).get("id"), **fields)
+    return Result("build-started")
+
+
 # --- Lambda entry point --------------------------------------------------------------------------------------------
 
 _config: Config | None = None
 _client: CodeCommitClient | None = None
+_codebuild: CodeBuildClient | None = None
 
 
 def get_config() -> Config:
@@ -538,10 +638,20 @@ def get_client() -> CodeCommitClient:
     return _client
 
 
+def get_codebuild() -> CodeBuildClient:
+    global _codebuild
+    if _codebuild is None:
+        _codebuild = boto3.client("codebuild", config=BotocoreConfig(retries={"mode": "standard"}))
+    return _codebuild
+
+
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     try:
-        result = process_event(event, client=get_client(), config=get_config())
+        if isinstance(event, dict) and event.get("detail-type") == PULL_REQUEST_DETAIL_TYPE:
+            result = start_pull_request_build(event, client=get_codebuild(), config=get_config())
+        else:
+            result = process_event(event, client=get_client(), config=get_config())
     except MalformedEventError as error:
         event_id = event.get("id") if isinstance(event, dict) else None
         logger.error("malformed event", error=str(error), event_id=event_id)

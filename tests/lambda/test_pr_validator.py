@@ -645,3 +645,128 @@ def test_codebuild_time_format() -> None:
     assert pr_validator.parse_codebuild_time("2017-09-01T16:14:28Z") == datetime(2017, 9, 1, 16, 14, 28)
     assert pr_validator.parse_codebuild_time("garbage") is None
     assert pr_validator.parse_codebuild_time(None) is None
+
+
+# --- pull request opened or updated: its build is started ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def codebuild() -> Any:
+    return boto3.client(
+        "codebuild", region_name="us-west-2", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+@pytest.fixture
+def codebuild_stub(codebuild: Any) -> Iterator[Stubber]:
+    stubber = Stubber(codebuild)
+    with stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def pull_request_event(name: str = "codecommit-pr-created.json", repository: str = "acme-orders") -> dict[str, Any]:
+    event = load(name)
+    event["resources"] = [f"arn:aws:codecommit:us-west-2:123456789012:{repository}"]
+    event["detail"]["repositoryNames"] = [repository]
+    return event
+
+
+def expected_start_build(event: dict[str, Any], project: str = "acme-orders-pr") -> dict[str, Any]:
+    detail = event["detail"]
+    return {
+        "projectName": project,
+        "sourceVersion": detail["sourceCommit"],
+        "environmentVariablesOverride": [
+            {"name": "PULL_REQUEST_ID", "value": detail["pullRequestId"], "type": "PLAINTEXT"},
+            {"name": "REVISION_ID", "value": detail["revisionId"], "type": "PLAINTEXT"},
+            {"name": "SOURCE_COMMIT", "value": detail["sourceCommit"], "type": "PLAINTEXT"},
+            {"name": "DESTINATION_COMMIT", "value": detail["destinationCommit"], "type": "PLAINTEXT"},
+            {"name": "REPOSITORY_NAME", "value": detail["repositoryNames"][0], "type": "PLAINTEXT"},
+        ],
+        "idempotencyToken": pr_validator.build_idempotency_token(
+            pr_validator.parse_pull_request_event(event).pull_request
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["codecommit-pr-created.json", "codecommit-pr-source-branch-updated.json"])
+def test_new_or_updated_pull_request_starts_its_repositorys_pull_request_build(
+    codebuild: Any, codebuild_stub: Stubber, name: str
+) -> None:
+    event = pull_request_event(name)
+    codebuild_stub.add_response("start_build", {"build": {"id": "acme-orders-pr:1"}}, expected_start_build(event))
+    assert pr_validator.start_pull_request_build(event, client=codebuild, config=CONFIG) == pr_validator.Result(
+        "build-started"
+    )
+
+
+def test_the_started_build_carries_what_the_build_state_change_needs() -> None:
+    """The overrides are exactly those `pull_request_of` reads back from the finished build."""
+    event = pull_request_event()
+    request = pr_validator.start_build_request(pr_validator.parse_pull_request_event(event).pull_request, CONFIG)
+    environment = {v["name"]: v["value"] for v in request["environmentVariablesOverride"]}
+    assert set(environment) == set(pr_validator.OVERRIDE_NAMES)
+    assert request["projectName"] == "acme-orders-pr"  # the repository's project, <repository><suffix>
+
+
+def test_redelivered_event_uses_the_same_idempotency_token_and_a_new_revision_another() -> None:
+    first = pr_validator.parse_pull_request_event(pull_request_event()).pull_request
+    again = pr_validator.parse_pull_request_event(pull_request_event()).pull_request
+    updated = pull_request_event()
+    updated["detail"]["revisionId"] = "another-revision"
+    newer = pr_validator.parse_pull_request_event(updated).pull_request
+    assert pr_validator.build_idempotency_token(first) == pr_validator.build_idempotency_token(again)
+    assert pr_validator.build_idempotency_token(first) != pr_validator.build_idempotency_token(newer)
+
+
+def test_closed_pull_request_starts_nothing(codebuild: Any, codebuild_stub: Stubber) -> None:
+    event = pull_request_event("codecommit-pr-status-changed.json")
+    assert pr_validator.start_pull_request_build(event, client=codebuild, config=CONFIG) == pr_validator.Result(
+        "ignored-pull-request-event"
+    )
+
+
+def test_repository_without_a_pull_request_project_is_ignored(codebuild: Any, codebuild_stub: Stubber) -> None:
+    event = pull_request_event()
+    codebuild_stub.add_client_error(
+        "start_build", "ResourceNotFoundException", expected_params=expected_start_build(event)
+    )
+    assert pr_validator.start_pull_request_build(event, client=codebuild, config=CONFIG) == pr_validator.Result(
+        "ignored-no-project"
+    )
+
+
+def test_other_start_build_errors_raise_for_the_dead_letter_queue(codebuild: Any, codebuild_stub: Stubber) -> None:
+    event = pull_request_event()
+    codebuild_stub.add_client_error("start_build", "AccessDeniedException", expected_params=expected_start_build(event))
+    with pytest.raises(pr_validator.ClientError):
+        pr_validator.start_pull_request_build(event, client=codebuild, config=CONFIG)
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda e: e["detail"].pop("sourceCommit"),
+        lambda e: e["detail"].update(repositoryNames=[]),
+        lambda e: e["detail"].update(repositoryNames="acme-orders"),
+        lambda e: e.pop("detail"),
+    ],
+)
+def test_malformed_pull_request_event_raises(codebuild: Any, codebuild_stub: Stubber, corrupt: Any) -> None:
+    event = pull_request_event()
+    corrupt(event)
+    with pytest.raises(pr_validator.MalformedEventError):
+        pr_validator.start_pull_request_build(event, client=codebuild, config=CONFIG)
+
+
+def test_handler_routes_pull_request_events_to_the_build_start(
+    codebuild: Any, codebuild_stub: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pr_validator, "_codebuild", codebuild)
+    monkeypatch.setenv("PROJECT_SUFFIX", "-pull")
+    event = pull_request_event()
+    codebuild_stub.add_response(
+        "start_build", {"build": {"id": "acme-orders-pull:1"}}, expected_start_build(event, "acme-orders-pull")
+    )
+    assert pr_validator.handler(event, FakeContext()) == {"outcome": "build-started"}

@@ -104,10 +104,11 @@ def with_action(statements: list[dict[str, Any]], action: str) -> dict[str, Any]
 
 
 def test_build_roles_get_least_privilege_codeartifact_access(default_platform: SynthesizedPlatform) -> None:
-    raw = default_platform.template_json("acme-pipeline-orders")
-    roles = {r["Properties"].get("RoleName"): k for k, r in resources_of_type(raw, "AWS::IAM::Role").items()}
-    for kind in ("build", "pr"):
-        role_id = roles[f"acme-orders-{kind}"]
+    # A service's build role, and the one pull-request role all pull-request projects share (docs/adr/0006).
+    for stack, role_name in (("acme-pipeline-orders", "acme-orders-build"), ("acme-tooling", "acme-shared-pr")):
+        raw = default_platform.template_json(stack)
+        roles = {r["Properties"].get("RoleName"): k for k, r in resources_of_type(raw, "AWS::IAM::Role").items()}
+        role_id = roles[role_name]
         statements = [
             s
             for p in resources_of_type(raw, "AWS::IAM::Policy").values()

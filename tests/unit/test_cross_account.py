@@ -82,30 +82,62 @@ def test_deployer_trusts_only_the_named_pipeline_roles_of_the_tooling_account(
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Principal"] == {"AWS": f"arn:aws:iam::{TOOLING}:root"}
+    # Exact names, no pattern: the shared pipeline role and (both environments run the Lambda
+    # service) the shared Lambda deploy worker; never a build or pull-request role.
     assert statement["Condition"] == {
-        "ArnLike": {
+        "ArnEquals": {
             "aws:PrincipalArn": [
-                f"arn:aws:iam::{TOOLING}:role/acme-*-pipeline",
-                f"arn:aws:iam::{TOOLING}:role/acme-*-pipeline-lambda",
+                f"arn:aws:iam::{TOOLING}:role/acme-pipelines",
+                f"arn:aws:iam::{TOOLING}:role/acme-lambda-deployer",
             ]
         }
     }
     assert props["MaxSessionDuration"] == 3600
 
 
-def test_pipeline_roles_match_the_deployer_trust_patterns(default_platform: SynthesizedPlatform) -> None:
-    """The names the tooling stacks give their roles are the names the trust expects."""
-    import fnmatch
+def test_deployer_trusts_the_lambda_worker_only_where_lambda_services_run() -> None:
+    from config.names import Names
 
-    patterns = ["acme-*-pipeline", "acme-*-pipeline-lambda"]
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["services"] = [s for s in data["services"] if s["platform"] != "lambda"]
+    names = Names(parse_config(data))
+    for env in names.config.environments:
+        assert names.deployer_principals(env) == [f"arn:aws:iam::{TOOLING}:role/acme-pipelines"]
+
+
+def test_the_trusted_roles_are_the_shared_roles_of_the_tooling_stack(default_platform: SynthesizedPlatform) -> None:
+    """The names the tooling stack gives its roles are the names the trust expects; pipeline stacks
+    create no role a deployer trusts."""
+    tooling = default_platform.template_json("acme-tooling")
+    names = {r["Properties"].get("RoleName") for r in resources_of_type(tooling, "AWS::IAM::Role").values()}
+    assert {"acme-pipelines", "acme-lambda-deployer"} <= names
     for stack in ("acme-pipeline-storefront", "acme-pipeline-orders", "acme-pipeline-pricing"):
-        names = [
-            r["Properties"]["RoleName"]
+        created = [
+            r["Properties"].get("RoleName")
             for r in resources_of_type(default_platform.template_json(stack), "AWS::IAM::Role").values()
-            if "RoleName" in r["Properties"]
         ]
-        trusted = [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
-        assert f"acme-{stack.removeprefix('acme-pipeline-')}-pipeline" in trusted
+        assert created == [f"acme-{stack.removeprefix('acme-pipeline-')}-build"]
+
+
+def test_the_shared_pipeline_role_reaches_only_platform_resources(default_platform: SynthesizedPlatform) -> None:
+    tooling = default_platform.template_json("acme-tooling")
+    statements = {s["Sid"]: s for s in statements_of(tooling, role_id(tooling, "acme-pipelines"))}
+    assert statements["AssumeDeployerRoles"]["Resource"] == [
+        f"arn:aws:iam::{account}:role/acme-{env}-deployer" for env, account in sorted(TARGETS.items())
+    ]
+    assert statements["RunPipelineBuilds"]["Resource"] == [
+        f"arn:aws:codebuild:eu-west-1:{TOOLING}:project/acme-*-build",
+        f"arn:aws:codebuild:eu-west-1:{TOOLING}:project/acme-*-test",
+    ]
+    assert statements["ReadPlatformRepositories"]["Resource"] == f"arn:aws:codecommit:eu-west-1:{TOOLING}:acme-*"
+    assert statements["NotifyApprovers"]["Resource"] == f"arn:aws:sns:eu-west-1:{TOOLING}:acme-pipeline-*"
+    worker = f"arn:aws:lambda:eu-west-1:{TOOLING}:function:acme-lambda-deployer"
+    assert statements["InvokeLambdaDeployer"]["Resource"] == [worker, f"{worker}:*"]
+    # No S3 or KMS in the role itself: each pipeline's bucket and key policies name it.
+    actions = {
+        a for s in statements.values() for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+    assert not [a for a in actions if a.split(":")[0] in ("s3", "kms", "iam", "ecr")]
 
 
 def test_deploy_actions_run_as_the_deployer_of_their_environment(default_platform: SynthesizedPlatform) -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
+from moto.events.models import EventPattern
 
+from config.names import Names
 from tests.platform_synth import resources_of_type
+
+EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"
 
 PIPELINES = ["acme-pipeline-storefront", "acme-pipeline-orders", "acme-pipeline-pricing"]
 
@@ -232,27 +239,80 @@ def test_pipeline_is_v2_with_stages_in_config_order(raw: dict[str, Any], stack_n
     assert store["EncryptionKey"] == {"Id": {"Fn::GetAtt": [artifact_key_id(raw), "Arn"]}, "Type": "KMS"}
 
 
+def push_rule(raw: dict[str, Any]) -> dict[str, Any]:
+    rules = [
+        r["Properties"]
+        for r in resources_of_type(raw, "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"].get("detail-type") == ["CodeCommit Repository State Change"]
+    ]
+    assert len(rules) == 1
+    return rules[0]
+
+
 def test_source_is_event_driven_not_polling(raw: dict[str, Any], stack_name: str) -> None:
     source = pipeline_of(raw)["Properties"]["Stages"][0]["Actions"][0]
     assert source["ActionTypeId"]["Provider"] == "CodeCommit"
     assert source["Configuration"]["PollForSourceChanges"] is False
     assert source["Configuration"]["BranchName"] == "main"
-    rules = [
-        r
-        for r in resources_of_type(raw, "AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"].get("detail-type") == ["CodeCommit Repository State Change"]
-    ]
-    assert len(rules) == 1
-    rule = rules[0]["Properties"]
-    assert rule["EventPattern"]["detail-type"] == ["CodeCommit Repository State Change"]
+    rule = push_rule(raw)
     assert rule["EventPattern"]["detail"] == {
         "event": ["referenceCreated", "referenceUpdated"],
+        "referenceType": ["branch"],
         "referenceName": ["main"],
     }
     (target,) = rule["Targets"]
     assert target["Arn"]["Fn::Join"][1][-1] == f"acme-{service_of(stack_name)}" or "Ref" in json.dumps(target["Arn"])
+    assert target["RoleArn"] == "arn:aws:iam::111111111111:role/acme-event-triggers"
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 8}
     assert "Arn" in target["DeadLetterConfig"]
+
+
+def test_push_rule_is_on_its_services_trigger_bus_not_the_default_bus(
+    default_platform, raw: dict[str, Any], stack_name: str
+) -> None:  # type: ignore[no-untyped-def]
+    names = Names(default_platform.config)
+    service = next(s for s in default_platform.config.services if s.name == service_of(stack_name))
+    assert push_rule(raw)["EventBusName"] == names.pipeline_trigger_bus(service)
+    assert names.pipeline_trigger_bus(service).startswith("acme-pipeline-triggers-")
+    # No rule of a pipeline stack is on the default bus.
+    assert all("EventBusName" in r["Properties"] for r in resources_of_type(raw, "AWS::Events::Rule").values())
+
+
+def test_push_rule_starts_the_pipeline_on_its_branch_only(raw: dict[str, Any], stack_name: str) -> None:
+    repository = f"arn:aws:codecommit:eu-west-1:111111111111:acme-{service_of(stack_name)}"
+    pattern = copy.deepcopy(push_rule(raw)["EventPattern"])
+    pattern["resources"] = [repository]  # a GetAtt in the template
+    matcher = EventPattern.load(json.dumps(pattern))
+    push = json.loads((EVENTS / "codecommit-repo-reference-updated.json").read_text())
+    push["resources"] = [repository]
+    push["detail"]["referenceName"] = "main"
+
+    def variant(**detail: str) -> dict[str, Any]:
+        event = copy.deepcopy(push)
+        event["detail"].update(detail)
+        return event
+
+    other_repository = copy.deepcopy(push)
+    other_repository["resources"] = [repository + "x"]
+    assert matcher.matches_event(push)
+    assert matcher.matches_event(variant(event="referenceCreated"))
+    assert not matcher.matches_event(variant(referenceName="feature"))
+    assert not matcher.matches_event(variant(referenceType="tag"))
+    assert not matcher.matches_event(variant(event="referenceDeleted"))
+    assert not matcher.matches_event(other_repository)
+
+
+def test_shards_are_stable_and_hold_under_240_push_rules_at_1000_services(default_platform) -> None:  # type: ignore[no-untyped-def]
+    names = Names(default_platform.config)
+    template = default_platform.config.services[0]
+    # The generated names of tools/scale_config.py; a service's bus is a hash of its name alone, so
+    # adding or removing services never moves another service's rule.
+    services = [
+        template.model_copy(update={"name": f"svc{i:03d}-{('ec2', 'ecs', 'lambda')[i % 3]}"}) for i in range(1000)
+    ]
+    per_bus = Counter(names.pipeline_trigger_bus(s) for s in services)
+    assert set(per_bus) == {f"acme-pipeline-triggers-{n}" for n in range(5)}
+    assert max(per_bus.values()) <= 0.8 * 300, per_bus
 
 
 def test_manual_approval_only_before_prod_and_it_notifies_the_encrypted_topic(template, raw: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
@@ -300,20 +360,47 @@ def test_approvers_policy_allows_only_reading_and_approving_this_pipeline(raw: d
     assert approve["Resource"]["Fn::Join"][1][-1].endswith("/Approve-prod/Approve")
 
 
-def test_pipeline_role_has_the_name_target_accounts_trust(template, stack_name: str) -> None:  # type: ignore[no-untyped-def]
-    template.has_resource_properties(
-        "AWS::IAM::Role",
-        {
-            "RoleName": f"acme-{service_of(stack_name)}-pipeline",
-            "AssumeRolePolicyDocument": {
-                "Statement": [
-                    Match.object_like(
-                        {"Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    )
-                ]
-            },
-        },
+SHARED_PIPELINE_ROLE = "arn:aws:iam::111111111111:role/acme-pipelines"
+
+
+def test_pipeline_runs_as_the_shared_pipeline_role_and_creates_only_its_build_role(
+    raw: dict[str, Any], stack_name: str
+) -> None:
+    assert pipeline_of(raw)["Properties"]["RoleArn"] == SHARED_PIPELINE_ROLE
+    roles = [r["Properties"].get("RoleName") for r in resources_of_type(raw, "AWS::IAM::Role").values()]
+    assert roles == [f"acme-{service_of(stack_name)}-build"]
+    # Nothing in this stack adds a policy to a shared role.
+    attached = {
+        json.dumps(r) for p in resources_of_type(raw, "AWS::IAM::Policy").values() for r in p["Properties"]["Roles"]
+    }
+    assert all("Ref" in json.loads(r) for r in attached), attached
+
+
+def test_artifact_bucket_and_key_policies_admit_the_shared_pipeline_role(raw: dict[str, Any]) -> None:
+    def granted(statements: list[dict[str, Any]]) -> set[str]:
+        return {
+            a
+            for s in statements
+            if s["Effect"] == "Allow" and s.get("Principal") == {"AWS": SHARED_PIPELINE_ROLE}
+            for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        }
+
+    (key,) = resources_of_type(raw, "AWS::KMS::Key").values()
+    assert {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"} <= granted(
+        key["Properties"]["KeyPolicy"]["Statement"]
     )
+    bucket_id = next(k for k, b in resources_of_type(raw, "AWS::S3::Bucket").items() if "BucketName" in b["Properties"])
+    (policy,) = [
+        p
+        for p in resources_of_type(raw, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+    ]
+    assert {"s3:GetObject*", "s3:PutObject", "s3:List*"} <= granted(policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def test_the_shared_pull_request_role_gets_nothing_from_a_pipeline_stack(raw: dict[str, Any]) -> None:
+    text = json.dumps({k: r for k, r in raw["Resources"].items() if r["Type"] != "AWS::CodeBuild::Project"})
+    assert "acme-shared-pr" not in text
 
 
 def test_dead_letter_queue_is_encrypted_tls_only_and_alarmed(template, raw: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
@@ -338,7 +425,7 @@ def test_every_rule_that_dead_letters_into_the_queue_is_admitted_by_its_policy(r
         for target in rule["Properties"]["Targets"]
         if target.get("DeadLetterConfig", {}).get("Arn") == {"Fn::GetAtt": [queue_id, "Arn"]}
     ]
-    assert len(rules) == 2  # pushes and pull requests
+    assert len(rules) == 1  # pushes (pull requests: one rule for all, in acme-pull-requests)
     (policy,) = resources_of_type(raw, "AWS::SQS::QueuePolicy").values()
     admitted = [
         s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0]

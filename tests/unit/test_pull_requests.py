@@ -1,4 +1,4 @@
-"""Pull-request validation: the PR build project and its trigger, the validator, the approval rule template."""
+"""Pull-request validation: the PR build project, the one PR rule, the validator, the approval rule template."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from moto.events.models import EventPattern
 
 from tests.platform_synth import SynthesizedPlatform, resources_of_type
-from tests.unit.test_notifications import render
 
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "aws-events"
 TOOLING = "111111111111"
@@ -39,59 +38,68 @@ def prs(default_platform: SynthesizedPlatform) -> dict[str, Any]:
     return default_platform.template_json("acme-pull-requests")
 
 
-def pr_rule(raw: dict[str, Any]) -> dict[str, Any]:
+def rule_of(raw: dict[str, Any], detail_type: str) -> dict[str, Any]:
     (rule,) = [
         r["Properties"]
         for r in resources_of_type(raw, "AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"].get("detail-type") == ["CodeCommit Pull Request State Change"]
+        if r["Properties"]["EventPattern"].get("detail-type") == [detail_type]
     ]
     return rule
 
 
-def test_pull_request_rule_pattern_matches_new_and_updated_pull_requests_of_its_repository(
-    pipeline: dict[str, Any],
+def pr_rule(raw: dict[str, Any]) -> dict[str, Any]:
+    return rule_of(raw, "CodeCommit Pull Request State Change")
+
+
+def test_no_pipeline_stack_has_a_pull_request_rule(default_platform: SynthesizedPlatform) -> None:
+    for stack in ("acme-pipeline-storefront", "acme-pipeline-orders", "acme-pipeline-pricing"):
+        rules = resources_of_type(default_platform.template_json(stack), "AWS::Events::Rule").values()
+        assert not [r for r in rules if "Pull Request" in json.dumps(r["Properties"]["EventPattern"])]
+
+
+def test_one_pull_request_rule_matches_new_and_updated_pull_requests_of_every_platform_repository(
+    prs: dict[str, Any],
 ) -> None:
-    pattern = pr_rule(pipeline)["EventPattern"]
+    rule = pr_rule(prs)
+    assert "EventBusName" not in rule  # the default bus, where CodeCommit sends its events
+    pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.codecommit"]
+    # A prefix match, not a wildcard filter (which a bus allows only 30 of).
+    assert pattern["resources"] == [{"prefix": f"arn:aws:codecommit:eu-west-1:{TOOLING}:acme-"}]
     assert pattern["detail"] == {
         "event": ["pullRequestCreated", "pullRequestSourceBranchUpdated"],
         "pullRequestStatus": ["Open"],
     }
-    matcher = EventPattern.load(json.dumps(_resolved(pattern)))
-    created = in_repository(load("codecommit-pr-created.json"), "acme-orders")
-    updated = in_repository(load("codecommit-pr-source-branch-updated.json"), "acme-orders")
-    closed = in_repository(load("codecommit-pr-status-changed.json"), "acme-orders")
-    elsewhere = in_repository(load("codecommit-pr-created.json"), "acme-pricing")
-    assert [matcher.matches_event(e) for e in (created, updated, closed, elsewhere)] == [True, True, False, False]
+    matcher = EventPattern.load(json.dumps(pattern))
+    verdicts = [
+        matcher.matches_event(in_repository(load(name), repository))
+        for name, repository in (
+            ("codecommit-pr-created.json", "acme-orders"),
+            ("codecommit-pr-source-branch-updated.json", "acme-pricing"),
+            ("codecommit-pr-status-changed.json", "acme-orders"),
+            ("codecommit-pr-created.json", "other-orders"),
+        )
+    ]
+    assert verdicts == [True, True, False, False]
 
 
-def _resolved(pattern: dict[str, Any]) -> dict[str, Any]:
-    """The repository ARN in the synthesized pattern is a GetAtt; substitute the real one."""
-    pattern = copy.deepcopy(pattern)
-    pattern["resources"] = [f"arn:aws:codecommit:eu-west-1:{TOOLING}:acme-orders"]
-    return pattern
-
-
-def test_pull_request_build_gets_the_commit_and_the_pull_request_as_overrides(pipeline: dict[str, Any]) -> None:
-    (target,) = pr_rule(pipeline)["Targets"]
+def test_pull_requests_go_to_the_validator_which_starts_their_build(prs: dict[str, Any]) -> None:
+    (target,) = pr_rule(prs)["Targets"]
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 8}
     assert "Arn" in target["DeadLetterConfig"]
-    created = in_repository(load("codecommit-pr-created.json"), "acme-orders")
-    start_build = render(target["InputTransformer"], created)
-    detail = created["detail"]
-    assert start_build == {
-        "sourceVersion": detail["sourceCommit"],
-        "environmentVariablesOverride": [
-            {"name": "PULL_REQUEST_ID", "value": detail["pullRequestId"], "type": "PLAINTEXT"},
-            {"name": "REVISION_ID", "value": detail["revisionId"], "type": "PLAINTEXT"},
-            {"name": "SOURCE_COMMIT", "value": detail["sourceCommit"], "type": "PLAINTEXT"},
-            {"name": "DESTINATION_COMMIT", "value": detail["destinationCommit"], "type": "PLAINTEXT"},
-            {"name": "REPOSITORY_NAME", "value": "acme-orders", "type": "PLAINTEXT"},
-        ],
-    }
-    projects = {k: p for k, p in resources_of_type(pipeline, "AWS::CodeBuild::Project").items()}
-    (pr_id,) = [k for k, p in projects.items() if p["Properties"]["Name"] == "acme-orders-pr"]
-    assert target["Arn"] == {"Fn::GetAtt": [pr_id, "Arn"]}
+    functions = resources_of_type(prs, "AWS::Lambda::Function")
+    (validator_id,) = [i for i, r in functions.items() if r["Properties"]["Handler"] == "pr_validator.handler"]
+    assert target["Arn"] == {"Fn::GetAtt": [validator_id, "Arn"]}
+    roles = {r["Properties"].get("RoleName"): k for k, r in resources_of_type(prs, "AWS::IAM::Role").items()}
+    statements = [
+        s
+        for p in resources_of_type(prs, "AWS::IAM::Policy").values()
+        if {"Ref": roles["acme-pr-validator"]} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (start,) = [s for s in statements if s.get("Sid") == "StartPullRequestBuilds"]
+    assert start["Action"] == "codebuild:StartBuild"
+    assert start["Resource"] == f"arn:aws:codebuild:eu-west-1:{TOOLING}:project/acme-*-pr"
 
 
 def test_pull_request_project_builds_from_the_repository_like_the_pipeline_build(pipeline: dict[str, Any]) -> None:
@@ -113,15 +121,89 @@ def test_pull_request_project_builds_from_the_repository_like_the_pipeline_build
         "CODEARTIFACT_DOMAIN": "acme",
         "CODEARTIFACT_REPOSITORY": "shared",
     }
+    # The one shared pull-request role, created by acme-tooling; no per-service pull-request role.
+    assert pr["ServiceRole"] == f"arn:aws:iam::{TOOLING}:role/acme-shared-pr"
     roles = [r["Properties"].get("RoleName") for r in resources_of_type(pipeline, "AWS::IAM::Role").values()]
-    assert "acme-orders-pr" in roles
-    groups = [g["Properties"]["Name"] for g in resources_of_type(pipeline, "AWS::CodeBuild::ReportGroup").values()]
-    assert "acme-orders-pr-junit" in groups
+    assert "acme-orders-pr" not in roles
+    groups = {
+        g["Properties"]["Name"]: g["Properties"]
+        for g in resources_of_type(pipeline, "AWS::CodeBuild::ReportGroup").values()
+    }
+    # Not exported: an export would need write access to the artifact bucket.
+    assert groups["acme-orders-pr-junit"]["ExportConfig"] == {"ExportConfigType": "NO_EXPORT"}
+
+
+def test_pull_request_cache_never_touches_the_artifact_bucket(default_platform: SynthesizedPlatform) -> None:
+    for stack in ("acme-pipeline-storefront", "acme-pipeline-orders", "acme-pipeline-pricing"):
+        projects = resources_of_type(default_platform.template_json(stack), "AWS::CodeBuild::Project").values()
+        (pr,) = [p["Properties"] for p in projects if p["Properties"]["Name"].endswith("-pr")]
+        assert pr["Cache"]["Type"] == "LOCAL"
+
+
+@pytest.fixture(scope="module")
+def tooling(default_platform: SynthesizedPlatform) -> dict[str, Any]:
+    return default_platform.template_json("acme-tooling")
+
+
+def shared_pr_statements(tooling: dict[str, Any]) -> list[dict[str, Any]]:
+    (role_id,) = [
+        k
+        for k, r in resources_of_type(tooling, "AWS::IAM::Role").items()
+        if r["Properties"].get("RoleName") == "acme-shared-pr"
+    ]
+    return [
+        s
+        for p in resources_of_type(tooling, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_shared_pull_request_role_reads_and_reports_only(tooling: dict[str, Any]) -> None:
+    """Unreviewed code: no artifact, image, pipeline, deployer or CodeBuild-start access."""
+    statements = shared_pr_statements(tooling)
+    actions = sorted({a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])})
+    assert actions == [
+        "codeartifact:GetAuthorizationToken",
+        "codeartifact:GetRepositoryEndpoint",
+        "codeartifact:ReadFromRepository",
+        "codebuild:BatchPutTestCases",
+        "codebuild:CreateReport",
+        "codebuild:UpdateReport",
+        "codecommit:GitPull",
+        "kms:Decrypt",
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sts:GetServiceBearerToken",
+    ]
+    by_sid = {s["Sid"]: s for s in statements if "Sid" in s}
+    assert by_sid["DecryptRepositories"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "codecommit.eu-west-1.amazonaws.com"}
+    }
+    assert by_sid["WritePullRequestReports"]["Resource"] == (
+        f"arn:aws:codebuild:eu-west-1:{TOOLING}:report-group/acme-*-pr-junit"
+    )
+    assert by_sid["WritePullRequestLogs"]["Resource"] == [
+        f"arn:aws:logs:eu-west-1:{TOOLING}:log-group:/aws/codebuild/acme-*-pr",
+        f"arn:aws:logs:eu-west-1:{TOOLING}:log-group:/aws/codebuild/acme-*-pr:*",
+    ]
+
+
+def test_no_bucket_key_or_repository_policy_names_the_shared_pull_request_role(
+    default_platform: SynthesizedPlatform,
+) -> None:
+    for name in default_platform.stack_names:
+        raw = default_platform.template_json(name)
+        for kind in ("AWS::S3::BucketPolicy", "AWS::KMS::Key", "AWS::ECR::Repository", "AWS::IAM::Role"):
+            for resource in resources_of_type(raw, kind).values():
+                properties = dict(resource["Properties"])
+                properties.pop("RoleName", None)
+                assert "acme-shared-pr" not in json.dumps(properties), (name, kind)
 
 
 def test_validator_is_called_when_a_pull_request_build_ends(prs: dict[str, Any]) -> None:
-    (rule,) = resources_of_type(prs, "AWS::Events::Rule").values()
-    props = rule["Properties"]
+    props = rule_of(prs, "CodeBuild Build State Change")
     (target,) = props["Targets"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8 and "Arn" in target["DeadLetterConfig"]
     matcher = EventPattern.load(json.dumps(props["EventPattern"]))
