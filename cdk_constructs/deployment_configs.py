@@ -42,43 +42,40 @@ def _routing(spec: TrafficShift) -> codedeploy.TrafficRouting:
     return codedeploy.TrafficRouting.time_based_linear(interval=interval, percentage=spec.percentage)
 
 
+def custom_deployment_config(scope: Construct, id_: str, platform: str, spec: Spec, name: str) -> Construct:
+    """A custom configuration named `name` (the environment foundation creates each once, for every service)."""
+    if platform == "ec2" and isinstance(spec, MinimumHealthyHosts):
+        healthy = (
+            codedeploy.MinimumHealthyHosts.percentage(spec.percent)
+            if spec.percent is not None
+            else codedeploy.MinimumHealthyHosts.count(spec.count or 0)
+        )
+        return codedeploy.ServerDeploymentConfig(scope, id_, deployment_config_name=name, minimum_healthy_hosts=healthy)
+    if platform == "ecs" and isinstance(spec, TrafficShift):
+        return codedeploy.EcsDeploymentConfig(scope, id_, deployment_config_name=name, traffic_routing=_routing(spec))
+    if platform == "lambda" and isinstance(spec, TrafficShift):
+        return codedeploy.LambdaDeploymentConfig(
+            scope, id_, deployment_config_name=name, traffic_routing=_routing(spec)
+        )
+    raise ValueError(f"{spec!r} is not a custom {platform} deployment configuration")
+
+
+# A service stack names its configuration: a predefined one, or the foundation's custom one by name.
+
+
 def server_deployment_config(scope: Construct, spec: Spec, name: str) -> codedeploy.IServerDeploymentConfig:
-    """EC2 in-place: a predefined name, or a custom minimum-healthy-hosts config named `name`."""
     if isinstance(spec, str):
         return _SERVER[spec]
-    if not isinstance(spec, MinimumHealthyHosts):
-        raise ValueError(f"{spec!r} is not an EC2 deployment configuration")
-    healthy = (
-        codedeploy.MinimumHealthyHosts.percentage(spec.percent)
-        if spec.percent is not None
-        else codedeploy.MinimumHealthyHosts.count(spec.count or 0)
-    )
-    return codedeploy.ServerDeploymentConfig(
-        scope, "DeploymentConfig", deployment_config_name=name, minimum_healthy_hosts=healthy
-    )
+    return codedeploy.ServerDeploymentConfig.from_server_deployment_config_name(scope, "DeploymentConfig", name)
 
 
 def ecs_deployment_config(scope: Construct, spec: Spec, name: str) -> codedeploy.IEcsDeploymentConfig:
     if isinstance(spec, str):
         return _ECS[spec]
-    if not isinstance(spec, TrafficShift):
-        raise ValueError(f"{spec!r} is not an ECS deployment configuration")
-    return codedeploy.EcsDeploymentConfig(
-        scope, "DeploymentConfig", deployment_config_name=name, traffic_routing=_routing(spec)
-    )
+    return codedeploy.EcsDeploymentConfig.from_ecs_deployment_config_name(scope, "DeploymentConfig", name)
 
 
 def lambda_deployment_config(scope: Construct, spec: Spec, name: str) -> codedeploy.ILambdaDeploymentConfig:
     if isinstance(spec, str):
         return _LAMBDA[spec]
-    if not isinstance(spec, TrafficShift):
-        raise ValueError(f"{spec!r} is not a Lambda deployment configuration")
-    return codedeploy.LambdaDeploymentConfig(
-        scope, "DeploymentConfig", deployment_config_name=name, traffic_routing=_routing(spec)
-    )
-
-
-def custom_config_name(prefix: str, spec: Spec) -> str:
-    """Deterministic name of a custom config, e.g. acme-prod-pricing-Linear20Percent2Minutes."""
-    label = spec if isinstance(spec, str) else spec.label
-    return f"{prefix}-{label}"
+    return codedeploy.LambdaDeploymentConfig.from_lambda_deployment_config_name(scope, "DeploymentConfig", name)

@@ -1,4 +1,4 @@
-"""EC2 in-place deployment target: ALB + Auto Scaling group + CodeDeploy server deployment group."""
+"""EC2 in-place deployment target: Auto Scaling group, its target group and rule, CodeDeploy deployment group."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk_constructs.nag import acknowledge, acknowledge_all
-from cdk_constructs.public_load_balancer import PublicLoadBalancer
+from cdk_constructs.public_load_balancer import LoadBalancerRefs, add_route
 from cdk_constructs.rollback_alarms import RollbackAlarms
-from config.model import AlarmThresholds, Ec2Settings
+from config.model import AlarmThresholds, Ec2Settings, ListenerRoute
 
 AUTO_ROLLBACK = codedeploy.AutoRollbackConfig(failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True)
 
@@ -74,6 +74,10 @@ class HealthPlaceholder:
 class Ec2InPlaceTarget(Construct):
     """Instances from a launch template (AL2023 for the instance type's architecture, IMDSv2) behind an ALB.
 
+    The load balancer may be shared: the service's listener rule forwards its route to its own
+    target group, which CodeDeploy's in-place deployments deregister instances from and re-register
+    them with (they never touch listeners or rules).
+
     The CodeDeploy agent comes from Systems Manager: a State Manager association installs it on
     every instance of the group at launch and reinstalls the current version every 14 days.
     """
@@ -83,8 +87,11 @@ class Ec2InPlaceTarget(Construct):
         scope: Construct,
         id_: str,
         *,
-        vpc: ec2.IVpc,
+        load_balancer: LoadBalancerRefs,
         private_subnets: ec2.SubnetSelection,
+        route: ListenerRoute,
+        priority: int,
+        codedeploy_role: iam.IRole,
         settings: Ec2Settings,
         thresholds: AlarmThresholds,
         instance_profile_name: str,
@@ -92,15 +99,13 @@ class Ec2InPlaceTarget(Construct):
         deployment_group_name: str,
         deployment_config: codedeploy.IServerDeploymentConfig,
         environment_file: dict[str, str],
-        certificate_arn: str | None,
     ) -> None:
         super().__init__(scope, id_)
-        self.load_balancer = PublicLoadBalancer(self, "LoadBalancer", vpc=vpc, certificate_arn=certificate_arn)
-
+        vpc = load_balancer.vpc
+        self.load_balancer = load_balancer
         self.security_group = ec2.SecurityGroup(
             self, "InstanceSecurityGroup", vpc=vpc, description="Service instances", allow_all_outbound=True
         )
-        self.load_balancer.allow_to(self.security_group, settings.port)
 
         user_data = ec2.UserData.for_linux()
         user_data.add_commands(
@@ -135,6 +140,7 @@ class Ec2InPlaceTarget(Construct):
                 )
             ],
         )
+        self.launch_template.add_security_group(load_balancer.targets)
         self.auto_scaling_group = autoscaling.AutoScalingGroup(
             self,
             "Instances",
@@ -170,7 +176,14 @@ class Ec2InPlaceTarget(Construct):
                 interval=Duration.seconds(15),
             ),
         )
-        self.load_balancer.production.add_target_groups("Service", target_groups=[self.target_group])
+        self.rule = add_route(
+            self,
+            "Rule",
+            listener=load_balancer.production,
+            route=route,
+            priority=priority,
+            target_group=self.target_group,
+        )
 
         self.agent_association = ssm.CfnAssociation(
             self,
@@ -196,13 +209,13 @@ class Ec2InPlaceTarget(Construct):
         period = self.alarms.period
         self.alarms.add(
             "target-5xx",
-            self.target_group.metrics.http_code_target(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, period=period),
+            load_balancer.target_group_metric(self.target_group, "HTTPCode_Target_5XX_Count", "Sum", period),
             thresholds.http_5xx,
             "Service instances answer with 5xx",
         )
         self.alarms.add(
             "unhealthy-hosts",
-            self.target_group.metrics.unhealthy_host_count(period=period, statistic="Maximum"),
+            load_balancer.target_group_metric(self.target_group, "UnHealthyHostCount", "Maximum", period),
             thresholds.unhealthy_hosts,
             "Service instances fail the load balancer health check",
         )
@@ -219,8 +232,8 @@ class Ec2InPlaceTarget(Construct):
             deployment_config=deployment_config,
             alarms=self.alarms.alarms,
             auto_rollback=AUTO_ROLLBACK,
+            role=codedeploy_role,
         )
-        acknowledge_codedeploy_role(self.deployment_group)
 
 
 def acknowledge_codedeploy_role(deployment_group: Construct) -> None:

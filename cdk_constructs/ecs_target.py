@@ -1,9 +1,8 @@
-"""ECS blue/green deployment target: Fargate service (CODE_DEPLOY controller), ALB, two target groups."""
+"""ECS blue/green deployment target: Fargate service (CODE_DEPLOY controller), two target groups, rules."""
 
 from __future__ import annotations
 
 from aws_cdk import Annotations, CustomResource, Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -12,14 +11,13 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_constructs.ec2_target import AUTO_ROLLBACK, acknowledge_codedeploy_role
+from cdk_constructs.ec2_target import AUTO_ROLLBACK
 from cdk_constructs.nag import acknowledge
-from cdk_constructs.public_load_balancer import PublicLoadBalancer
+from cdk_constructs.public_load_balancer import LoadBalancerRefs, add_route
 from cdk_constructs.rollback_alarms import RollbackAlarms
 from cdk_constructs.secure_defaults import RETAINED
-from config.model import AlarmThresholds, EcsSettings
+from config.model import AlarmThresholds, EcsSettings, ListenerRoute
 
-TEST_LISTENER_PORT = 9000
 # Serves the health path until the pipeline's first deployment replaces it with the service image
 # (the tooling account's repository is empty when this stack is first deployed).
 BOOTSTRAP_IMAGE = "public.ecr.aws/docker/library/python:3.13-alpine"
@@ -28,8 +26,11 @@ BOOTSTRAP_IMAGE = "public.ecr.aws/docker/library/python:3.13-alpine"
 class EcsBlueGreenTarget(Construct):
     """A Fargate (ARM64) service whose task sets CodeDeploy swaps between a blue and a green target group.
 
-    Production traffic comes through the production listener, test traffic (for validation
-    before the shift) through a second listener reachable from inside the VPC only.
+    Production traffic comes through the service's rule on the production listener, test traffic
+    (for validation before the shift) through its rule on the test listener, reachable from inside
+    the VPC only. Both listeners may be shared with other services (the environment foundation's);
+    CodeDeploy names the listeners as the routes and moves the rules that forward to this service's
+    target groups (docs/adr/0005-environment-foundation.md).
     """
 
     def __init__(
@@ -37,11 +38,14 @@ class EcsBlueGreenTarget(Construct):
         scope: Construct,
         id_: str,
         *,
-        vpc: ec2.IVpc,
+        load_balancer: LoadBalancerRefs,
         private_subnets: ec2.SubnetSelection,
+        cluster: ecs.ICluster,
+        route: ListenerRoute,
+        priority: int,
+        codedeploy_role: iam.IRole,
         settings: EcsSettings,
         thresholds: AlarmThresholds,
-        cluster_name: str,
         service_name: str,
         family: str,
         container_name: str,
@@ -52,21 +56,16 @@ class EcsBlueGreenTarget(Construct):
         application_name: str,
         deployment_group_name: str,
         deployment_config: codedeploy.IEcsDeploymentConfig,
-        certificate_arn: str | None,
         listener_traffic_token: str,
     ) -> None:
         super().__init__(scope, id_)
         port = settings.container_port
-        self.load_balancer = PublicLoadBalancer(self, "LoadBalancer", vpc=vpc, certificate_arn=certificate_arn)
-        self.test_listener = self.load_balancer.add_test_listener(TEST_LISTENER_PORT)
-
-        self.cluster = ecs.Cluster(
-            self,
-            "Cluster",
-            vpc=vpc,
-            cluster_name=cluster_name,
-            container_insights_v2=ecs.ContainerInsights.ENHANCED,
-        )
+        vpc = load_balancer.vpc
+        if load_balancer.test is None:
+            raise ValueError("an ECS blue/green service needs a load balancer with a test listener")
+        self.load_balancer, self.test_listener = load_balancer, load_balancer.test
+        self.route, self.priority = route, priority
+        self.cluster = cluster
         self.log_group = logs.LogGroup(
             self, "Logs", log_group_name=log_group_name, retention=log_retention, removal_policy=RETAINED
         )
@@ -106,10 +105,11 @@ class EcsBlueGreenTarget(Construct):
             logging=ecs.LogDriver.aws_logs(stream_prefix=container_name, log_group=self.log_group),
         )
 
+        # Its own group (for the service's own rules) and the load balancer's targets group (the only
+        # way in from the load balancer).
         self.security_group = ec2.SecurityGroup(
             self, "ServiceSecurityGroup", vpc=vpc, description="Service tasks", allow_all_outbound=True
         )
-        self.load_balancer.allow_to(self.security_group, port)
         self.service = ecs.FargateService(
             self,
             "Service",
@@ -119,7 +119,7 @@ class EcsBlueGreenTarget(Construct):
             desired_count=settings.desired_count,
             deployment_controller=ecs.DeploymentController(type=ecs.DeploymentControllerType.CODE_DEPLOY),
             vpc_subnets=private_subnets,
-            security_groups=[self.security_group],
+            security_groups=[self.security_group, load_balancer.targets],
             assign_public_ip=False,
             health_check_grace_period=Duration.seconds(60),
             # CodeDeploy's task sets govern blue/green capacity; stated so no default is implied.
@@ -154,13 +154,13 @@ class EcsBlueGreenTarget(Construct):
         for color, group in (("blue", self.blue), ("green", self.green)):
             self.alarms.add(
                 f"{color}-target-5xx",
-                self._target_group_metric(group, "HTTPCode_Target_5XX_Count", "Sum", period),
+                self.load_balancer.target_group_metric(group, "HTTPCode_Target_5XX_Count", "Sum", period),
                 thresholds.http_5xx,
                 f"Tasks in the {color} target group answer with 5xx",
             )
             self.alarms.add(
                 f"{color}-unhealthy-hosts",
-                self._target_group_metric(group, "UnHealthyHostCount", "Maximum", period),
+                self.load_balancer.target_group_metric(group, "UnHealthyHostCount", "Maximum", period),
                 thresholds.unhealthy_hosts,
                 f"Tasks in the {color} target group fail the health check",
             )
@@ -175,15 +175,15 @@ class EcsBlueGreenTarget(Construct):
             blue_green_deployment_config=codedeploy.EcsBlueGreenDeploymentConfig(
                 blue_target_group=self.blue,
                 green_target_group=self.green,
-                listener=self.load_balancer.production,
+                listener=load_balancer.production,
                 test_listener=self.test_listener,
                 termination_wait_time=Duration.minutes(5),
             ),
             deployment_config=deployment_config,
             alarms=self.alarms.alarms,
             auto_rollback=AUTO_ROLLBACK,
+            role=codedeploy_role,
         )
-        acknowledge_codedeploy_role(self.deployment_group)
         acknowledge(
             self.task_definition,
             "AwsSolutions-ECS2",
@@ -191,55 +191,46 @@ class EcsBlueGreenTarget(Construct):
         )
 
     def _forward_to_live_target_groups(self, service_token: str) -> None:
-        """Both listeners forward where CodeDeploy last sent their traffic, not where the template first did.
+        """The service's rules forward where CodeDeploy last sent their traffic, not where the template first did.
 
-        CodeDeploy moves the listeners between blue and green; a template that always said "blue"
-        would move production back to blue (whose tasks CodeDeploy has terminated) on the next update
-        of the listener. Custom::ListenerTraffic reads the live target groups on every deploy that
-        changes a listener setting (lambda/listener_traffic), and the listeners use its answer.
+        CodeDeploy moves the rules between blue and green; a template that always said "blue" would
+        move production back to blue (whose tasks CodeDeploy has terminated) on the next update of the
+        rule. Custom::ListenerTraffic reads the live target groups on every deploy that changes a rule
+        setting (lambda/listener_traffic), and the rules use its answer.
         """
-        settings = self.load_balancer.production_settings
         traffic = CustomResource(
             self,
             "ListenerTraffic",
             service_token=service_token,
             resource_type="Custom::ListenerTraffic",
             properties={
-                "LoadBalancerArn": self.load_balancer.alb.load_balancer_arn,
-                "ProductionPort": settings["Port"],
-                "TestPort": str(TEST_LISTENER_PORT),
+                "ProductionListenerArn": self.load_balancer.production.listener_arn,
+                "TestListenerArn": self.test_listener.listener_arn,
                 "BlueTargetGroupArn": self.blue.target_group_arn,
                 "GreenTargetGroupArn": self.green.target_group_arn,
-                "ProductionListener": settings,
+                # What the rules are, besides where they forward: a change re-reads the live state first.
+                "Rule": {
+                    "Priority": str(self.priority),
+                    "Hosts": list(self.route.hosts),
+                    "Paths": list(self.route.paths),
+                },
             },
         )
-        for listener, attribute in (
-            (self.load_balancer.production, "ProductionTargetGroupArn"),
-            (self.test_listener, "TestTargetGroupArn"),
+        self.rules: list[elbv2.ApplicationListenerRule] = []
+        for listener, attribute, id_ in (
+            (self.load_balancer.production, "ProductionTargetGroupArn", "ProductionRule"),
+            (self.test_listener, "TestTargetGroupArn", "TestRule"),
         ):
             live = elbv2.ApplicationTargetGroup.from_target_group_attributes(
                 self, f"Live{attribute}", target_group_arn=traffic.get_att_string(attribute)
             )
             Annotations.of(live).acknowledge_warning(
                 "@aws-cdk/aws-elbv2:albTargetGroupCannotRegisterListener",
-                "The load balancer's security group rules to the tasks are written explicitly (allow_to).",
+                "The load balancer reaches the tasks through its targets security group.",
             )
-            listener.add_action(attribute.removesuffix("Arn"), action=elbv2.ListenerAction.forward([live]))
-        # ECS accepts a service's target group only once a listener forwards to it; CDK adds that
+            self.rules.append(
+                add_route(self, id_, listener=listener, route=self.route, priority=self.priority, target_group=live)
+            )
+        # ECS accepts a service's target group only once a listener rule forwards to it; CDK adds that
         # dependency only for target groups it attached itself.
-        self.service.node.add_dependency(self.load_balancer.production, self.test_listener)
-
-    def _target_group_metric(
-        self, group: elbv2.ApplicationTargetGroup, metric_name: str, statistic: str, period: Duration
-    ) -> cloudwatch.Metric:
-        """A target group's ALB metric (what group.metrics gives, for a group attached outside CDK's view)."""
-        return cloudwatch.Metric(
-            namespace="AWS/ApplicationELB",
-            metric_name=metric_name,
-            dimensions_map={
-                "TargetGroup": group.target_group_full_name,
-                "LoadBalancer": self.load_balancer.alb.load_balancer_full_name,
-            },
-            statistic=statistic,
-            period=period,
-        )
+        self.service.node.add_dependency(*self.rules)

@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from cdk_constructs.ec2_target import AUTO_ROLLBACK, acknowledge_codedeploy_role
+from cdk_constructs.ec2_target import AUTO_ROLLBACK
 from cdk_constructs.lambda_defaults import PlatformFunction
 from cdk_constructs.nag import acknowledge, logical_id
 from cdk_constructs.rollback_alarms import RollbackAlarms
@@ -40,6 +40,7 @@ class LambdaCanaryTarget(Construct):
         application_name: str,
         deployment_group_name: str,
         deployment_config: codedeploy.ILambdaDeploymentConfig,
+        codedeploy_role: iam.IRole,
         log_retention: logs.RetentionDays,
         environment: dict[str, str],
     ) -> None:
@@ -72,6 +73,13 @@ class LambdaCanaryTarget(Construct):
             "ALIAS": ALIAS,
             "TEST_PAYLOAD": json.dumps(settings.test_payload, sort_keys=True),
         }
+        # One role for both hooks: they do the same thing at two points of the deployment.
+        self.hook_role = iam.Role(
+            self,
+            "HookRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"CodeDeploy traffic hooks of {function_name}: invoke it, report to CodeDeploy",
+        )
         pre = self._hook("PreTrafficHook", pre_hook_name, "pre", hook_timeout, hook_environment, log_retention)
         post = self._hook("PostTrafficHook", post_hook_name, "post", hook_timeout, hook_environment, log_retention)
         self.pre_hook, self.post_hook = pre.function, post.function
@@ -105,6 +113,8 @@ class LambdaCanaryTarget(Construct):
             post_hook=self.post_hook,
             alarms=self.alarms.alarms,
             auto_rollback=AUTO_ROLLBACK,
+            # The environment's CodeDeploy role for Lambda (foundation), allowed to invoke the hooks by name.
+            role=codedeploy_role,
         )
         # The pre-traffic hook reads the deployment's AppSpec to find the version to test.
         self.pre_hook.add_to_role_policy(
@@ -113,13 +123,7 @@ class LambdaCanaryTarget(Construct):
                 resources=[self.deployment_group.deployment_group_arn],
             )
         )
-        acknowledge_codedeploy_role(self.deployment_group)
-        for grantee, target in (
-            (pre, function),
-            (post, function),
-            (self.deployment_group, self.pre_hook),
-            (self.deployment_group, self.post_hook),
-        ):
+        for grantee, target in ((self.hook_role, function),):
             acknowledge(
                 grantee,
                 f"AwsSolutions-IAM5[Resource::<{logical_id(target)}.Arn>:*]",
@@ -146,6 +150,7 @@ class LambdaCanaryTarget(Construct):
             timeout=timeout,
             log_retention=log_retention,
             environment={**environment, "HOOK_STAGE": stage},
+            role=self.hook_role,
         )
         acknowledge(
             hook.function,

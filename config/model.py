@@ -13,6 +13,7 @@ import ipaddress
 import json
 import math
 import re
+import zlib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -586,6 +587,51 @@ class LambdaSettings(BaseModel):
         return self
 
 
+Isolation = Literal["shared", "load_balancer", "network"]
+LoadBalancerName = Annotated[str, _name_validator("load balancer", 16, "the foundation's load balancer names")]
+# Application Load Balancer rule conditions (elasticloadbalancingv2 RuleCondition): host names of
+# letters, digits, '-', '.' and the wildcards '*' and '?'; paths of the characters AWS lists.
+HOST_HEADER_PATTERN = re.compile(r"^[A-Za-z0-9*?.-]{1,128}$")
+PATH_PATTERN_PATTERN = re.compile(r"^/[A-Za-z0-9_\-.$/~\"'@:+&*?]{0,127}$")
+# AWS's hard quota of condition values per listener rule.
+MAX_CONDITION_VALUES = 5
+# Target groups per Application Load Balancer: 100, not adjustable (elasticloadbalancing quotas).
+MAX_TARGET_GROUPS_PER_ALB = 100
+# CodeDeploy custom deployment configurations per account and region: 50, not adjustable.
+MAX_CUSTOM_DEPLOYMENT_CONFIGS = 50
+# Listener rule priorities: 1 to 50,000 per listener.
+MAX_RULE_PRIORITY = 50_000
+
+
+class ListenerRoute(BaseModel):
+    """Which requests of a shared load balancer's listeners reach the service: a listener rule."""
+
+    model_config = _forbid_extra()
+
+    hosts: list[Annotated[str, _pattern_validator(HOST_HEADER_PATTERN, "a host name, * and ? as wildcards")]] = Field(
+        default_factory=list, description="Host-header values, e.g. orders.example.com or orders.*."
+    )
+    paths: list[Annotated[str, _pattern_validator(PATH_PATTERN_PATTERN, "a path starting with /, e.g. /orders/*")]] = (
+        Field(default_factory=list, description="Path patterns, e.g. /orders/*.")
+    )
+
+    @model_validator(mode="after")
+    def _values(self) -> ListenerRoute:
+        values = len(self.hosts) + len(self.paths)
+        if values == 0:
+            raise ValueError("route: no hosts and no paths; allowed: at least one host or path")
+        if values > MAX_CONDITION_VALUES:
+            raise ValueError(
+                f"route: {values} hosts and paths; allowed: at most {MAX_CONDITION_VALUES} (condition values per "
+                "listener rule, an Application Load Balancer quota that cannot be raised)"
+            )
+        return self
+
+    @property
+    def key(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return tuple(sorted(h.lower() for h in self.hosts)), tuple(sorted(self.paths))
+
+
 class EnvironmentOverride(BaseModel):
     model_config = _forbid_extra()
 
@@ -621,6 +667,23 @@ class Service(BaseModel):
         description="CodeArtifact repository its builds install from; default: codeartifact.default_repository.",
     )
     pull_request_validation: bool = Field(default=True, description="Build and test every pull request.")
+    isolation: Isolation = Field(
+        default="shared",
+        description="EC2 and ECS: `shared` runs on the environment foundation's VPC and load balancer; "
+        "`load_balancer` gets its own load balancer in the shared VPC; `network` its own VPC, NAT gateway and "
+        "load balancer (what a service needs that must not share them; each costs more and counts against "
+        "the per-region quotas).",
+    )
+    load_balancer: LoadBalancerName = Field(
+        default="main",
+        description="EC2 and ECS with isolation shared: which of the foundation's shared load balancers it is "
+        "routed through (each holds at most 100 target groups: 2 per ECS service, 1 per EC2 service).",
+    )
+    route: ListenerRoute | None = Field(
+        default=None,
+        description="EC2 and ECS: the hosts and paths routed to it. Default: hosts [<name>.*] on a shared load "
+        "balancer, every request on its own.",
+    )
     ec2: Ec2Settings | None = None
     ecs: EcsSettings | None = None
     lambda_: LambdaSettings | None = Field(default=None, alias="lambda")
@@ -639,6 +702,20 @@ class Service(BaseModel):
                 self.platform, override.deployment_config, f"environment_overrides.{env_name}.deployment_config"
             )
         self._check_alarms()
+        if self.platform == "lambda":
+            # Only values other than the defaults (a dumped and reloaded config repeats the defaults).
+            defaults = {"isolation": "shared", "load_balancer": "main", "route": None}
+            given = sorted(f for f, default in defaults.items() if getattr(self, f) != default)
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set for a service on lambda, which has no load balancer; allowed: "
+                    "on ec2 and ecs services only"
+                )
+        elif self.load_balancer != "main" and self.isolation != "shared":
+            raise ValueError(
+                f"load_balancer: {self.load_balancer!r} names a shared load balancer, but isolation is "
+                f"{self.isolation!r}; allowed: load_balancer with isolation shared only"
+            )
         if self.platform == "ec2":
             self._check_healthy_hosts()
         return self
@@ -696,6 +773,23 @@ class Service(BaseModel):
     @property
     def lambda_settings(self) -> LambdaSettings:
         return self.lambda_ or LambdaSettings()
+
+    @property
+    def shares_load_balancer(self) -> bool:
+        return self.platform != "lambda" and self.isolation == "shared"
+
+    @property
+    def listener_route(self) -> ListenerRoute:
+        if self.route is not None:
+            return self.route
+        if self.shares_load_balancer:
+            return ListenerRoute(hosts=[f"{self.name}.*"])
+        return ListenerRoute(paths=["/*"])
+
+    @property
+    def target_groups(self) -> int:
+        """Target groups (and listener rules) it has on its load balancer: blue and green for ECS."""
+        return {"ec2": 1, "ecs": 2}.get(self.platform, 0)
 
     def deployment_config_for(self, environment: str) -> str | TrafficShift | MinimumHealthyHosts:
         override = self.environment_overrides.get(environment)
@@ -1086,6 +1180,8 @@ class PlatformConfig(BaseModel):
             self._networks,
             self._certificates,
             self._network_quotas,
+            self._load_balancers,
+            self._custom_deployment_configs,
             self._service_environments,
             self._pipeline_stages,
             self._pull_request_templates,
@@ -1158,27 +1254,77 @@ class PlatformConfig(BaseModel):
         return problems
 
     def _network_quotas(self) -> list[str]:
-        """VPCs and Elastic IPs (one per NAT gateway) per account and region: AWS's default quota is 5 each."""
+        """VPCs and Elastic IPs (one per NAT gateway) per account and region: AWS's default quota is 5 each.
+
+        New VPCs: the foundation's, where the environment asks for a new one and has EC2/ECS services that
+        share it, and one per service with isolation network."""
         vpcs: dict[tuple[str, str], list[str]] = {}
         addresses: dict[tuple[str, str], int] = {}
         for env in self.environments:
-            if not isinstance(env.network, NewNetwork):
-                continue
             key = (env.account, self.region_of(env))
-            own = [f"{s.name} in {env.name}" for s in self.services_in(env) if s.platform in ("ec2", "ecs")]
-            vpcs.setdefault(key, []).extend(own)
-            addresses[key] = addresses.get(key, 0) + len(own) * env.network.nat_gateways
+            own = [s for s in self.services_in(env) if s.platform in ("ec2", "ecs")]
+            created: list[tuple[str, int]] = []
+            if isinstance(env.network, NewNetwork) and any(s.isolation != "network" for s in own):
+                created.append((f"the foundation of {env.name}", env.network.nat_gateways))
+            created += [
+                (f"{s.name} in {env.name}", self.isolated_network(env).nat_gateways)
+                for s in own
+                if s.isolation == "network"
+            ]
+            vpcs.setdefault(key, []).extend(name for name, _ in created)
+            addresses[key] = addresses.get(key, 0) + sum(nat for _, nat in created)
         problems = []
         for (account, region), stacks in vpcs.items():
             if len(stacks) > MAX_NEW_VPCS or addresses[(account, region)] > MAX_NEW_VPCS:
                 problems.append(
-                    f"environments: {len(stacks)} EC2/ECS service stacks would create a VPC each, with "
+                    f"environments: {len(stacks)} new VPCs ({', '.join(stacks)}), with "
                     f"{addresses[(account, region)]} NAT gateways' Elastic IPs, in account {account} ({region}); "
-                    f"allowed: at most {MAX_NEW_VPCS} of each (AWS's default VPC and Elastic IP quotas per region), "
-                    "or give the environments an existing VPC with network.vpc_id, availability_zones, "
-                    "public_subnet_ids and private_subnet_ids"
+                    f"allowed: at most {MAX_NEW_VPCS} of each (AWS's default VPC and Elastic IP quotas per region): "
+                    "fewer services with isolation network, or an existing VPC with network.vpc_id, "
+                    "availability_zones, public_subnet_ids and private_subnet_ids"
                 )
         return problems
+
+    def _load_balancers(self) -> list[str]:
+        """Each shared load balancer holds at most 100 target groups, and no two services take the same route."""
+        problems = []
+        for index, env in enumerate(self.environments):
+            for balancer, services in self.load_balancer_groups(env).items():
+                groups = sum(s.target_groups for s in services)
+                if groups > MAX_TARGET_GROUPS_PER_ALB:
+                    problems.append(
+                        f"services: the shared load balancer {balancer!r} of {env.name} would hold {groups} target "
+                        f"groups ({len(services)} services; 2 per ECS, 1 per EC2 service); allowed: at most "
+                        f"{MAX_TARGET_GROUPS_PER_ALB} per Application Load Balancer (an AWS quota that cannot be "
+                        "raised): set load_balancer: <another name> on some of them"
+                    )
+                by_route: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+                for service in services:
+                    by_route.setdefault(service.listener_route.key, []).append(service.name)
+                problems += [
+                    f"services: {' and '.join(names)} take the same route (hosts {list(key[0])}, paths "
+                    f"{list(key[1])}) on the shared load balancer {balancer!r} of environments[{index}] "
+                    f"({env.name}); allowed: a route of their own each (route.hosts, route.paths)"
+                    for key, names in by_route.items()
+                    if len(names) > 1
+                ]
+        return problems
+
+    def _custom_deployment_configs(self) -> list[str]:
+        """Custom deployment configurations are shared by name per account and region: 50 at most."""
+        per_account: dict[tuple[str, str], set[str]] = {}
+        for env in self.environments:
+            key = (env.account, self.region_of(env))
+            per_account.setdefault(key, set()).update(
+                f"{env.name}-{platform}-{label}" for platform, label in self.custom_deployment_configs(env)
+            )
+        return [
+            f"services: {len(labels)} distinct custom deployment configurations in account {account} ({region}); "
+            f"allowed: at most {MAX_CUSTOM_DEPLOYMENT_CONFIGS} (CodeDeploy's quota, not adjustable): reuse "
+            "configurations, or the predefined ones"
+            for (account, region), labels in sorted(per_account.items())
+            if len(labels) > MAX_CUSTOM_DEPLOYMENT_CONFIGS
+        ]
 
     def _service_environments(self) -> list[str]:
         env_names = [e.name for e in self.environments]
@@ -1314,3 +1460,47 @@ class PlatformConfig(BaseModel):
 
     def services_in(self, env: Environment) -> list[Service]:
         return [s for s in self.services if env in self.environments_of(s)]
+
+    def load_balancer_groups(self, env: Environment) -> dict[str, list[Service]]:
+        """The foundation's shared load balancers in `env`, by name, with the services routed through each."""
+        groups: dict[str, list[Service]] = {}
+        for service in self.services_in(env):
+            if service.shares_load_balancer:
+                groups.setdefault(service.load_balancer, []).append(service)
+        return groups
+
+    def listener_rule_priority(self, service: Service, env: Environment) -> int:
+        """The priority of `service`'s listener rules on its load balancer, stable while services come and go.
+
+        A service's own hash of its name (1 to 50,000); on a collision, the service whose name sorts
+        later takes the next free priority. Rules of different services never overlap in the requests
+        they match (routes are unique), so the order only has to be unique, not meaningful.
+        """
+        if not service.shares_load_balancer:
+            return 1
+        taken: dict[str, int] = {}
+        used: set[int] = set()
+        for member in sorted(self.load_balancer_groups(env)[service.load_balancer], key=lambda s: s.name):
+            priority = zlib.crc32(member.name.encode()) % MAX_RULE_PRIORITY + 1
+            while priority in used:
+                priority = priority % MAX_RULE_PRIORITY + 1
+            used.add(priority)
+            taken[member.name] = priority
+        return taken[service.name]
+
+    def isolated_network(self, env: Environment) -> NewNetwork:
+        """The VPC a service with isolation network creates: the environment's new-VPC settings, or the defaults."""
+        return env.network if isinstance(env.network, NewNetwork) else NewNetwork()
+
+    def needs_vpc(self, env: Environment) -> bool:
+        """Whether the environment's foundation has a network: some EC2 or ECS service runs on it."""
+        return any(s.platform != "lambda" and s.isolation != "network" for s in self.services_in(env))
+
+    def custom_deployment_configs(self, env: Environment) -> list[tuple[str, str]]:
+        """(platform, label) of every custom deployment configuration the services of `env` use, once each."""
+        found: dict[tuple[str, str], None] = {}
+        for service in self.services_in(env):
+            spec = service.deployment_config_for(env.name)
+            if not isinstance(spec, str):
+                found[(service.platform, spec.label)] = None
+        return list(found)

@@ -21,7 +21,6 @@ PULL_REQUEST_PROJECT_SUFFIX = "-pr"
 PIPELINE_TRIGGER_BUSES = 5
 
 
-
 @dataclass(frozen=True)
 class Names:
     config: PlatformConfig
@@ -226,6 +225,19 @@ class Names:
     def task_execution_role_arn(self, env: Environment) -> str:
         return self.role_arn(env, self.task_execution_role(env))
 
+    # ----- target accounts: per environment (foundation stacks) -----
+
+    def foundation_stack(self, env: Environment) -> str:
+        return f"{self.prefix}-foundation-{env.name}"
+
+    def codedeploy_role(self, env: Environment, platform: str) -> str:
+        """CodeDeploy's service role for one compute platform, shared by the environment's deployment groups."""
+        return f"{self.prefix}-{env.name}-codedeploy-{platform}"
+
+    def deployment_config(self, env: Environment, platform: str, label: str) -> str:
+        """A custom deployment configuration, shared by the environment's services that use it."""
+        return f"{self.prefix}-{env.name}-{platform}-{label}"
+
     # ----- target accounts: per service and environment (service stacks) -----
 
     def resource_prefix(self, env: Environment) -> str:
@@ -244,8 +256,9 @@ class Names:
     def hook_function(self, service: Service, env: Environment, stage: str) -> str:
         return f"{self.prefix}-{env.name}-{service.name}-{stage}"
 
-    def ecs_cluster(self, service: Service, env: Environment) -> str:
-        return f"{self.prefix}-{env.name}-{service.name}"
+    def ecs_cluster(self, env: Environment) -> str:
+        """The foundation's cluster: every ECS service of the environment runs in it."""
+        return f"{self.prefix}-{env.name}"
 
     def ecs_service(self, service: Service, env: Environment) -> str:
         return f"{self.prefix}-{env.name}-{service.name}"

@@ -132,10 +132,10 @@ class CrossAccountRolesStack(Stack):
             )
             allow(
                 self.listener_traffic.role,
-                "ReadListeners",
-                ["elasticloadbalancing:DescribeListeners"],
+                "ReadListenerRules",
+                ["elasticloadbalancing:DescribeRules"],
                 ["*"],
-                "DescribeListeners supports no resource-level permissions; it only reads listener settings.",
+                "DescribeRules supports no resource-level permissions; it only reads listener rules.",
             )
 
         self._grant_deployer(config, names, env, region, env_prefix)

@@ -12,6 +12,7 @@ from config.model import PlatformConfig
 from config.names import Names
 from stacks.codeartifact_stack import CodeArtifactStack
 from stacks.cross_account_stack import CrossAccountRolesStack
+from stacks.foundation_stack import FoundationStack
 from stacks.notifications_stack import NotificationsStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.pull_request_stack import PullRequestStack
@@ -24,6 +25,7 @@ class PlatformStacks:
     """Every stack of the platform, by kind, for app.py, the tests and the tools."""
 
     cross_account: dict[str, CrossAccountRolesStack] = field(default_factory=dict)
+    foundations: dict[str, FoundationStack] = field(default_factory=dict)
     services: dict[tuple[str, str], ServiceStack] = field(default_factory=dict)
     pipelines: dict[str, PipelineStack] = field(default_factory=dict)
     notifications: NotificationsStack | None = None
@@ -35,7 +37,13 @@ class PlatformStacks:
         tooling: list[Stack] = [
             s for s in (self.tooling, self.codeartifact, self.notifications, self.pull_requests) if s is not None
         ]
-        return [*self.cross_account.values(), *self.services.values(), *self.pipelines.values(), *tooling]
+        return [
+            *self.cross_account.values(),
+            *self.foundations.values(),
+            *self.services.values(),
+            *self.pipelines.values(),
+            *tooling,
+        ]
 
 
 def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
@@ -53,12 +61,28 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
             description=f"{config.name}: roles the tooling account uses in {env.name} (deploy this first)",
         )
 
+    for env in config.environments:
+        if not config.services_in(env):
+            continue  # a stack without resources cannot be deployed
+        stacks.foundations[env.name] = FoundationStack(
+            scope,
+            names.foundation_stack(env),
+            config=config,
+            environment=env,
+            env=CdkEnvironment(account=env.account, region=config.region_of(env)),
+            description=f"{config.name}: what the services of {env.name} share (network, load balancers, ECS "
+            "cluster, CodeDeploy roles and configurations)",
+        )
+        # Deployed after the cross-account stack, like everything the tooling account deploys there.
+        stacks.foundations[env.name].add_stack_dependency(stacks.cross_account[env.name])
+
     stacks.tooling = ToolingStack(
         scope,
         names.tooling_stack,
         config=config,
         env=tooling,
-        description=f"{config.name}: what every pipeline shares (the role EventBridge starts them with)",
+        description=f"{config.name}: what every pipeline shares (pipeline and pull-request roles, push trigger "
+        "buses, Lambda deploy worker)",
     )
     stacks.codeartifact = CodeArtifactStack(
         scope,
@@ -76,6 +100,7 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
                 config=config,
                 service=service,
                 environment=env,
+                foundation=stacks.foundations[env.name],
                 env=CdkEnvironment(account=env.account, region=config.region_of(env)),
                 description=f"{config.name}: {service.name} ({service.platform}) in {env.name}, "
                 "with its CodeDeploy deployment group",

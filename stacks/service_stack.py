@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Fn, Stack
+from aws_cdk import Stack
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk_constructs.custom_resource_provider import service_token_arn
 from cdk_constructs.deployment_configs import (
-    custom_config_name,
     ecs_deployment_config,
     lambda_deployment_config,
     server_deployment_config,
@@ -18,13 +19,19 @@ from cdk_constructs.ec2_target import Ec2InPlaceTarget
 from cdk_constructs.ecs_target import EcsBlueGreenTarget
 from cdk_constructs.lambda_target import LambdaCanaryTarget
 from cdk_constructs.log_retention import retention
+from cdk_constructs.public_load_balancer import LoadBalancerRefs, PublicLoadBalancer
 from cdk_constructs.service_network import ServiceNetwork
-from config.model import Environment, ImportedNetwork, NewNetwork, PlatformConfig, Service
+from config.model import Environment, PlatformConfig, Service
 from config.names import Names
+from stacks.foundation_stack import FoundationStack, availability_zones
 
 
 class ServiceStack(Stack):
-    """Where a service runs in one environment, and the CodeDeploy deployment group its pipeline targets."""
+    """Where a service runs in one environment, and the CodeDeploy deployment group its pipeline targets.
+
+    EC2 and ECS services attach to the environment's foundation (its VPC, a shared load balancer,
+    the ECS cluster) unless their isolation asks for a load balancer or a whole network of their own.
+    """
 
     def __init__(
         self,
@@ -34,16 +41,25 @@ class ServiceStack(Stack):
         config: PlatformConfig,
         service: Service,
         environment: Environment,
+        foundation: FoundationStack,
         **kwargs: Any,
     ) -> None:
         region = config.region_of(environment)
-        self._azs = availability_zones(environment.network, region)
+        isolated = config.isolated_network(environment) if service.isolation == "network" else environment.network
+        self._azs = availability_zones(isolated, region)
         super().__init__(scope, id_, **kwargs)
+        self.add_stack_dependency(foundation, "It attaches to the foundation's network, load balancer and roles")
         names = Names(config)
         env = environment
         log_retention = retention(config.log_retention_days)
         spec = service.deployment_config_for(env.name)
-        config_name = custom_config_name(names.deployment_group(service, env), spec)
+        config_name = "" if isinstance(spec, str) else names.deployment_config(env, service.platform, spec.label)
+        codedeploy_role = iam.Role.from_role_arn(
+            self,
+            "CodeDeployRole",
+            names.role_arn(env, names.codedeploy_role(env, service.platform)),
+            mutable=False,
+        )
         self.target: Ec2InPlaceTarget | EcsBlueGreenTarget | LambdaCanaryTarget
 
         if service.platform == "lambda":
@@ -58,21 +74,24 @@ class ServiceStack(Stack):
                 application_name=names.deployment_application(service, env),
                 deployment_group_name=names.deployment_group(service, env),
                 deployment_config=lambda_deployment_config(self, spec, config_name),
+                codedeploy_role=codedeploy_role,
                 log_retention=log_retention,
                 environment={"SERVICE_NAME": service.name, "ENVIRONMENT": env.name},
             )
             return
 
-        self.network = ServiceNetwork(
-            self, "Network", network=env.network, availability_zones=self._azs, log_retention=log_retention
-        )
+        balancer, cluster, private_subnets = self._attach(config, service, env, foundation, log_retention)
+        route, priority = service.listener_route, config.listener_rule_priority(service, env)
         if service.platform == "ec2":
             settings = service.ec2_settings
             self.target = Ec2InPlaceTarget(
                 self,
                 "Ec2",
-                vpc=self.network.vpc,
-                private_subnets=self.network.private_subnets,
+                load_balancer=balancer,
+                private_subnets=private_subnets,
+                route=route,
+                priority=priority,
+                codedeploy_role=codedeploy_role,
                 settings=settings,
                 thresholds=service.alarms,
                 instance_profile_name=names.instance_role(env),
@@ -85,18 +104,21 @@ class ServiceStack(Stack):
                     "ENVIRONMENT": env.name,
                     "APP_HEALTH_PATH": settings.health_check_path,
                 },
-                certificate_arn=env.certificate_arn,
             )
             return
 
+        assert cluster is not None
         self.target = EcsBlueGreenTarget(
             self,
             "Ecs",
-            vpc=self.network.vpc,
-            private_subnets=self.network.private_subnets,
+            load_balancer=balancer,
+            private_subnets=private_subnets,
+            cluster=cluster,
+            route=route,
+            priority=priority,
+            codedeploy_role=codedeploy_role,
             settings=service.ecs_settings,
             thresholds=service.alarms,
-            cluster_name=names.ecs_cluster(service, env),
             service_name=names.ecs_service(service, env),
             family=names.task_family(service, env),
             container_name=names.container_name(service),
@@ -107,18 +129,61 @@ class ServiceStack(Stack):
             application_name=names.deployment_application(service, env),
             deployment_group_name=names.deployment_group(service, env),
             deployment_config=ecs_deployment_config(self, spec, config_name),
-            certificate_arn=env.certificate_arn,
             listener_traffic_token=service_token_arn(region, env.account, names.listener_traffic_function(env)),
         )
+
+    def _attach(
+        self,
+        config: PlatformConfig,
+        service: Service,
+        env: Environment,
+        foundation: FoundationStack,
+        log_retention: Any,
+    ) -> tuple[LoadBalancerRefs, ecs.ICluster | None, Any]:
+        """The load balancer, cluster and subnets it runs with: the foundation's, or its own."""
+        port = service.ec2_settings.port if service.platform == "ec2" else service.ecs_settings.container_port
+        ecs_service = service.platform == "ecs"
+        if service.isolation == "shared":
+            assert foundation.network is not None
+            return (
+                foundation.load_balancers[service.load_balancer].imported_into(self),
+                foundation.cluster,
+                foundation.network.private_subnets,
+            )
+        if service.isolation == "load_balancer":
+            assert foundation.network is not None
+            network = foundation.network
+            cluster = foundation.cluster
+        else:
+            network = ServiceNetwork(
+                self,
+                "Network",
+                network=config.isolated_network(env),
+                availability_zones=self._azs,
+                log_retention=log_retention,
+            )
+            cluster = (
+                ecs.Cluster(
+                    self,
+                    "Cluster",
+                    vpc=network.vpc,
+                    cluster_name=f"{Names(config).ecs_cluster(env)}-{service.name}",
+                    container_insights_v2=ecs.ContainerInsights.ENHANCED,
+                )
+                if ecs_service
+                else None
+            )
+        balancer = PublicLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=network.vpc,
+            certificate_arn=env.certificate_arn,
+            ports=[port],
+            test_listener=ecs_service,
+        )
+        return LoadBalancerRefs.of(balancer), cluster, network.private_subnets
 
     @property
     def availability_zones(self) -> list[str]:
         """The configured AZs: without this override CDK would look them up in the account (synth calls AWS)."""
         return self._azs
-
-
-def availability_zones(network: ImportedNetwork | NewNetwork, region: str) -> list[str]:
-    """AZs named in the config, else the region's first two, resolved by CloudFormation (Fn::GetAZs)."""
-    if network.availability_zones:
-        return list(network.availability_zones)
-    return [Fn.select(index, Fn.get_azs(region)) for index in range(2)]

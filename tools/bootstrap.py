@@ -13,7 +13,8 @@ would use more than 80% of is raised through Service Quotas); then for each targ
 (1) the scoped CloudFormation execution policy (boto3),
 (2) `cdk bootstrap --trust <tooling>`, (3) that account's CrossAccountRolesStack; then the
 tooling account's policy and bootstrap; then, from the tooling account through the trust:
-CodeArtifact and notifications, the service stacks, the pipelines, pull-request validation.
+CodeArtifact and notifications, the environment foundations, the service stacks, the pipelines,
+pull-request validation.
 Every profile is checked with STS before anything touches its account.
 """
 
@@ -197,6 +198,11 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
     deploy(
         "Deploy the shared tooling stacks (pipeline triggers, CodeArtifact, notifications)",
         [names.tooling_stack, names.codeartifact_stack, names.notifications_stack],
+    )
+    deploy(
+        "Deploy each environment's foundation (network, shared load balancers, ECS cluster, CodeDeploy roles) "
+        "into the target accounts, through the bootstrap trust (before the service stacks, which attach to it)",
+        [names.foundation_stack(e) for e in config.environments if config.services_in(e)],
     )
     deploy(
         "Deploy the service stacks into the target accounts, through the bootstrap trust "

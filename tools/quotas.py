@@ -90,11 +90,50 @@ BY_KEY = {quota.key: quota for quota in QUOTAS}
 
 # Quotas the platform consumes that templates alone cannot count.
 UNCOUNTED = (
-    "listeners, rules and target groups of a load balancer defined in another stack: counted only where the "
-    "load balancer's own template references them",
+    "listener rules and target groups on a load balancer of another stack that is not in the same assembly "
+    "(or not given to QuotaUsage as a producer): counted only for load balancers whose template is known",
     "NAT gateways per Availability Zone (5): bounded by elastic_ips, one Elastic IP per NAT gateway",
     "concurrent CodeBuild builds and CodeDeploy deployments: a runtime quota, not a count of resources",
 )
+
+
+@dataclass
+class Producers:
+    """What other stacks' references resolve to: each stack's outputs and which load balancer each listener is on."""
+
+    outputs: dict[tuple[str, str], str] = field(default_factory=dict)  # (stack, output) -> logical id
+    exports: dict[str, tuple[str, str]] = field(default_factory=dict)  # export name -> (stack, logical id)
+    listeners: dict[tuple[str, str], str] = field(default_factory=dict)  # (stack, listener) -> load balancer
+
+    def add(self, stack: str, template: dict[str, Any]) -> None:
+        for name, output in (template.get("Outputs") or {}).items():
+            logical = _ref(output.get("Value"))
+            if logical is None:
+                continue
+            self.outputs[(stack, name)] = logical
+            export = (output.get("Export") or {}).get("Name")
+            if isinstance(export, str):
+                self.exports[export] = (stack, logical)
+        for name, resource in (template.get("Resources") or {}).items():
+            if resource.get("Type") == "AWS::ElasticLoadBalancingV2::Listener":
+                balancer = _ref(resource.get("Properties", {}).get("LoadBalancerArn"))
+                if balancer:
+                    self.listeners[(stack, name)] = balancer
+
+    def listener(self, node: Any) -> tuple[str, str] | None:
+        """(stack, load balancer) of a listener another stack references (Fn::GetStackOutput or Fn::ImportValue)."""
+        if not isinstance(node, dict) or len(node) != 1:
+            return None
+        source: tuple[str, str] | None = None
+        if isinstance(node.get("Fn::GetStackOutput"), dict):
+            ref = node["Fn::GetStackOutput"]
+            logical = self.outputs.get((str(ref.get("StackName")), str(ref.get("OutputName"))))
+            source = (str(ref.get("StackName")), logical) if logical else None
+        elif isinstance(node.get("Fn::ImportValue"), str):
+            source = self.exports.get(node["Fn::ImportValue"])
+        if source is None or source not in self.listeners:
+            return None
+        return source[0], self.listeners[source]
 
 
 @dataclass
@@ -102,11 +141,15 @@ class QuotaUsage:
     """Counts per (account, region or "global", quota key)."""
 
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    producers: Producers = field(default_factory=Producers)
 
     def add_template(
         self, account: str, region: str, template: dict[str, Any], times: int = 1, stack: str = ""
     ) -> None:
-        """Count one stack's resources (`times` stacks like it, for representatives at scale)."""
+        """Count one stack's resources (`times` stacks like it, for representatives at scale).
+
+        Load balancers of other stacks (a foundation's) must be added first, or given in `producers`,
+        for this stack's rules and target groups on them to count."""
         resources: dict[str, dict[str, Any]] = template.get("Resources", {})
         self.counts[(account, region, "stacks")] += times
         for resource in resources.values():
@@ -115,11 +158,17 @@ class QuotaUsage:
                 if quota.resource_type == kind and (quota.where is None or quota.where(properties)):
                     place = "global" if quota.scope == "account" else region
                     self.counts[(account, place, quota.key)] += times
-        # Per load balancer: each of `times` stacks has its own, so these are not multiplied.
-        for balancer, counts in _per_load_balancer(resources).items():
+        self.producers.add(stack, template)
+        # Per load balancer: each of `times` stacks has its own, so these are not multiplied; rules and
+        # target groups on another stack's load balancer are, `times` stacks' worth of them.
+        own, attached = _per_load_balancer(resources, self.producers)
+        for balancer, counts in own.items():
             for key, value in counts.items():
                 place = f"{region}/{stack}/{balancer}" if stack else f"{region}/{balancer}"
                 self.counts[(account, place, key)] = max(self.counts[(account, place, key)], value)
+        for (producer, balancer), counts in attached.items():
+            for key, value in counts.items():
+                self.counts[(account, f"{region}/{producer}/{balancer}", key)] += value * times
 
     def used(self, account: str, key: str, region: str | None = None) -> int:
         if BY_KEY[key].scope == "load_balancer":
@@ -147,11 +196,15 @@ def usage_of_assembly(outdir: Path) -> QuotaUsage:
     """Every stack of a synthesized cloud assembly (cdk.out), by its account and region."""
     usage = QuotaUsage()
     manifest = json.loads((outdir / "manifest.json").read_text())
+    stacks = []
     for name, artifact in manifest["artifacts"].items():
         if artifact.get("type") != "aws:cloudformation:stack":
             continue
         _, account, region = artifact["environment"].rsplit("/", 2)
         template = json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
+        usage.producers.add(name, template)
+        stacks.append((account, region, template, name))
+    for account, region, template, name in stacks:
         usage.add_template(account, region, template, stack=name)
     return usage
 
@@ -177,8 +230,11 @@ def _forwarded(actions: Any) -> set[str]:
     return found - {""}
 
 
-def _per_load_balancer(resources: dict[str, dict[str, Any]]) -> dict[str, Counter[str]]:
-    """listeners, rules and target groups of each Application Load Balancer defined in `resources`."""
+def _per_load_balancer(
+    resources: dict[str, dict[str, Any]], producers: Producers
+) -> tuple[dict[str, Counter[str]], dict[tuple[str, str], Counter[str]]]:
+    """listeners, rules and target groups of each Application Load Balancer defined in `resources`, and the
+    rules and target groups `resources` put on load balancers of other stacks, by (stack, load balancer)."""
     balancers = {
         name
         for name, r in resources.items()
@@ -188,7 +244,24 @@ def _per_load_balancer(resources: dict[str, dict[str, Any]]) -> dict[str, Counte
     listeners: dict[str, str] = {}
     groups: dict[str, set[str]] = {b: set() for b in balancers}
     counts: dict[str, Counter[str]] = {b: Counter() for b in balancers}
+    elsewhere: dict[tuple[str, str], Counter[str]] = {}
+    elsewhere_groups: dict[tuple[str, str], set[str]] = {}
     target_groups = {n for n, r in resources.items() if r.get("Type") == "AWS::ElasticLoadBalancingV2::TargetGroup"}
+
+    def on(listener: Any) -> tuple[str, tuple[str, str] | None]:
+        """The local load balancer a listener reference is on, or the other stack's."""
+        local = listeners.get(_ref(listener) or "")
+        return (local, None) if local is not None else ("", producers.listener(listener))
+
+    def member(listener: Any, members: set[str], rule: bool) -> None:
+        local, remote = on(listener)
+        if local:
+            counts[local]["rules_per_alb"] += rule
+            groups[local] |= members & target_groups
+        elif remote is not None:
+            elsewhere.setdefault(remote, Counter())["rules_per_alb"] += rule
+            elsewhere_groups.setdefault(remote, set()).update(members & target_groups)
+
     for name, r in resources.items():
         properties = r.get("Properties", {})
         if r.get("Type") == "AWS::ElasticLoadBalancingV2::Listener":
@@ -200,19 +273,15 @@ def _per_load_balancer(resources: dict[str, dict[str, Any]]) -> dict[str, Counte
     for r in resources.values():
         properties = r.get("Properties", {})
         if r.get("Type") == "AWS::ElasticLoadBalancingV2::ListenerRule":
-            balancer = listeners.get(_ref(properties.get("ListenerArn")) or "")
-            if balancer is not None:
-                counts[balancer]["rules_per_alb"] += 1
-                groups[balancer] |= _forwarded(properties.get("Actions")) & target_groups
+            member(properties.get("ListenerArn"), _forwarded(properties.get("Actions")), rule=True)
         elif r.get("Type") == "AWS::CodeDeploy::DeploymentGroup":
-            # Blue/green pairs: CodeDeploy forwards the production listener to either group.
+            # Blue/green pairs: CodeDeploy forwards the production route to either group.
             for pair in (properties.get("LoadBalancerInfo") or {}).get("TargetGroupPairInfoList", []):
-                routes = (pair.get("ProdTrafficRoute") or {}).get("ListenerArns", [])
                 named = {_ref(group.get("Name")) or "" for group in pair.get("TargetGroups", [])}
-                for arn in routes:
-                    balancer = listeners.get(_ref(arn) or "")
-                    if balancer is not None:
-                        groups[balancer] |= named & target_groups
+                for arn in (pair.get("ProdTrafficRoute") or {}).get("ListenerArns", []):
+                    member(arn, named, rule=False)
     for balancer, members in groups.items():
         counts[balancer]["target_groups_per_alb"] = len(members)
-    return counts
+    for remote, members in elsewhere_groups.items():
+        elsewhere[remote]["target_groups_per_alb"] = len(members)
+    return counts, elsewhere

@@ -37,11 +37,22 @@ def scaled_config(services: int) -> dict[str, Any]:
             "name": f"svc{index:03d}-{platform}",
             "platform": platform,
             "description": f"Generated service {index} on {platform}",
+            **({"load_balancer": load_balancer(index)} if platform != "lambda" else {}),
         }
         for index in range(services)
         for platform in (PLATFORMS[index % len(PLATFORMS)],)
     ]
     return data
+
+
+# Services per shared load balancer: 26 EC2 (1 target group, 1 rule each) and 26 ECS (2 and 2) hold
+# 78 target groups and 78 rules, under 80 % of an ALB's 100 target groups (a hard quota) and 100 rules.
+SERVICES_PER_LOAD_BALANCER = 78
+
+
+def load_balancer(index: int) -> str:
+    """The shared load balancer of generated service `index`: lb0, lb1, ... in blocks of services."""
+    return f"lb{index // SERVICES_PER_LOAD_BALANCER}"
 
 
 def main(argv: list[str]) -> int:

@@ -1,18 +1,19 @@
-"""Where an ECS service's blue/green listeners send traffic right now, for the stack that owns them.
+"""Where an ECS service's blue/green listener rules send traffic right now, for the stack that owns them.
 
-CodeDeploy's ECS blue/green deployments move the production and test listeners of a load balancer
-between the service's two target groups (rewriting their forward actions). CloudFormation knows
-nothing of that: a listener whose template still says "forward to blue" would be set back to blue
-on the next stack update that touches it, sending production traffic to a target group whose
-tasks CodeDeploy has already terminated. So the service stack asks this function, through
-aws-cdk-lib's provider framework (`Custom::ListenerTraffic`), which target group each listener
-forwards to now, and its listeners' default actions use the answer:
+CodeDeploy's ECS blue/green deployments move a service's production and test traffic between its two
+target groups by rewriting what forwards to them on the production and test listeners (the
+service's own rules on a shared listener, or a listener's default action). CloudFormation knows
+nothing of that: a rule whose template still says "forward to blue" would be set back to blue on the
+next stack update that touches it, sending production traffic to a target group whose tasks
+CodeDeploy has already terminated. So the service stack asks this function, through aws-cdk-lib's
+provider framework (`Custom::ListenerTraffic`), which target group each listener sends this
+service's traffic to now, and its rules use the answer:
 
-- Properties: LoadBalancerArn, ProductionPort, TestPort, BlueTargetGroupArn, GreenTargetGroupArn,
-  and the listeners' other settings (so that any change to a listener re-reads the live state).
-- Create and Update: for each port, the target group of the two that its listener forwards the
-  most traffic to; blue (production) and green (test) where the listener does not exist yet (or
-  forwards to neither).
+- Properties: ProductionListenerArn, TestListenerArn, BlueTargetGroupArn, GreenTargetGroupArn, and
+  the rules' other settings (so that any change to a rule re-reads the live state).
+- Create and Update: for each listener, of the service's two target groups, the one that the
+  listener's rules and default action forward the most traffic to; blue (production) and green
+  (test) where nothing forwards to either yet (a new rule).
 - Delete: nothing to do.
 
 One function per environment account (in the cross-account stack) serves every ECS service there.
@@ -21,7 +22,7 @@ One function per environment account (in the cross-account stack) serves every E
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import boto3
@@ -33,10 +34,10 @@ from botocore.config import Config as BotocoreConfig
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "listener_traffic")
 
 
-def forwarded_weights(listener: Mapping[str, Any]) -> dict[str, int]:
-    """Target group ARN -> weight of a listener's default forward action (a plain forward counts 1)."""
+def forwarded_weights(actions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Target group ARN -> weight of a rule's (or listener's) forward actions (a plain forward counts 1)."""
     weights: dict[str, int] = {}
-    for action in listener.get("DefaultActions", []):
+    for action in actions:
         if action.get("Type") != "forward":
             continue
         groups = action.get("ForwardConfig", {}).get("TargetGroups")
@@ -48,21 +49,31 @@ def forwarded_weights(listener: Mapping[str, Any]) -> dict[str, int]:
     return weights
 
 
-def live_target_group(listener: Mapping[str, Any] | None, candidates: tuple[str, str], default: str) -> str:
-    """Of the service's two target groups, the one the listener sends most traffic to; else `default`."""
-    if listener is None:
-        return default
-    weights = forwarded_weights(listener)
+def live_target_group(rules: Iterable[Mapping[str, Any]], candidates: tuple[str, str], default: str) -> str:
+    """Of the service's two target groups, the one the listener's rules send most traffic to; else `default`.
+
+    Only the rules that forward to one of the two count: on a shared listener, the other services'
+    rules forward to their own target groups (a target group belongs to one service only).
+    """
+    weights: dict[str, int] = {}
+    for rule in rules:
+        for arn, weight in forwarded_weights(rule.get("Actions", [])).items():
+            if arn in candidates:
+                weights[arn] = weights.get(arn, 0) + weight
     ranked = sorted(candidates, key=lambda arn: weights.get(arn, 0), reverse=True)
     return ranked[0] if weights.get(ranked[0], 0) > 0 else default
 
 
-def listeners_by_port(elbv2: Any, load_balancer_arn: str) -> dict[int, dict[str, Any]]:
-    found: dict[int, dict[str, Any]] = {}
-    for page in elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=load_balancer_arn):
-        for listener in page.get("Listeners", []):
-            found[int(listener["Port"])] = listener
-    return found
+def listener_rules(elbv2: Any, listener_arn: str) -> list[dict[str, Any]]:
+    """Every rule of the listener, its default rule included; none when the listener does not exist."""
+    try:
+        return [
+            rule
+            for page in elbv2.get_paginator("describe_rules").paginate(ListenerArn=listener_arn)
+            for rule in page.get("Rules", [])
+        ]
+    except elbv2.exceptions.ListenerNotFoundException:
+        return []
 
 
 def on_event(raw: dict[str, Any], elbv2: Any) -> dict[str, Any]:
@@ -74,24 +85,25 @@ def on_event(raw: dict[str, Any], elbv2: Any) -> dict[str, Any]:
         raise ValueError(f"unknown RequestType {request!r}")
     properties = event.resource_properties
     try:
-        load_balancer = str(properties["LoadBalancerArn"])
+        production_listener, test_listener = (
+            str(properties["ProductionListenerArn"]),
+            str(properties["TestListenerArn"]),
+        )
         blue, green = str(properties["BlueTargetGroupArn"]), str(properties["GreenTargetGroupArn"])
-        production_port, test_port = int(properties["ProductionPort"]), int(properties["TestPort"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"Custom::ListenerTraffic properties are incomplete: {error!r}") from None
-    # Read on Create too: a stack deployed before this resource existed has live listeners already.
-    listeners = listeners_by_port(elbv2, load_balancer)
-    production = live_target_group(listeners.get(production_port), (blue, green), blue)
-    test = live_target_group(listeners.get(test_port), (blue, green), green)
+    # Read on Create too: a stack deployed before this resource existed has live rules already.
+    production = live_target_group(listener_rules(elbv2, production_listener), (blue, green), blue)
+    test = live_target_group(listener_rules(elbv2, test_listener), (blue, green), green)
     logger.info(
         "listener traffic",
-        load_balancer=load_balancer,
+        production_listener=production_listener,
         production=_color(production, blue),
         test=_color(test, blue),
         request=request,
     )
     return {
-        "PhysicalResourceId": event.physical_resource_id or f"listener-traffic:{load_balancer}",
+        "PhysicalResourceId": event.physical_resource_id or f"listener-traffic:{blue}",
         "Data": {"ProductionTargetGroupArn": production, "TestTargetGroupArn": test},
     }
 

@@ -1,4 +1,4 @@
-"""Where an ECS service's blue/green listeners forward now (lambda/listener_traffic), under botocore's Stubber."""
+"""Where an ECS service's blue/green listener rules forward now (lambda/listener_traffic), under botocore's Stubber."""
 
 from __future__ import annotations
 
@@ -16,17 +16,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lambda" / "listene
 import listener_traffic as lt
 
 PREFIX = "arn:aws:elasticloadbalancing:eu-west-1:222222222222"
-ALB = f"{PREFIX}:loadbalancer/app/acme-s-EcsLo-1ABC/0123456789abcdef"
+ALB = "app/acme-f-LoadB-1ABC/0123456789abcdef"
+PRODUCTION = f"{PREFIX}:listener/{ALB}/0000000000000080"
+TEST = f"{PREFIX}:listener/{ALB}/0000000000009000"
 BLUE = f"{PREFIX}:targetgroup/acme-s-EcsBl-AAAA/1111111111111111"
 GREEN = f"{PREFIX}:targetgroup/acme-s-EcsGr-BBBB/2222222222222222"
+OTHER = f"{PREFIX}:targetgroup/acme-s-Other-CCCC/3333333333333333"  # another service on the shared listener
 PROPERTIES = {
     "ServiceToken": "arn:aws:lambda:eu-west-1:222222222222:function:acme-dev-listener-traffic-provider",
-    "LoadBalancerArn": ALB,
-    "ProductionPort": "80",
-    "TestPort": "9000",
+    "ProductionListenerArn": PRODUCTION,
+    "TestListenerArn": TEST,
     "BlueTargetGroupArn": BLUE,
     "GreenTargetGroupArn": GREEN,
-    "ProductionListener": {"Port": "80", "Protocol": "HTTP", "CertificateArn": "", "SslPolicy": ""},
+    "Rule": {"Priority": "17412", "Hosts": ["orders.*"], "Paths": []},
 }
 
 
@@ -38,23 +40,29 @@ def elbv2() -> Iterator[tuple[Any, Stubber]]:
         stubber.assert_no_pending_responses()
 
 
-def listener(port: int, *weights: tuple[str, int]) -> dict[str, Any]:
+def rule(listener: str, priority: str, *weights: tuple[str, int]) -> dict[str, Any]:
+    """A rule as DescribeRules returns it; the default rule (404) when no weights are given."""
+    action: dict[str, Any] = (
+        {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": a, "Weight": w} for a, w in weights]}}
+        if weights
+        else {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}
+    )
     return {
-        "ListenerArn": f"{PREFIX}:listener/app/acme-s-EcsLo-1ABC/0123456789abcdef/{port:016d}",
-        "LoadBalancerArn": ALB,
-        "Port": port,
-        "Protocol": "HTTP",
-        "DefaultActions": [
-            {
-                "Type": "forward",
-                "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": a, "Weight": w} for a, w in weights]},
-            }
-        ],
+        "RuleArn": f"{listener.replace(':listener/', ':listener-rule/')}/{abs(hash(priority)):016x}",
+        "Priority": priority,
+        "Conditions": [] if priority == "default" else [{"Field": "host-header", "Values": ["x.*"]}],
+        "Actions": [action],
+        "IsDefault": priority == "default",
     }
 
 
-def expect(stubber: Stubber, *listeners: dict[str, Any]) -> None:
-    stubber.add_response("describe_listeners", {"Listeners": list(listeners)}, {"LoadBalancerArn": ALB})
+def expect(stubber: Stubber, production: list[dict[str, Any]], test: list[dict[str, Any]]) -> None:
+    stubber.add_response("describe_rules", {"Rules": production}, {"ListenerArn": PRODUCTION})
+    stubber.add_response("describe_rules", {"Rules": test}, {"ListenerArn": TEST})
+
+
+SHARED_PRODUCTION = [rule(PRODUCTION, "default"), rule(PRODUCTION, "5", (OTHER, 1))]
+SHARED_TEST = [rule(TEST, "default"), rule(TEST, "5", (OTHER, 1))]
 
 
 def data(event: dict[str, Any], client: Any) -> dict[str, str]:
@@ -63,9 +71,11 @@ def data(event: dict[str, Any], client: Any) -> dict[str, str]:
     return dict(answer["Data"])
 
 
-def test_a_new_load_balancer_forwards_production_to_blue_and_test_to_green(elbv2: tuple[Any, Stubber]) -> None:
+def test_a_new_rule_on_a_shared_listener_forwards_production_to_blue_and_test_to_green(
+    elbv2: tuple[Any, Stubber],
+) -> None:
     client, stubber = elbv2
-    expect(stubber)  # the load balancer exists, its listeners not yet
+    expect(stubber, SHARED_PRODUCTION, SHARED_TEST)  # other services' rules only, and the 404 default
     assert data({"RequestType": "Create", "ResourceProperties": PROPERTIES}, client) == {
         "ProductionTargetGroupArn": BLUE,
         "TestTargetGroupArn": GREEN,
@@ -73,9 +83,13 @@ def test_a_new_load_balancer_forwards_production_to_blue_and_test_to_green(elbv2
 
 
 def test_after_codedeploy_moved_traffic_to_green_an_update_keeps_it_there(elbv2: tuple[Any, Stubber]) -> None:
-    """The listener drift case: the template once said blue; CodeDeploy since sent 100 % to green."""
+    """The rule drift case: the template once said blue; CodeDeploy since sent 100 % to green."""
     client, stubber = elbv2
-    expect(stubber, listener(80, (GREEN, 100), (BLUE, 0)), listener(9000, (GREEN, 1)))
+    expect(
+        stubber,
+        [*SHARED_PRODUCTION, rule(PRODUCTION, "17412", (GREEN, 100), (BLUE, 0))],
+        [*SHARED_TEST, rule(TEST, "17412", (GREEN, 1))],
+    )
     event = {"RequestType": "Update", "PhysicalResourceId": "listener-traffic:x", "ResourceProperties": PROPERTIES}
     answer = lt.on_event(event, client)
     assert answer == {
@@ -86,25 +100,44 @@ def test_after_codedeploy_moved_traffic_to_green_an_update_keeps_it_there(elbv2:
 
 def test_during_a_canary_the_target_group_with_most_traffic_wins(elbv2: tuple[Any, Stubber]) -> None:
     client, stubber = elbv2
-    expect(stubber, listener(80, (BLUE, 90), (GREEN, 10)), listener(9000, (GREEN, 1)))
+    expect(
+        stubber,
+        [rule(PRODUCTION, "17412", (BLUE, 90), (GREEN, 10)), rule(PRODUCTION, "5", (OTHER, 1))],
+        [rule(TEST, "17412", (GREEN, 1))],
+    )
     assert data({"RequestType": "Update", "PhysicalResourceId": "p", "ResourceProperties": PROPERTIES}, client) == {
         "ProductionTargetGroupArn": BLUE,
         "TestTargetGroupArn": GREEN,
     }
 
 
-def test_a_stack_created_before_this_resource_existed_reads_the_live_listeners(elbv2: tuple[Any, Stubber]) -> None:
+def test_other_services_weights_on_the_shared_listener_do_not_count(elbv2: tuple[Any, Stubber]) -> None:
     client, stubber = elbv2
-    expect(stubber, {**listener(80), "DefaultActions": [{"Type": "forward", "TargetGroupArn": GREEN}]})
+    expect(
+        stubber,
+        [rule(PRODUCTION, "5", (OTHER, 100)), rule(PRODUCTION, "17412", (GREEN, 1))],
+        [rule(TEST, "5", (OTHER, 100))],
+    )
+    assert data({"RequestType": "Update", "PhysicalResourceId": "p", "ResourceProperties": PROPERTIES}, client) == {
+        "ProductionTargetGroupArn": GREEN,
+        "TestTargetGroupArn": GREEN,
+    }
+
+
+def test_a_listener_default_action_counts_for_a_load_balancer_of_its_own(elbv2: tuple[Any, Stubber]) -> None:
+    """A layout where CodeDeploy found the target group in the listener's default action."""
+    client, stubber = elbv2
+    default = {**rule(PRODUCTION, "default"), "Actions": [{"Type": "forward", "TargetGroupArn": GREEN}]}
+    expect(stubber, [default], [])
     assert (
         data({"RequestType": "Create", "ResourceProperties": PROPERTIES}, client)["ProductionTargetGroupArn"] == GREEN
     )
 
 
-def test_a_listener_forwarding_to_neither_group_falls_back_to_the_template_defaults(elbv2: tuple[Any, Stubber]) -> None:
+def test_a_listener_that_does_not_exist_yet_falls_back_to_the_template_defaults(elbv2: tuple[Any, Stubber]) -> None:
     client, stubber = elbv2
-    other = f"{PREFIX}:targetgroup/someone-else/3333333333333333"
-    expect(stubber, listener(80, (other, 1)), {**listener(9000), "DefaultActions": [{"Type": "fixed-response"}]})
+    stubber.add_client_error("describe_rules", "ListenerNotFound", http_status_code=400)
+    stubber.add_response("describe_rules", {"Rules": []}, {"ListenerArn": TEST})
     assert data({"RequestType": "Update", "PhysicalResourceId": "p", "ResourceProperties": PROPERTIES}, client) == {
         "ProductionTargetGroupArn": BLUE,
         "TestTargetGroupArn": GREEN,
@@ -120,8 +153,8 @@ def test_delete_changes_nothing(elbv2: tuple[Any, Stubber]) -> None:
 
 def test_incomplete_properties_are_refused_by_name(elbv2: tuple[Any, Stubber]) -> None:
     client, _ = elbv2
-    with pytest.raises(ValueError, match="BlueTargetGroupArn"):
-        lt.on_event({"RequestType": "Create", "ResourceProperties": {"LoadBalancerArn": ALB}}, client)
+    with pytest.raises(ValueError, match="TestListenerArn"):
+        lt.on_event({"RequestType": "Create", "ResourceProperties": {"ProductionListenerArn": PRODUCTION}}, client)
 
 
 class FakeContext:

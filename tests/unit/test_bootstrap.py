@@ -92,21 +92,25 @@ def test_plan_for_the_default_config(config: PlatformConfig) -> None:
         "--profile acme-tooling"
     )
     assert rendered[9] == (
+        "cdk deploy acme-foundation-dev acme-foundation-prod --exclusively --require-approval never "
+        "--profile acme-tooling"
+    )
+    assert rendered[10] == (
         "cdk deploy acme-service-storefront-dev acme-service-orders-dev acme-service-pricing-dev "
         "acme-service-storefront-prod acme-service-orders-prod acme-service-pricing-prod "
         "--exclusively --require-approval never --profile acme-tooling"
     )
-    assert rendered[10] == (
+    assert rendered[11] == (
         "cdk deploy acme-pipeline-storefront acme-pipeline-orders acme-pipeline-pricing "
         "--exclusively --require-approval never --profile acme-tooling"
     )
-    assert rendered[11] == (
+    assert rendered[12] == (
         "cdk deploy acme-pull-requests --exclusively --require-approval never --profile acme-tooling"
     )
     assert [s.policy_name for s in steps if not s.command] == ["acme-cdk-cfn-execution"] * 3
     assert steps[0].policy_document == execution_policy(config, config.environments[0].account)
     assert steps[6].policy_document == execution_policy(config, config.tooling.account)
-    assert len(steps) == 12
+    assert len(steps) == 13
 
 
 def test_targets_sharing_an_account_are_bootstrapped_once(config: PlatformConfig) -> None:
@@ -124,8 +128,8 @@ def test_targets_sharing_an_account_are_bootstrapped_once(config: PlatformConfig
 def test_offline_dry_run_prints_every_command_and_calls_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert tool.main(["--offline", "--cdk", CDK]) == 0
     out = capsys.readouterr().out
-    assert "Dry run (add --execute to run): 13 steps" in out
-    assert "[1/13] Quota preflight: request every quota increase" in out
+    assert "Dry run (add --execute to run): 14 steps" in out
+    assert "[1/14] Quota preflight: request every quota increase" in out
     for step in tool.plan(load_config(), cdk=CDK):
         assert step.render() in out
 
@@ -171,6 +175,7 @@ def test_execute_puts_the_scoped_policy_then_runs_commands_in_order(config: Plat
         [CDK, "deploy", "acme-cross-account-prod"],
         [CDK, "bootstrap", "aws://111111111111/eu-west-1"],
         [CDK, "deploy", "acme-tooling"],
+        [CDK, "deploy", "acme-foundation-dev"],
         [CDK, "deploy", "acme-service-storefront-dev"],
         [CDK, "deploy", "acme-pipeline-storefront"],
         [CDK, "deploy", "acme-pull-requests"],

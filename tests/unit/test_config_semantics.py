@@ -188,10 +188,74 @@ def test_a_certificate_of_another_region_or_account(raw: dict[str, Any], arn: st
 def test_new_vpcs_count_per_account_across_environments(raw: dict[str, Any]) -> None:
     raw["environments"][1]["account"] = raw["environments"][0]["account"]  # dev and prod share an account
     raw["services"].append({"name": "more", "platform": "ecs"})  # 3 EC2/ECS services in 2 environments
-    assert only_problem(raw).startswith(
-        "environments: 6 EC2/ECS service stacks would create a VPC each, with 6 NAT gateways' Elastic IPs, in "
-        "account 222222222222 (eu-west-1); allowed: at most 5 of each"
+    parse_config(raw)  # they share each environment's foundation VPC: 2 VPCs
+    raw["services"][0]["isolation"] = "network"
+    raw["services"][1]["isolation"] = "network"
+    assert only_problem(raw) == (
+        "environments: 6 new VPCs (the foundation of dev, storefront in dev, orders in dev, the foundation of "
+        "prod, storefront in prod, orders in prod), with 6 NAT gateways' Elastic IPs, in account 222222222222 "
+        "(eu-west-1); allowed: at most 5 of each (AWS's default VPC and Elastic IP quotas per region): fewer "
+        "services with isolation network, or an existing VPC with network.vpc_id, availability_zones, "
+        "public_subnet_ids and private_subnet_ids"
     )
+
+
+def test_a_shared_load_balancer_holds_at_most_100_target_groups(raw: dict[str, Any]) -> None:
+    raw["services"] += [{"name": f"api{index:02d}", "platform": "ecs"} for index in range(50)]
+    assert problems_of(raw)[0] == (
+        "services: the shared load balancer 'main' of dev would hold 103 target groups (52 services; 2 per ECS, "
+        "1 per EC2 service); allowed: at most 100 per Application Load Balancer (an AWS quota that cannot be "
+        "raised): set load_balancer: <another name> on some of them"
+    )
+    for service in raw["services"][-25:]:
+        service["load_balancer"] = "second"
+    config = parse_config(raw)
+    assert {k: len(v) for k, v in config.load_balancer_groups(config.environments[0]).items()} == {
+        "main": 27,
+        "second": 25,
+    }
+
+
+def test_two_services_cannot_take_the_same_route(raw: dict[str, Any]) -> None:
+    raw["services"][0]["route"] = {"hosts": ["shop.example.com"]}
+    raw["services"][1]["route"] = {"hosts": ["SHOP.example.com"]}
+    problems = problems_of(raw)
+    assert problems[0] == (
+        "services: storefront and orders take the same route (hosts ['shop.example.com'], paths []) on the shared "
+        "load balancer 'main' of environments[0] (dev); allowed: a route of their own each (route.hosts, "
+        "route.paths)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("isolation", "network", "services[2]: isolation set for a service on lambda, which has no load balancer"),
+        ("route", {"paths": ["/x"]}, "services[2]: route set for a service on lambda, which has no load balancer"),
+    ],
+)
+def test_load_balancer_settings_on_a_lambda_service_are_refused(
+    raw: dict[str, Any], field: str, value: Any, message: str
+) -> None:
+    raw["services"][2][field] = value
+    assert only_problem(raw).startswith(message)
+
+
+def test_a_route_has_at_most_five_condition_values(raw: dict[str, Any]) -> None:
+    raw["services"][0]["route"] = {"hosts": [f"h{i}.example.com" for i in range(4)], "paths": ["/a", "/b"]}
+    assert "route: 6 hosts and paths; allowed: at most 5" in only_problem(raw)
+
+
+def test_rule_priorities_are_unique_and_stable_while_services_come_and_go(raw: dict[str, Any]) -> None:
+    raw["services"] += [{"name": f"api{index:02d}", "platform": "ecs", "load_balancer": "extra"} for index in range(45)]
+    config = parse_config(raw)
+    env = config.environments[0]
+    priorities = {s.name: config.listener_rule_priority(s, env) for s in config.load_balancer_groups(env)["extra"]}
+    assert len(set(priorities.values())) == 45 and all(1 <= p <= 50_000 for p in priorities.values())
+    raw["services"] = [s for s in raw["services"] if s["name"] != "api07"]
+    fewer = parse_config(raw)
+    after = {s.name: fewer.listener_rule_priority(s, env) for s in fewer.load_balancer_groups(env)["extra"]}
+    assert after == {name: p for name, p in priorities.items() if name != "api07"}
 
 
 # ----- services -----

@@ -369,6 +369,7 @@ def test_adding_an_environment_adds_its_roles_and_nothing_else(tmp_path: Path) -
         assert old[kind] <= new[kind]
     assert set(after.stack_names) - set(before.stack_names) == {
         "acme-cross-account-staging",
+        "acme-foundation-staging",
         "acme-service-storefront-staging",
     }
     (bus,) = resources_of_type(after.template_json("acme-notifications"), "AWS::Events::EventBusPolicy").values()

@@ -26,27 +26,28 @@ def test_default_platform_usage(default_platform: SynthesizedPlatform) -> None:
     assert usage.used(TOOLING, "pipelines", REGION) == 3
     assert usage.used(TOOLING, "build_projects", REGION) == 9
     assert usage.used(TOOLING, "stacks", REGION) == 7
-    assert usage.used(TOOLING, "rules_per_default_bus", REGION) == 22
+    # The notifier's rules per event kind, one forwarding pushes to the trigger buses, one for pull requests.
+    assert usage.used(TOOLING, "rules_per_default_bus", REGION) == 18
     for account in (DEV, PROD):
-        # storefront (EC2) and orders (ECS) each bring a VPC with one NAT gateway and a load balancer.
-        assert usage.used(account, "vpcs", REGION) == 2
-        assert usage.used(account, "elastic_ips", REGION) == 2
-        assert usage.used(account, "application_load_balancers", REGION) == 2
+        # One foundation per environment: one VPC with one NAT gateway, one shared load balancer.
+        assert usage.used(account, "vpcs", REGION) == 1
+        assert usage.used(account, "elastic_ips", REGION) == 1
+        assert usage.used(account, "application_load_balancers", REGION) == 1
         # ECS blue/green: two target groups; EC2 in place: one.
         assert usage.used(account, "target_groups", REGION) == 3
         assert usage.used(account, "codedeploy_applications", REGION) == 3
-        assert usage.used(account, "stacks", REGION) == 4
+        assert usage.used(account, "stacks", REGION) == 5
     per_balancer = {
         (place.rsplit("/", 2)[1], quota.key): value
         for account, place, quota, value in usage.rows()
         if quota.scope == "load_balancer" and account == DEV
     }
-    # ECS: production and test listeners, blue and green target groups; EC2: one of each.
+    # The foundation's production and test listeners; the rules and target groups the service stacks put
+    # on them: ECS a production and a test rule, blue and green; EC2 one rule and one target group.
     assert per_balancer == {
-        ("acme-service-orders-dev", "listeners_per_alb"): 2,
-        ("acme-service-orders-dev", "target_groups_per_alb"): 2,
-        ("acme-service-storefront-dev", "listeners_per_alb"): 1,
-        ("acme-service-storefront-dev", "target_groups_per_alb"): 1,
+        ("acme-foundation-dev", "listeners_per_alb"): 2,
+        ("acme-foundation-dev", "rules_per_alb"): 3,
+        ("acme-foundation-dev", "target_groups_per_alb"): 3,
     }
     assert usage.over(0.8) == []
 

@@ -1,9 +1,10 @@
-"""AWS limits at scale: 200 services, and 20 target accounts, with 20 % headroom.
+"""AWS limits at scale: 200 and 500 services, and 20 target accounts, with 20 % headroom.
 
 Only the stacks whose size grows with services or accounts are built (the shared tooling
-stacks, one cross-account stack) plus one pipeline and one service stack per platform as
-representatives: per-service stacks do not grow, so the account-level counts (roles,
-stacks) are those representatives times the number of services.
+stacks, one cross-account stack, the first environment's foundation) plus, as representatives,
+one pipeline per platform and one service stack per platform and shared load balancer:
+per-service stacks do not grow, so the account-level counts (roles, stacks) and the rules and
+target groups per load balancer are those representatives times the number of services.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from config.model import PlatformConfig
 from config.names import Names
 from stacks.codeartifact_stack import CodeArtifactStack
 from stacks.cross_account_stack import CrossAccountRolesStack
+from stacks.foundation_stack import FoundationStack
 from stacks.notifications_stack import NotificationsStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.pull_request_stack import PullRequestStack
@@ -28,7 +30,7 @@ from stacks.service_stack import ServiceStack
 from stacks.tooling_stack import ToolingStack
 from tests.platform_synth import new_app
 from tools.quotas import QuotaUsage
-from tools.scale_config import scaled_config, shared_network
+from tools.scale_config import SERVICES_PER_LOAD_BALANCER, scaled_config, shared_network
 from tools.template_limits import LIMITS, Measures
 
 HEADROOM = 0.8
@@ -49,27 +51,51 @@ def synth_selected(config: PlatformConfig, outdir: Path, representatives: bool) 
     ]
     env = config.environments[0]
     target = CdkEnvironment(account=env.account, region=config.region_of(env))
-    stacks.append(
-        CrossAccountRolesStack(app, names.cross_account_stack(env), config=config, environment=env, env=target)
-    )
-    picked = config.services
+    foundation = FoundationStack(app, names.foundation_stack(env), config=config, environment=env, env=target)
+    stacks += [
+        CrossAccountRolesStack(app, names.cross_account_stack(env), config=config, environment=env, env=target),
+        foundation,
+    ]
+    picked, pipelines = config.services, config.services
     if representatives:
-        picked = [next(s for s in config.services if s.platform == p) for p in ("ec2", "ecs", "lambda")]
-    per_service: dict[str, dict[str, int]] = {}
-    for service in picked:
+        kinds = {(s.platform, s.load_balancer if s.shares_load_balancer else "") for s in config.services}
+        picked = [next(s for s in config.services if kind(s) == k) for k in sorted(kinds)]
+        pipelines = [next(s for s in config.services if s.platform == p) for p in ("ec2", "ecs", "lambda")]
+    per_service: dict[tuple[str, str], str] = {}
+    per_pipeline: dict[str, str] = {}
+    for service in pipelines:
         pipeline = PipelineStack(app, names.pipeline_stack(service), config=config, service=service, env=tooling)
+        stacks.append(pipeline)
+        per_pipeline[service.platform] = pipeline.stack_name
+    for service in picked:
         deployed = ServiceStack(
-            app, names.service_stack(service, env), config=config, service=service, environment=env, env=target
+            app,
+            names.service_stack(service, env),
+            config=config,
+            service=service,
+            environment=env,
+            foundation=foundation,
+            env=target,
         )
-        stacks += [pipeline, deployed]
-        per_service[service.platform] = {"pipeline": pipeline.stack_name, "service": deployed.stack_name}
+        stacks.append(deployed)
+        per_service[kind(service)] = deployed.stack_name
     assembly = app.synth()
     measures = Measures()
     for stack in stacks:
         artifact = assembly.get_stack_by_name(stack.stack_name)
         size = (outdir / artifact.template_file).stat().st_size
         measures.add_template(stack.stack_name, artifact.environment.account, dict(artifact.template), size)
-    return measures, {"assembly": assembly, "per_service": per_service}
+    return measures, {
+        "assembly": assembly,
+        "per_service": per_service,
+        "per_pipeline": per_pipeline,
+        "foundation": foundation.stack_name,
+    }
+
+
+def kind(service: Any) -> tuple[str, str]:
+    """What a representative stands for: a platform, and the shared load balancer it is routed through."""
+    return service.platform, service.load_balancer if service.shares_load_balancer else ""
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +132,16 @@ def test_account_level_counts_at_200_services_stay_under_80_percent_of_the_quota
     at_200_services: tuple[PlatformConfig, Measures, dict[str, Any]],
 ) -> None:
     config, _, extra = at_200_services
-    usage = usage_at(SERVICES, extra)
+    usage = usage_at(config, extra)
     tooling, target = config.tooling.account, config.environments[0].account
     region = config.tooling.region
     tooling_roles, target_roles = usage.used(tooling, "iam_roles"), usage.used(target, "iam_roles")
     assert tooling_roles <= HEADROOM * LIMITS["iam_roles_per_account"], tooling_roles
     assert target_roles <= HEADROOM * LIMITS["iam_roles_per_account"], target_roles
-    # One pipeline stack per service and four shared ones; one service stack per service and the roles.
+    # One pipeline stack per service and four shared ones; one service stack per service, the roles and
+    # the foundation.
     tooling_stacks, target_stacks = usage.used(tooling, "stacks", region), usage.used(target, "stacks", region)
-    assert (tooling_stacks, target_stacks) == (SERVICES + 4, SERVICES + 1)
+    assert (tooling_stacks, target_stacks) == (SERVICES + 4, SERVICES + 2)
     assert max(tooling_stacks, target_stacks) <= HEADROOM * LIMITS["stacks_per_account_region"]
 
 
@@ -162,11 +189,10 @@ def test_the_measures_flag_a_limit_that_is_crossed() -> None:
     assert [line.split(":")[0] for line in measures.over(HEADROOM)] == ["kms_key_policy_bytes"]
 
 
-def usage_at(services: int, extra: dict[str, Any]) -> QuotaUsage:
-    """The quotas a platform of `services` generated services uses: the shared stacks once, and
-    each platform's representative pipeline and service stacks once per service of that platform."""
+def usage_at(config: PlatformConfig, extra: dict[str, Any]) -> QuotaUsage:
+    """The quotas the platform of `config` uses: every shared stack once (the foundation first, so that
+    rules on its load balancers count), and each representative once per service it stands for."""
     assembly = extra["assembly"]
-    platforms = Counter(s["platform"] for s in scaled_config(services)["services"])
     usage = QuotaUsage()
 
     def add(stack_name: str, times: int = 1) -> None:
@@ -174,37 +200,40 @@ def usage_at(services: int, extra: dict[str, Any]) -> QuotaUsage:
         environment = artifact.environment
         usage.add_template(environment.account, environment.region, dict(artifact.template), times, stack_name)
 
-    for name in (
-        "acme-tooling",
-        "acme-codeartifact",
-        "acme-notifications",
-        "acme-pull-requests",
-        "acme-cross-account-dev",
-    ):
-        add(name)
-    for platform, stacks in extra["per_service"].items():
-        add(stacks["pipeline"], platforms[platform])
-        add(stacks["service"], platforms[platform])
+    representatives = {*extra["per_service"].values(), *extra["per_pipeline"].values()}
+    add(extra["foundation"])
+    for stack in assembly.stacks:
+        if stack.stack_name not in representatives and stack.stack_name != extra["foundation"]:
+            add(stack.stack_name)
+    services = Counter(kind(s) for s in config.services_in(config.environments[0]))
+    for key, stack_name in extra["per_service"].items():
+        add(stack_name, services[key])
+    for platform, stack_name in extra["per_pipeline"].items():
+        add(stack_name, sum(1 for s in config.services if s.platform == platform))
     return usage
 
 
-# Known and tracked by issue 17 (a shared foundation per environment, fewer rules and roles per
-# service): which default quotas a generated platform exceeds. This test fails when the set
-# changes, better or worse; the goal is that both sets become empty.
-EXCEEDED = {
-    200: {"rules_per_default_bus", "application_load_balancers"},
-    500: {"rules_per_default_bus", "application_load_balancers", "iam_roles"},
-}
+@pytest.fixture(scope="module")
+def at_500_services(tmp_path_factory: pytest.TempPathFactory) -> tuple[PlatformConfig, Measures, dict[str, Any]]:
+    config = parse_config(scaled_config(500))
+    measures, extra = synth_selected(config, tmp_path_factory.mktemp("scale500"), representatives=True)
+    return config, measures, extra
 
 
-@pytest.mark.parametrize("services", sorted(EXCEEDED))
-def test_which_default_quotas_a_large_platform_exceeds(
-    services: int, at_200_services: tuple[PlatformConfig, Measures, dict[str, Any]]
+@pytest.mark.parametrize("services", [200, 500])
+def test_no_default_quota_is_exceeded_and_none_is_above_80_percent(
+    services: int,
+    at_200_services: tuple[PlatformConfig, Measures, dict[str, Any]],
+    at_500_services: tuple[PlatformConfig, Measures, dict[str, Any]],
 ) -> None:
-    _, _, extra = at_200_services
-    usage = usage_at(services, extra)
-    exceeded = {line.split(" ", 1)[0] for line in usage.over()}
-    assert exceeded == EXCEEDED[services], usage.over()
-    # Everything else stays under 80 % of its default.
-    close = {line.split(" ", 1)[0] for line in usage.over(HEADROOM)} - exceeded
-    assert close == set(), usage.over(HEADROOM)
+    config, _, extra = at_200_services if services == 200 else at_500_services
+    usage = usage_at(config, extra)
+    assert usage.over() == []
+    assert usage.over(HEADROOM) == []
+    # The counts saw the platform: a shared load balancer per 78 services, its rules and target groups.
+    target = config.environments[0].account
+    balancers = usage.used(target, "application_load_balancers", config.tooling.region)
+    assert balancers == -(-services // SERVICES_PER_LOAD_BALANCER)
+    per_alb = [(quota.key, value) for account, place, quota, value in usage.rows() if quota.scope == "load_balancer"]
+    assert max(v for k, v in per_alb if k == "target_groups_per_alb") == 78
+    assert usage.used(target, "vpcs", config.tooling.region) == 0  # the generated environments name a VPC

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from config import parse_config
+from config import load_config, parse_config
 from config.loader import DEFAULT_CONFIG
 from tests.platform_synth import SynthesizedPlatform, resources_of_type, synth_platform
 
@@ -143,12 +144,16 @@ def test_custom_minimum_healthy_hosts_config(tmp_path: Path) -> None:
     data["services"] = [storefront]
     platform = synth_platform(parse_config(data), tmp_path)
     raw = platform.template_json("acme-service-storefront-prod")
-    config_id, config = only(resources_of_type(raw, "AWS::CodeDeploy::DeploymentConfig"))
+    # The foundation creates it once for every service of the environment that uses it.
+    assert resources_of_type(raw, "AWS::CodeDeploy::DeploymentConfig") == {}
+    _, config = only(
+        resources_of_type(platform.template_json("acme-foundation-prod"), "AWS::CodeDeploy::DeploymentConfig")
+    )
     assert config["Properties"] == {  # ComputePlatform defaults to Server
-        "DeploymentConfigName": "acme-prod-storefront-MinimumHealthy75Percent",
+        "DeploymentConfigName": "acme-prod-ec2-MinimumHealthy75Percent",
         "MinimumHealthyHosts": {"Type": "FLEET_PERCENT", "Value": 75},
     }
-    assert group_of(raw)["DeploymentConfigName"] == {"Ref": config_id}
+    assert group_of(raw)["DeploymentConfigName"] == "acme-prod-ec2-MinimumHealthy75Percent"
 
 
 # ----- ECS -----
@@ -165,14 +170,26 @@ def test_ecs_service_is_blue_green_with_two_listeners_and_two_target_groups(
     target_groups = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::TargetGroup")
     assert len(target_groups) == 2
     assert {tg["Properties"]["TargetType"] for tg in target_groups.values()} == {"ip"}
-    listeners = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::Listener")
-    assert sorted(listener["Properties"]["Port"] for listener in listeners.values()) == [80, 9000]
+    # No load balancer of its own: a rule on each of the foundation's shared listeners.
+    assert resources_of_type(raw, "AWS::ElasticLoadBalancingV2::Listener") == {}
+    rules = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::ListenerRule")
+    outputs = sorted(r["Properties"]["ListenerArn"]["Fn::GetStackOutput"]["OutputName"] for r in rules.values())
+    foundation = default_platform.template_json("acme-foundation-prod")
+    listeners = {
+        k: v["Properties"]["Port"]
+        for k, v in resources_of_type(foundation, "AWS::ElasticLoadBalancingV2::Listener").items()
+    }
+    published = {name: foundation["Outputs"][name]["Value"]["Ref"] for name in outputs}
+    assert sorted(listeners[logical] for logical in published.values()) == [80, 9000]
     group = group_of(raw)
     assert group["DeploymentConfigName"] == "CodeDeployDefault.ECSCanary10Percent5Minutes"
     assert group["DeploymentStyle"] == {"DeploymentOption": "WITH_TRAFFIC_CONTROL", "DeploymentType": "BLUE_GREEN"}
     (pair,) = group["LoadBalancerInfo"]["TargetGroupPairInfoList"]
     assert len(pair["TargetGroups"]) == 2
-    assert pair["ProdTrafficRoute"]["ListenerArns"] and pair["TestTrafficRoute"]["ListenerArns"]
+    routes = [pair[route]["ListenerArns"] for route in ("ProdTrafficRoute", "TestTrafficRoute")]
+    assert [[arn["Fn::GetStackOutput"]["OutputName"] for arn in arns] for arns in routes] == [
+        [o] for o in sorted(outputs, key=lambda o: listeners[published[o]])
+    ]
     assert alarm_names(raw, group) == [
         "acme-prod-orders-blue-target-5xx",
         "acme-prod-orders-blue-unhealthy-hosts",
@@ -185,15 +202,41 @@ def test_ecs_service_is_blue_green_with_two_listeners_and_two_target_groups(
 
 
 def test_ecs_test_listener_is_reachable_from_the_vpc_only(default_platform: SynthesizedPlatform) -> None:
-    raw = default_platform.template_json("acme-service-orders-prod")
-    ingress = [
-        rule
+    raw = default_platform.template_json("acme-foundation-prod")
+    balancer_group = next(
+        sg
         for sg in resources_of_type(raw, "AWS::EC2::SecurityGroup").values()
-        for rule in sg["Properties"].get("SecurityGroupIngress", [])
-    ]
-    by_port = {rule["FromPort"]: rule for rule in ingress}
+        if sg["Properties"]["GroupDescription"] == "Public load balancer"
+    )
+    by_port = {rule["FromPort"]: rule for rule in balancer_group["Properties"]["SecurityGroupIngress"]}
     assert by_port[80]["CidrIp"] == "0.0.0.0/0"
     assert by_port[9000]["CidrIp"] == {"Fn::GetAtt": [only(resources_of_type(raw, "AWS::EC2::VPC"))[0], "CidrBlock"]}
+
+
+def test_the_load_balancer_reaches_the_service_ports_of_its_targets_group_only(
+    default_platform: SynthesizedPlatform,
+) -> None:
+    raw = default_platform.template_json("acme-foundation-prod")
+    groups = resources_of_type(raw, "AWS::EC2::SecurityGroup")
+    balancer = next(k for k, g in groups.items() if g["Properties"]["GroupDescription"] == "Public load balancer")
+    targets = next(k for k, g in groups.items() if g["Properties"]["GroupDescription"].startswith("Instances and"))
+    (egress,) = resources_of_type(raw, "AWS::EC2::SecurityGroupEgress").values()
+    (ingress,) = resources_of_type(raw, "AWS::EC2::SecurityGroupIngress").values()
+    assert egress["Properties"] == {
+        "GroupId": {"Fn::GetAtt": [balancer, "GroupId"]},
+        "IpProtocol": "tcp",
+        "FromPort": 8080,
+        "ToPort": 8080,
+        "DestinationSecurityGroupId": {"Fn::GetAtt": [targets, "GroupId"]},
+        "Description": "To services on 8080",
+    }
+    assert ingress["Properties"]["SourceSecurityGroupId"] == {"Fn::GetAtt": [balancer, "GroupId"]}
+    # Service stacks never add rules to the shared groups: one rule per service would not scale.
+    for stack in ("acme-service-orders-prod", "acme-service-storefront-prod"):
+        service = default_platform.template_json(stack)
+        assert resources_of_type(service, "AWS::EC2::SecurityGroupEgress") == {}
+        for rule in resources_of_type(service, "AWS::EC2::SecurityGroupIngress").values():
+            assert "Fn::GetStackOutput" not in json.dumps(rule["Properties"]["GroupId"])
 
 
 def test_ecs_task_uses_the_shared_execution_role_and_a_named_task_role(default_platform: SynthesizedPlatform) -> None:
@@ -222,17 +265,20 @@ def test_ecs_custom_canary_config(tmp_path: Path) -> None:
     orders["environment_overrides"] = {}
     orders["environments"] = ["prod"]
     data["services"] = [orders]
-    raw = synth_platform(parse_config(data), tmp_path).template_json("acme-service-orders-prod")
-    config_id, config = only(resources_of_type(raw, "AWS::CodeDeploy::DeploymentConfig"))
+    platform = synth_platform(parse_config(data), tmp_path)
+    raw = platform.template_json("acme-service-orders-prod")
+    _, config = only(
+        resources_of_type(platform.template_json("acme-foundation-prod"), "AWS::CodeDeploy::DeploymentConfig")
+    )
     assert config["Properties"] == {
         "ComputePlatform": "ECS",
-        "DeploymentConfigName": "acme-prod-orders-Canary25Percent10Minutes",
+        "DeploymentConfigName": "acme-prod-ecs-Canary25Percent10Minutes",
         "TrafficRoutingConfig": {
             "TimeBasedCanary": {"CanaryInterval": 10, "CanaryPercentage": 25},
             "Type": "TimeBasedCanary",
         },
     }
-    assert group_of(raw)["DeploymentConfigName"] == {"Ref": config_id}
+    assert group_of(raw)["DeploymentConfigName"] == "acme-prod-ecs-Canary25Percent10Minutes"
 
 
 # ----- Lambda -----
@@ -243,13 +289,15 @@ def test_lambda_alias_live_custom_linear_config_and_alarms(default_platform: Syn
     (alias,) = resources_of_type(raw, "AWS::Lambda::Alias").values()
     assert alias["Properties"]["Name"] == "live"
     assert "CodeDeployLambdaAliasUpdate" in alias["UpdatePolicy"]
-    config_id, config = only(resources_of_type(raw, "AWS::CodeDeploy::DeploymentConfig"))
+    foundation = default_platform.template_json("acme-foundation-prod")
+    _, config = only(resources_of_type(foundation, "AWS::CodeDeploy::DeploymentConfig"))
     assert config["Properties"]["TrafficRoutingConfig"] == {
         "TimeBasedLinear": {"LinearInterval": 2, "LinearPercentage": 20},
         "Type": "TimeBasedLinear",
     }
     group = group_of(raw)
-    assert group["DeploymentConfigName"] == {"Ref": config_id}
+    assert group["DeploymentConfigName"] == config["Properties"]["DeploymentConfigName"]
+    assert group["DeploymentConfigName"] == "acme-prod-lambda-Linear20Percent2Minutes"
     assert alarm_names(raw, group) == ["acme-prod-pricing-alias-errors", "acme-prod-pricing-alias-throttles"]
     metrics = {
         a["Properties"]["MetricName"]: a["Properties"]
@@ -310,13 +358,9 @@ def test_hooks_report_to_this_deployment_group_only(default_platform: Synthesize
         if "codedeploy:PutLifecycleEventHookExecutionStatus"
         in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
-    assert len(report) == 2  # one per hook
-    actions = sorted(str(s["Action"]) for s in report)
-    # the pre hook also reads the deployment (same resource, merged into one statement)
-    assert actions == [
-        "['codedeploy:GetDeployment', 'codedeploy:PutLifecycleEventHookExecutionStatus']",
-        "codedeploy:PutLifecycleEventHookExecutionStatus",
-    ]
+    # One role for both hooks: reporting, and reading the deployment (the pre hook), in one statement.
+    assert len(report) == 1
+    assert report[0]["Action"] == ["codedeploy:GetDeployment", "codedeploy:PutLifecycleEventHookExecutionStatus"]
     for statement in report:
         resource = statement["Resource"]
         assert isinstance(resource, dict), resource  # one ARN, not a list or a wildcard
@@ -368,8 +412,8 @@ def test_ec2_instances_answer_the_health_check_before_their_first_deployment(
 
 
 def test_ecs_listeners_forward_where_codedeploy_last_sent_traffic(default_platform: SynthesizedPlatform) -> None:
-    """Not a fixed blue: the listeners take their target group from Custom::ListenerTraffic, which reads the
-    live listeners (lambda/listener_traffic) whenever a listener setting changes."""
+    """Not a fixed blue: the service's rules take their target group from Custom::ListenerTraffic, which reads
+    the live rules (lambda/listener_traffic) whenever a rule setting changes."""
     raw = default_platform.template_json("acme-service-orders-prod")
     traffic_id, traffic = only(resources_of_type(raw, "Custom::ListenerTraffic"))
     props = traffic["Properties"]
@@ -380,22 +424,27 @@ def test_ecs_listeners_forward_where_codedeploy_last_sent_traffic(default_platfo
     blue = next(k for k in target_groups if "Blue" in k)
     green = next(k for k in target_groups if "Green" in k)
     assert props["BlueTargetGroupArn"] == {"Ref": blue} and props["GreenTargetGroupArn"] == {"Ref": green}
-    assert (props["ProductionPort"], props["TestPort"]) == ("80", "9000")
-    assert props["ProductionListener"] == {"Port": "80", "Protocol": "HTTP", "CertificateArn": "", "SslPolicy": ""}
-    listeners = {
-        listener["Properties"]["Port"]: listener
-        for listener in resources_of_type(raw, "AWS::ElasticLoadBalancingV2::Listener").values()
+    config = load_config(None)
+    priority = str(config.listener_rule_priority(config.services[1], config.environment("prod")))
+    assert props["Rule"] == {"Priority": priority, "Hosts": ["orders.*"], "Paths": []}
+    rules = resources_of_type(raw, "AWS::ElasticLoadBalancingV2::ListenerRule")
+    by_listener = {
+        rule["Properties"]["ListenerArn"]["Fn::GetStackOutput"]["OutputName"]: rule for rule in rules.values()
     }
-    assert listeners[80]["Properties"]["DefaultActions"] == [
-        {"Type": "forward", "TargetGroupArn": {"Fn::GetAtt": [traffic_id, "ProductionTargetGroupArn"]}}
-    ]
-    assert listeners[9000]["Properties"]["DefaultActions"] == [
-        {"Type": "forward", "TargetGroupArn": {"Fn::GetAtt": [traffic_id, "TestTargetGroupArn"]}}
-    ]
-    # ECS takes the service's target group only once a listener forwards to it.
+    assert {json.dumps(props[k]) for k in ("ProductionListenerArn", "TestListenerArn")} == {
+        json.dumps(r["Properties"]["ListenerArn"]) for r in rules.values()
+    }
+    for attribute, listener in (
+        ("ProductionTargetGroupArn", props["ProductionListenerArn"]),
+        ("TestTargetGroupArn", props["TestListenerArn"]),
+    ):
+        rule = by_listener[listener["Fn::GetStackOutput"]["OutputName"]]["Properties"]
+        assert rule["Actions"] == [{"Type": "forward", "TargetGroupArn": {"Fn::GetAtt": [traffic_id, attribute]}}]
+        assert rule["Conditions"] == [{"Field": "host-header", "HostHeaderConfig": {"Values": ["orders.*"]}}]
+        assert rule["Priority"] == int(priority)
+    # ECS takes the service's target group only once a rule forwards to it.
     (service,) = resources_of_type(raw, "AWS::ECS::Service").values()
-    listener_ids = set(resources_of_type(raw, "AWS::ElasticLoadBalancingV2::Listener"))
-    assert listener_ids <= set(service["DependsOn"])
+    assert set(rules) <= set(service["DependsOn"])
 
 
 def test_the_listener_traffic_function_lives_once_per_environment_with_ecs_services(
@@ -408,10 +457,10 @@ def test_the_listener_traffic_function_lives_once_per_environment_with_ecs_servi
         s
         for p in resources_of_type(raw, "AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if s.get("Sid") == "ReadListeners"
+        if s.get("Sid") == "ReadListenerRules"
     ]
     assert statements == [
-        {"Sid": "ReadListeners", "Effect": "Allow", "Action": "elasticloadbalancing:DescribeListeners", "Resource": "*"}
+        {"Sid": "ReadListenerRules", "Effect": "Allow", "Action": "elasticloadbalancing:DescribeRules", "Resource": "*"}
     ]
 
 
