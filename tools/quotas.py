@@ -94,6 +94,8 @@ UNCOUNTED = (
     "(or not given to QuotaUsage as a producer): counted only for load balancers whose template is known",
     "NAT gateways per Availability Zone (5): bounded by elastic_ips, one Elastic IP per NAT gateway",
     "concurrent CodeBuild builds and CodeDeploy deployments: a runtime quota, not a count of resources",
+    "rules per custom event bus (300; the pipeline trigger buses hold one rule per pipeline, spread over five "
+    "buses by a hash of the service name) and custom event buses per account (100; the platform creates five)",
 )
 
 
