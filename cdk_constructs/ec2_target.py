@@ -13,7 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from cdk_constructs.nag import acknowledge, acknowledge_all
+from cdk_constructs.nag import acknowledge
 from cdk_constructs.public_load_balancer import LoadBalancerRefs, add_route
 from cdk_constructs.rollback_alarms import RollbackAlarms
 from config.model import AlarmThresholds, Ec2Settings, ListenerRoute
@@ -234,21 +234,3 @@ class Ec2InPlaceTarget(Construct):
             auto_rollback=AUTO_ROLLBACK,
             role=codedeploy_role,
         )
-
-
-def acknowledge_codedeploy_role(deployment_group: Construct) -> None:
-    """The CodeDeploy service role uses AWS's managed policy for its compute platform."""
-    acknowledge_all(
-        deployment_group,
-        {
-            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]": (
-                "AWS maintains this service-role policy for CodeDeploy's compute platform and updates it when "
-                "CodeDeploy needs new permissions; it is attached to CodeDeploy's own role only."
-            )
-            for policy in (
-                "service-role/AWSCodeDeployRole",
-                "AWSCodeDeployRoleForECS",
-                "service-role/AWSCodeDeployRoleForLambdaLimited",
-            )
-        },
-    )

@@ -787,6 +787,11 @@ class Service(BaseModel):
         return ListenerRoute(paths=["/*"])
 
     @property
+    def port(self) -> int:
+        """The port its load balancer forwards to (EC2 and ECS)."""
+        return self.ec2_settings.port if self.platform == "ec2" else self.ecs_settings.container_port
+
+    @property
     def target_groups(self) -> int:
         """Target groups (and listener rules) it has on its load balancer: blue and green for ECS."""
         return {"ec2": 1, "ecs": 2}.get(self.platform, 0)
@@ -1316,7 +1321,7 @@ class PlatformConfig(BaseModel):
         for env in self.environments:
             key = (env.account, self.region_of(env))
             per_account.setdefault(key, set()).update(
-                f"{env.name}-{platform}-{label}" for platform, label in self.custom_deployment_configs(env)
+                f"{env.name}-{platform}-{spec.label}" for platform, spec in self.custom_deployment_configs(env)
             )
         return [
             f"services: {len(labels)} distinct custom deployment configurations in account {account} ({region}); "
@@ -1496,11 +1501,11 @@ class PlatformConfig(BaseModel):
         """Whether the environment's foundation has a network: some EC2 or ECS service runs on it."""
         return any(s.platform != "lambda" and s.isolation != "network" for s in self.services_in(env))
 
-    def custom_deployment_configs(self, env: Environment) -> list[tuple[str, str]]:
-        """(platform, label) of every custom deployment configuration the services of `env` use, once each."""
-        found: dict[tuple[str, str], None] = {}
+    def custom_deployment_configs(self, env: Environment) -> list[tuple[Platform, TrafficShift | MinimumHealthyHosts]]:
+        """(platform, spec) of every custom deployment configuration the services of `env` use, once each."""
+        found: dict[tuple[str, str], tuple[Platform, TrafficShift | MinimumHealthyHosts]] = {}
         for service in self.services_in(env):
             spec = service.deployment_config_for(env.name)
             if not isinstance(spec, str):
-                found[(service.platform, spec.label)] = None
-        return list(found)
+                found.setdefault((service.platform, spec.label), (service.platform, spec))
+        return list(found.values())

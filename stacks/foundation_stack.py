@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import ArnFormat, Fn, Stack
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_constructs.deployment_configs import custom_deployment_config
-from cdk_constructs.ec2_target import acknowledge_codedeploy_role
 from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge_all
 from cdk_constructs.public_load_balancer import LoadBalancerRefs, PublicLoadBalancer, access_log_bucket
@@ -19,7 +19,7 @@ from cdk_constructs.service_network import ServiceNetwork
 from config.model import Environment, ImportedNetwork, NewNetwork, PlatformConfig
 from config.names import Names
 
-# CodeDeploy's managed service-role policy per compute platform.
+# CodeDeploy's managed service-role policy per compute platform (AWS maintains them).
 CODEDEPLOY_POLICIES = {
     "ec2": "service-role/AWSCodeDeployRole",
     "ecs": "AWSCodeDeployRoleForECS",
@@ -27,12 +27,33 @@ CODEDEPLOY_POLICIES = {
 }
 
 
-class FoundationStack(Stack):
+class ConfiguredZonesStack(Stack):
+    """A stack whose availability zones come from the config: without this override CDK would look
+    them up in the account (synth would call AWS)."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, network: ImportedNetwork | NewNetwork, region: str, **kwargs: Any
+    ) -> None:
+        self._azs = availability_zones(network, region)
+        super().__init__(scope, id_, **kwargs)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        return self._azs
+
+
+def ecs_cluster(scope: Construct, vpc: ec2.IVpc, name: str) -> ecs.Cluster:
+    """A Fargate cluster with Container Insights (enhanced)."""
+    insights = ecs.ContainerInsights.ENHANCED
+    return ecs.Cluster(scope, "Cluster", vpc=vpc, cluster_name=name, container_insights_v2=insights)
+
+
+class FoundationStack(ConfiguredZonesStack):
     """The environment's network, shared load balancers, ECS cluster, log bucket, CodeDeploy roles and configs.
 
-    Service stacks of the same account and region attach to it through CloudFormation exports
-    (docs/adr/0005-environment-foundation.md): CloudFormation then refuses to delete or replace
-    anything a service still uses, and deploys the foundation first.
+    Service stacks of the same account and region attach to it through CDK's weak cross-stack
+    references (Fn::GetStackOutput, docs/adr/0005-environment-foundation.md), which do not stop the
+    foundation from being deleted: its termination protection does. CDK deploys it first.
     """
 
     def __init__(
@@ -44,9 +65,14 @@ class FoundationStack(Stack):
         environment: Environment,
         **kwargs: Any,
     ) -> None:
-        self._azs = availability_zones(environment.network, config.region_of(environment))
-        # Services reference it weakly (Fn::GetStackOutput): deleting it must take a deliberate step.
-        super().__init__(scope, id_, termination_protection=True, **kwargs)
+        super().__init__(
+            scope,
+            id_,
+            network=environment.network,
+            region=config.region_of(environment),
+            termination_protection=True,
+            **kwargs,
+        )
         names = Names(config)
         env = environment
         services = config.services_in(env)
@@ -68,22 +94,14 @@ class FoundationStack(Stack):
                     f"LoadBalancer-{name}",
                     vpc=self.network.vpc,
                     certificate_arn=env.certificate_arn,
-                    ports=[
-                        s.ec2_settings.port if s.platform == "ec2" else s.ecs_settings.container_port for s in members
-                    ],
+                    ports=[s.port for s in members],
                     test_listener=any(s.platform == "ecs" for s in members),
                     access_logs=self.access_logs,
                     access_log_prefix=name,
                 )
                 self.load_balancers[name] = LoadBalancerRefs.of(balancer)
             if any(s.platform == "ecs" and s.isolation != "network" for s in services):
-                self.cluster = ecs.Cluster(
-                    self,
-                    "Cluster",
-                    vpc=self.network.vpc,
-                    cluster_name=names.ecs_cluster(env),
-                    container_insights_v2=ecs.ContainerInsights.ENHANCED,
-                )
+                self.cluster = ecs_cluster(self, self.network.vpc, names.ecs_cluster(env))
 
         # CodeDeploy's service role, one per compute platform, for every deployment group here.
         self.codedeploy_roles: dict[str, iam.Role] = {}
@@ -96,7 +114,16 @@ class FoundationStack(Stack):
                 managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(CODEDEPLOY_POLICIES[platform])],
                 description=f"CodeDeploy's service role for the {platform} deployment groups of {env.name}",
             )
-            acknowledge_codedeploy_role(role)
+            policy = f"arn:<AWS::Partition>:iam::aws:policy/{CODEDEPLOY_POLICIES[platform]}"
+            acknowledge_all(
+                role,
+                {
+                    f"AwsSolutions-IAM4[Policy::{policy}]": (
+                        "AWS maintains this service-role policy for CodeDeploy's compute platform and updates it when "
+                        "CodeDeploy needs new permissions; it is attached to CodeDeploy's own role only."
+                    )
+                },
+            )
             self.codedeploy_roles[platform] = role
         if "lambda" in platforms:
             # The managed policy invokes hooks named CodeDeployHook_*; the platform names them after the service.
@@ -122,20 +149,9 @@ class FoundationStack(Stack):
             )
 
         # Custom deployment configurations, once per environment for all services that use them.
-        self.deployment_configs: dict[tuple[str, str], Any] = {}
-        for service in services:
-            spec = service.deployment_config_for(env.name)
-            if isinstance(spec, str) or (service.platform, spec.label) in self.deployment_configs:
-                continue
-            name = names.deployment_config(env, service.platform, spec.label)
-            self.deployment_configs[(service.platform, spec.label)] = custom_deployment_config(
-                self, f"DeploymentConfig-{service.platform}-{spec.label}", service.platform, spec, name
-            )
-
-    @property
-    def availability_zones(self) -> list[str]:
-        """The configured AZs: without this override CDK would look them up in the account (synth calls AWS)."""
-        return self._azs
+        for platform, spec in config.custom_deployment_configs(env):
+            name = names.deployment_config(env, platform, spec.label)
+            custom_deployment_config(self, f"DeploymentConfig-{platform}-{spec.label}", platform, spec, name)
 
 
 def availability_zones(network: ImportedNetwork | NewNetwork, region: str) -> list[str]:

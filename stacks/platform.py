@@ -52,16 +52,15 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
     stacks = PlatformStacks()
 
     for env in config.environments:
+        target = CdkEnvironment(account=env.account, region=config.region_of(env))
         stacks.cross_account[env.name] = CrossAccountRolesStack(
             scope,
             names.cross_account_stack(env),
             config=config,
             environment=env,
-            env=CdkEnvironment(account=env.account, region=config.region_of(env)),
+            env=target,
             description=f"{config.name}: roles the tooling account uses in {env.name} (deploy this first)",
         )
-
-    for env in config.environments:
         if not config.services_in(env):
             continue  # a stack without resources cannot be deployed
         stacks.foundations[env.name] = FoundationStack(
@@ -69,7 +68,7 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
             names.foundation_stack(env),
             config=config,
             environment=env,
-            env=CdkEnvironment(account=env.account, region=config.region_of(env)),
+            env=target,
             description=f"{config.name}: what the services of {env.name} share (network, load balancers, ECS "
             "cluster, CodeDeploy roles and configurations)",
         )

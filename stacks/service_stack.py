@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -23,10 +22,10 @@ from cdk_constructs.public_load_balancer import LoadBalancerRefs, PublicLoadBala
 from cdk_constructs.service_network import ServiceNetwork
 from config.model import Environment, PlatformConfig, Service
 from config.names import Names
-from stacks.foundation_stack import FoundationStack, availability_zones
+from stacks.foundation_stack import ConfiguredZonesStack, FoundationStack, ecs_cluster
 
 
-class ServiceStack(Stack):
+class ServiceStack(ConfiguredZonesStack):
     """Where a service runs in one environment, and the CodeDeploy deployment group its pipeline targets.
 
     EC2 and ECS services attach to the environment's foundation (its VPC, a shared load balancer,
@@ -46,8 +45,7 @@ class ServiceStack(Stack):
     ) -> None:
         region = config.region_of(environment)
         isolated = config.isolated_network(environment) if service.isolation == "network" else environment.network
-        self._azs = availability_zones(isolated, region)
-        super().__init__(scope, id_, **kwargs)
+        super().__init__(scope, id_, network=isolated, region=region, **kwargs)
         self.add_stack_dependency(foundation, "It attaches to the foundation's network, load balancer and roles")
         names = Names(config)
         env = environment
@@ -141,7 +139,6 @@ class ServiceStack(Stack):
         log_retention: Any,
     ) -> tuple[LoadBalancerRefs, ecs.ICluster | None, Any]:
         """The load balancer, cluster and subnets it runs with: the foundation's, or its own."""
-        port = service.ec2_settings.port if service.platform == "ec2" else service.ecs_settings.container_port
         ecs_service = service.platform == "ecs"
         if service.isolation == "shared":
             assert foundation.network is not None
@@ -163,13 +160,7 @@ class ServiceStack(Stack):
                 log_retention=log_retention,
             )
             cluster = (
-                ecs.Cluster(
-                    self,
-                    "Cluster",
-                    vpc=network.vpc,
-                    cluster_name=f"{Names(config).ecs_cluster(env)}-{service.name}",
-                    container_insights_v2=ecs.ContainerInsights.ENHANCED,
-                )
+                ecs_cluster(self, network.vpc, f"{Names(config).ecs_cluster(env)}-{service.name}")
                 if ecs_service
                 else None
             )
@@ -178,12 +169,7 @@ class ServiceStack(Stack):
             "LoadBalancer",
             vpc=network.vpc,
             certificate_arn=env.certificate_arn,
-            ports=[port],
+            ports=[service.port],
             test_listener=ecs_service,
         )
         return LoadBalancerRefs.of(balancer), cluster, network.private_subnets
-
-    @property
-    def availability_zones(self) -> list[str]:
-        """The configured AZs: without this override CDK would look them up in the account (synth calls AWS)."""
-        return self._azs
