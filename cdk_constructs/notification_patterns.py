@@ -51,7 +51,7 @@ def event_patterns(names: Names) -> dict[str, dict[str, Any]]:
         return {
             "source": ["aws.codecommit"],
             "detail-type": [PULL_REQUEST_STATE],
-            "resources": [{"prefix": f"arn:aws:codecommit:{names.region}:{names.tooling_account}:{p}-"}],
+            "resources": [{"prefix": names.repository_arn_prefix}],
             "detail": detail,
         }
 

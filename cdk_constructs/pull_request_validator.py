@@ -56,7 +56,8 @@ class PullRequestValidator(Construct):
         stack = Stack.of(self)
         region, account = stack.region, stack.account
         # The platform's repositories, all named <prefix>-<service>.
-        self.repositories_arn = repositories_arn = f"arn:aws:codecommit:{region}:{account}:{name_prefix}-*"
+        repository_prefix = f"arn:aws:codecommit:{region}:{account}:{name_prefix}-"
+        self.repositories_arn = repositories_arn = f"{repository_prefix}*"
 
         self.dead_letters = DeadLetterQueue(
             self,
@@ -144,7 +145,7 @@ class PullRequestValidator(Construct):
                 source=["aws.codecommit"],
                 detail_type=["CodeCommit Pull Request State Change"],
                 # A prefix match, not a wildcard filter: it does not count against the bus's wildcard rules.
-                resources=events.Match.prefix(f"arn:aws:codecommit:{region}:{account}:{name_prefix}-"),
+                resources=events.Match.prefix(repository_prefix),
                 detail={
                     "event": ["pullRequestCreated", "pullRequestSourceBranchUpdated"],
                     "pullRequestStatus": ["Open"],

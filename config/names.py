@@ -37,6 +37,11 @@ class Names:
     def region(self) -> str:
         return self.config.tooling.region
 
+    @property
+    def repository_arn_prefix(self) -> str:
+        """What every platform repository's ARN starts with (they are all named <platform>-<service>)."""
+        return f"arn:aws:codecommit:{self.region}:{self.tooling_account}:{self.prefix}-"
+
     # ----- stacks -----
 
     def pipeline_stack(self, service: Service) -> str:

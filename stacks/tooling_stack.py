@@ -90,7 +90,7 @@ class ToolingStack(Stack):
                 source=["aws.codecommit"],
                 detail_type=[CODECOMMIT_PUSH],
                 # A prefix match, not a wildcard filter: it does not count against the bus's wildcard rules.
-                resources=events.Match.prefix(f"arn:aws:codecommit:{region}:{account}:{prefix}-"),
+                resources=events.Match.prefix(self.names.repository_arn_prefix),
                 detail={"event": ["referenceCreated", "referenceUpdated"], "referenceType": ["branch"]},
             ),
             targets=[
@@ -119,7 +119,7 @@ class ToolingStack(Stack):
                 "codecommit:GetUploadArchiveStatus",
                 "codecommit:UploadArchive",
             ],
-            [f"arn:aws:codecommit:{region}:{account}:{prefix}-*"],
+            [f"{names.repository_arn_prefix}*"],
             "The platform's repositories, all named <platform>-<service>: each pipeline's source action.",
         )
         allow(
@@ -180,7 +180,7 @@ class ToolingStack(Stack):
             role,
             "PullPlatformRepositories",
             ["codecommit:GitPull"],
-            [f"arn:aws:codecommit:{region}:{account}:{prefix}-*"],
+            [f"{names.repository_arn_prefix}*"],
             "The platform's repositories, <platform>-<service>: a pull-request build clones its source commit.",
         )
         allow(
