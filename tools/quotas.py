@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Scope = Literal["account", "region", "load_balancer"]
+Scope = Literal["account", "region", "load_balancer", "event_bus"]
+# Quotas counted per resource (each load balancer, each event bus) rather than per account or region.
+PER_RESOURCE: tuple[Scope, ...] = ("load_balancer", "event_bus")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Quota:
     key: str
     description: str
     default: int
-    scope: Scope  # IAM and S3 bucket quotas per account; per-load-balancer ones per ALB; the rest per region
+    scope: Scope  # IAM and S3 bucket quotas per account; per ALB and per bus ones per resource; the rest per region
     source: str
     code: str | None = None  # Service Quotas code, where AWS publishes one
     resource_type: str | None = None  # counted resources; None: counted by `count` below
@@ -50,6 +52,10 @@ CODEDEPLOY = "https://docs.aws.amazon.com/codedeploy/latest/userguide/limits.htm
 QUOTAS: tuple[Quota, ...] = (
     Quota("rules_per_default_bus", "EventBridge rules on the default event bus", 300, "region", EVENTBRIDGE,
           "L-244521F2", "AWS::Events::Rule", _on_default_bus),
+    Quota("rules_per_custom_bus", "EventBridge rules on each custom event bus", 300, "event_bus", EVENTBRIDGE,
+          "L-244521F2"),
+    # The quotas page lists "Event buses: 100 per account per Region, adjustable"; its code was not confirmed.
+    Quota("event_buses", "EventBridge custom event buses", 100, "region", EVENTBRIDGE, None, "AWS::Events::EventBus"),
     Quota("application_load_balancers", "Application Load Balancers", 50, "region", ELB, "L-53DA6B97",
           "AWS::ElasticLoadBalancingV2::LoadBalancer", _application_load_balancer),
     Quota("target_groups", "target groups", 3_000, "region", ELB, "L-B22855CB",
@@ -94,8 +100,6 @@ UNCOUNTED = (
     "(or not given to QuotaUsage as a producer): counted only for load balancers whose template is known",
     "NAT gateways per Availability Zone (5): bounded by elastic_ips, one Elastic IP per NAT gateway",
     "concurrent CodeBuild builds and CodeDeploy deployments: a runtime quota, not a count of resources",
-    "rules per custom event bus (300; the pipeline trigger buses hold one rule per pipeline, spread over five "
-    "buses by a hash of the service name) and custom event buses per account (100; the platform creates five)",
 )
 
 
@@ -160,6 +164,10 @@ class QuotaUsage:
                 if quota.resource_type == kind and (quota.where is None or quota.where(properties)):
                     place = "global" if quota.scope == "account" else region
                     self.counts[(account, place, quota.key)] += times
+            bus = properties.get("EventBusName", "default") if kind == "AWS::Events::Rule" else "default"
+            if bus != "default":
+                name = bus if isinstance(bus, str) else (_ref(bus) or json.dumps(bus, sort_keys=True))
+                self.counts[(account, f"{region}/{name}", "rules_per_custom_bus")] += times
         self.producers.add(stack, template)
         # Per load balancer: each of `times` stacks has its own, so these are not multiplied; rules and
         # target groups on another stack's load balancer are, `times` stacks' worth of them.
@@ -173,8 +181,8 @@ class QuotaUsage:
                 self.counts[(account, f"{region}/{producer}/{balancer}", key)] += value * times
 
     def used(self, account: str, key: str, region: str | None = None) -> int:
-        if BY_KEY[key].scope == "load_balancer":
-            raise ValueError(f"{key} is counted per load balancer: see rows()")
+        if BY_KEY[key].scope in PER_RESOURCE:
+            raise ValueError(f"{key} is counted per {BY_KEY[key].scope.replace('_', ' ')}: see rows()")
         place = "global" if BY_KEY[key].scope == "account" else region
         if place is None:
             raise ValueError(f"{key} is counted per region: name one")

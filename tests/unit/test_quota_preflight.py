@@ -22,7 +22,7 @@ from config.model import PlatformConfig
 from tests.platform_synth import SynthesizedPlatform
 from tools import bootstrap as tool
 from tools import quota_preflight as qp
-from tools.quotas import BY_KEY, QUOTAS, QuotaUsage
+from tools.quotas import BY_KEY, QUOTAS, UNCOUNTED, QuotaUsage
 
 TOOLING, DEV, PROD = "111111111111", "222222222222", "333333333333"
 REGION = "eu-west-1"
@@ -199,7 +199,10 @@ def test_offline_prints_every_quota_above_80_percent_of_its_default_and_what_it_
         "Headroom rule: the platform may use at most 80% of a quota's applied value, so a quota used N times "
         "needs at least ceil(N / 0.8); usage at or below 80% of the applied value needs nothing."
     )
-    assert lines[2:] == [
+    # What the counts cannot include is said, never passed silently.
+    assert lines[2] == "Not counted from templates, check by hand:" + "".join(f"\n  - {line}" for line in UNCOUNTED)
+    assert "NAT gateways per Availability Zone" in lines[2]
+    assert lines[3:] == [
         f"\n{DEV_LABEL}, account-wide (Service Quotas in us-east-1):",
         "  increase needed: iam_roles (IAM roles; iam/L-FE177D64): usage 900 of 1000 "
         "(default assumed: applied value not read): needs 1125; would request 1125",
@@ -347,7 +350,8 @@ def test_dry_run_reads_but_requests_nothing(config: PlatformConfig) -> None:
     assert lines[0] == (
         "Quota preflight: dry run: reads applied values and open requests, requests nothing (add --execute)"
     )
-    assert lines[2] == f"verified: {DEV_LABEL}"
+    assert lines[2].startswith("Not counted from templates, check by hand:\n  - ")
+    assert lines[3] == f"verified: {DEV_LABEL}"
     assert "  increase needed: vpcs (VPCs; vpc/L-F678F1CE): usage 5 of 5 (applied value): needs 7; would request 7" in (
         lines
     )
@@ -529,7 +533,7 @@ def test_offline_warns_on_a_full_non_adjustable_quota_and_names_what_would_block
 ) -> None:
     usage = usage_of({(PROD, REGION, "codedeploy_custom_configs"): 45, (PROD, REGION, "vpcs"): 6})
     lines = run(config, usage, "offline")
-    assert lines[3] == (
+    assert lines[4] == (
         "  WARNING, not adjustable and above 80% of its value: codedeploy_custom_configs (CodeDeploy custom "
         "deployment configurations; no quota code): usage 45 of 50 (AWS default; no Service Quotas code): "
         "no increase can be requested"

@@ -110,15 +110,19 @@ def test_counts_follow_scope_filters_and_multipliers() -> None:
     }
     usage.add_template(DEV, REGION, template, times=200)
     usage.add_template(DEV, "us-east-1", template, times=200)
-    assert usage.used(DEV, "rules_per_default_bus", REGION) == 200  # the custom bus's rule is not counted
+    assert usage.used(DEV, "rules_per_default_bus", REGION) == 200  # the custom bus's rule counts on its bus
     assert usage.used(DEV, "application_load_balancers", REGION) == 0  # a network load balancer
     assert usage.used(DEV, "iam_roles") == 400  # one account, both regions
     assert usage.used(DEV, "stacks", "us-east-1") == 200
     assert usage.over() == []
     assert usage.over(0.6) == [
         f"rules_per_default_bus in {DEV}/{REGION}: 200 of 300",
+        f"rules_per_custom_bus in {DEV}/{REGION}/other: 200 of 300",
         f"rules_per_default_bus in {DEV}/us-east-1: 200 of 300",
+        f"rules_per_custom_bus in {DEV}/us-east-1/other: 200 of 300",
     ]
+    with pytest.raises(ValueError, match="counted per event bus"):
+        usage.used(DEV, "rules_per_custom_bus", REGION)
     with pytest.raises(ValueError, match="counted per region"):
         usage.used(DEV, "vpcs")
     assert BY_KEY["codedeploy_custom_configs"].adjustable is False

@@ -9,6 +9,7 @@ target groups per load balancer are those representatives times the number of se
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ def synth_selected(config: PlatformConfig, outdir: Path, representatives: bool) 
     if representatives:
         kinds = {(s.platform, s.load_balancer if s.shares_load_balancer else "") for s in config.services}
         picked = [next(s for s in config.services if kind(s) == k) for k in sorted(kinds)]
-        pipelines = [next(s for s in config.services if s.platform == p) for p in ("ec2", "ecs", "lambda")]
+        pipelines = [representative_pipeline(config, p) for p in ("ec2", "ecs", "lambda")]
     per_service: dict[tuple[str, str], str] = {}
     per_pipeline: dict[str, str] = {}
     for service in pipelines:
@@ -208,9 +209,21 @@ def usage_at(config: PlatformConfig, extra: dict[str, Any]) -> QuotaUsage:
     services = Counter(kind(s) for s in config.services_in(config.environments[0]))
     for key, stack_name in extra["per_service"].items():
         add(stack_name, services[key])
+    # A pipeline's push rule sits on its service's trigger bus (a hash of the name): each service's copy
+    # of its platform's representative, with the representative's bus renamed to the service's.
+    names = Names(config)
     for platform, stack_name in extra["per_pipeline"].items():
-        add(stack_name, sum(1 for s in config.services if s.platform == platform))
+        artifact = assembly.get_stack_by_name(stack_name)
+        template = json.dumps(dict(artifact.template))
+        representative = json.dumps(names.pipeline_trigger_bus(representative_pipeline(config, platform)))
+        for service in (s for s in config.services if s.platform == platform):
+            own = json.loads(template.replace(representative, json.dumps(names.pipeline_trigger_bus(service))))
+            usage.add_template(artifact.environment.account, artifact.environment.region, own, 1, stack_name)
     return usage
+
+
+def representative_pipeline(config: PlatformConfig, platform: str) -> Any:
+    return next(s for s in config.services if s.platform == platform)
 
 
 @pytest.fixture(scope="module")
@@ -236,4 +249,9 @@ def test_no_default_quota_is_exceeded_and_none_is_above_80_percent(
     assert balancers == -(-services // SERVICES_PER_LOAD_BALANCER)
     per_alb = [(quota.key, value) for account, place, quota, value in usage.rows() if quota.scope == "load_balancer"]
     assert max(v for k, v in per_alb if k == "target_groups_per_alb") == 78
+    # One push rule per pipeline on its trigger bus, five buses between them.
+    tooling = config.tooling.account
+    per_bus = [value for _, _, quota, value in usage.rows() if quota.key == "rules_per_custom_bus"]
+    assert (len(per_bus), sum(per_bus)) == (5, services)
+    assert usage.used(tooling, "event_buses", config.tooling.region) == 5
     assert usage.used(target, "vpcs", config.tooling.region) == 0  # the generated environments name a VPC
