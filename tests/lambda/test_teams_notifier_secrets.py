@@ -223,3 +223,163 @@ def test_other_libraries_log_lines_are_redacted(monkeypatch: pytest.MonkeyPatch)
     assert RedactingFilter().filter(record)
     assert record.getMessage() == "Retrying: /x?sig=[REDACTED]"
     assert any(isinstance(f, RedactingFilter) for f in logging.getLogger("urllib3.connectionpool").filters)
+
+
+# --------------------------------------------------------------------------------------
+# Any https host: Workflows URLs moved from *.logic.azure.com to Power Platform hosts
+# --------------------------------------------------------------------------------------
+
+POWER_PLATFORM_URL = (
+    "https://default0a1b2c3d4e5f60718293a4b5c6d7e8.f9.environment.api.powerplatform.com:443/powerautomate/automations"
+    "/direct/workflows/0123456789abcdef0123456789abcdef/triggers/manual/paths/invoke"
+    "?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=Zx9-abc_DEF123ghiJKLmnoPQRstuVWXyz0123456789"
+)
+TENANT = "0a1b2c3d-1111-2222-3333-444455556666"
+CLIENT = "9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff"
+CLIENT_SECRET = "Cl1ent~S3cret.value-not-its-id"
+SCOPE = "https://service.flow.microsoft.com//.default"
+ENTRA = {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": CLIENT_SECRET, "scope": SCOPE}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        POWER_PLATFORM_URL,
+        POWER_PLATFORM_URL.replace(":443", ""),
+        "https://prod-12.westeurope.logic.azure.com:443/workflows/0a1b2c3d/triggers/manual/paths/invoke?sig=x",
+        "https://hooks.example.com/x?sig=abc",  # any host: nothing here knows or checks Microsoft's hosts
+        "https://10.0.0.7:8443/relay?sig=abc",
+    ],
+)
+def test_any_https_host_is_accepted(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_notifier(monkeypatch)
+    from notifier_secrets import parse_webhook, parse_webhook_secret
+
+    assert parse_webhook_secret(url) == url
+    assert parse_webhook_secret(json.dumps({"url": url})) == url
+    assert parse_webhook(json.dumps({"url": url, "entra": ENTRA})).url == url
+
+
+# --------------------------------------------------------------------------------------
+# The JSON form with Entra ID client credentials
+# --------------------------------------------------------------------------------------
+
+
+def test_the_entra_form_gives_url_and_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    load_notifier(monkeypatch)
+    from notifier_secrets import DEFAULT_AUTHORITY, EntraCredentials, Webhook, parse_webhook, parse_webhook_secret
+
+    value = json.dumps({"url": POWER_PLATFORM_URL, "entra": ENTRA})
+    webhook = parse_webhook(value)
+    assert webhook == Webhook(POWER_PLATFORM_URL, EntraCredentials(TENANT, CLIENT, CLIENT_SECRET, SCOPE))
+    assert (
+        webhook.entra is not None
+        and webhook.entra.authority == DEFAULT_AUTHORITY == "https://login.microsoftonline.com"
+    )
+    assert parse_webhook_secret(value) == POWER_PLATFORM_URL  # the URL-only API reads the new form too
+    # the two older forms: no credentials
+    assert parse_webhook(POWER_PLATFORM_URL) == Webhook(POWER_PLATFORM_URL, None)
+    assert parse_webhook(json.dumps({"url": POWER_PLATFORM_URL})).entra is None
+    assert parse_webhook(json.dumps({"url": POWER_PLATFORM_URL, "entra": None})).entra is None
+
+
+def test_the_entra_form_takes_an_authority(monkeypatch: pytest.MonkeyPatch) -> None:
+    load_notifier(monkeypatch)
+    from notifier_secrets import parse_webhook
+
+    value = json.dumps(
+        {
+            "url": POWER_PLATFORM_URL,
+            "entra": ENTRA | {"authority": " https://login.microsoftonline.us/ ", "scope": " s "},
+        }
+    )
+    entra = parse_webhook(value).entra
+    assert entra is not None
+    assert (entra.authority, entra.scope) == ("https://login.microsoftonline.us", "s")
+    assert entra.token_url == f"https://login.microsoftonline.us/{TENANT}/oauth2/v2.0/token"
+
+
+@pytest.mark.parametrize("missing", ["tenant_id", "client_id", "client_secret", "scope"])
+def test_a_missing_entra_field_is_named(missing: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_notifier(monkeypatch)
+    from notifier_secrets import WebhookSecretError, parse_webhook
+
+    entra = {k: v for k, v in ENTRA.items() if k != missing}
+    with pytest.raises(WebhookSecretError) as raised:
+        parse_webhook(json.dumps({"url": POWER_PLATFORM_URL, "entra": entra}))
+    assert f'"entra" has no "{missing}"' in str(raised.value)
+    assert CLIENT_SECRET not in str(raised.value) and "sig=" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("entra", "problem"),
+    [
+        (ENTRA | {"client_secret": ""}, 'no non-empty string "client_secret"'),
+        (ENTRA | {"client_secret": 12345}, 'no non-empty string "client_secret"'),
+        (ENTRA | {"tenant_id": "   "}, 'no non-empty string "tenant_id"'),
+        (ENTRA | {"scope": None}, 'no non-empty string "scope"'),
+        (ENTRA | {"tenant_id": "../evil"}, '"tenant_id" must be a directory ID'),
+        (ENTRA | {"tenant_id": "x/oauth2"}, '"tenant_id" must be a directory ID'),
+        (ENTRA | {"client_id": "a b"}, '"client_id" must not contain spaces'),
+        (ENTRA | {"authority": "http://login.microsoftonline.com"}, '"authority" must use https'),
+        (ENTRA | {"authority": "login.microsoftonline.com"}, '"authority" must be an absolute URL'),
+        (ENTRA | {"authority": "https://login.example/?x=1"}, '"authority" must be an absolute URL without query'),
+        (ENTRA | {"authority": 5}, '"authority" must be a string'),
+        (ENTRA | {"tenant": TENANT}, "unknown key(s) tenant"),
+        ([ENTRA], '"entra" must be an object'),
+        ("tenant", '"entra" must be an object'),
+    ],
+)
+def test_an_unusable_entra_object_is_refused_without_echoing(
+    entra: object, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_notifier(monkeypatch)
+    from notifier_secrets import WebhookSecretError, parse_webhook
+
+    with pytest.raises(WebhookSecretError) as raised:
+        parse_webhook(json.dumps({"url": POWER_PLATFORM_URL, "entra": entra}))
+    assert problem in str(raised.value)
+    assert CLIENT_SECRET not in str(raised.value) and "sig=" not in str(raised.value)
+
+
+def test_a_bad_url_is_refused_before_the_credentials_matter(monkeypatch: pytest.MonkeyPatch) -> None:
+    load_notifier(monkeypatch)
+    from notifier_secrets import WebhookSecretError, parse_webhook
+
+    with pytest.raises(WebhookSecretError, match='"url"'):
+        parse_webhook(json.dumps({"entra": ENTRA}))
+    with pytest.raises(WebhookSecretError, match="https"):
+        parse_webhook(json.dumps({"url": "http://hooks.example.com/x?sig=abc", "entra": ENTRA}))
+
+
+def test_webhook_reads_the_credentials_and_redacts_the_client_secret(
+    monkeypatch: pytest.MonkeyPatch, server: WebhookServer
+) -> None:
+    load_notifier(monkeypatch)
+    from notifier_logging import REDACTED, redact
+    from notifier_secrets import WebhookSecrets
+
+    with mocked_aws(server):
+        put_webhook_secret("alerts", json.dumps({"url": server.url("alerts"), "entra": ENTRA}))
+        cache = WebhookSecrets(CountingClient(CLIENTS.client("secretsmanager")), max_age=300)
+        webhook = cache.webhook(secret_arn("alerts"))
+        assert webhook.url == server.url("alerts") == cache.webhook_url(secret_arn("alerts"))
+        assert webhook.entra is not None and webhook.entra.client_secret == CLIENT_SECRET
+        assert cache.webhook(secret_arn("releases")).entra is None  # the plain-URL form
+    assert redact(f"secret {CLIENT_SECRET}") == f"secret {REDACTED}"
+
+
+def test_an_unusable_entra_secret_is_read_again_next_time(
+    monkeypatch: pytest.MonkeyPatch, server: WebhookServer
+) -> None:
+    load_notifier(monkeypatch)
+    from notifier_secrets import WebhookSecretError, WebhookSecrets
+
+    with mocked_aws(server):
+        broken = {k: v for k, v in ENTRA.items() if k != "client_secret"}
+        put_webhook_secret("alerts", json.dumps({"url": server.url("alerts"), "entra": broken}))
+        cache = WebhookSecrets(CLIENTS.client("secretsmanager"), max_age=300)
+        with pytest.raises(WebhookSecretError, match='"client_secret"'):
+            cache.webhook(secret_arn("alerts"))
+        put_webhook_secret("alerts", json.dumps({"url": server.url("alerts"), "entra": ENTRA}))
+        assert cache.webhook(secret_arn("alerts")).entra is not None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -36,7 +38,7 @@ def aws() -> Iterator[dict[str, tuple[Any, Stubber]]]:
         stub.deactivate()
 
 
-def expect_put(aws: dict[str, tuple[Any, Stubber]], secret: str) -> None:
+def expect_put(aws: dict[str, tuple[Any, Stubber]], secret: str, value: Any = URL) -> None:
     aws["secretsmanager"][1].add_response(
         "put_secret_value",
         {
@@ -44,13 +46,19 @@ def expect_put(aws: dict[str, tuple[Any, Stubber]], secret: str) -> None:
             "Name": secret,
             "VersionId": "v" * 32,
         },
-        {"SecretId": secret, "SecretString": URL},
+        {"SecretId": secret, "SecretString": value},
     )
 
 
-def run(aws: dict[str, tuple[Any, Stubber]], channel: str, stdin: str, monkeypatch: pytest.MonkeyPatch) -> int:
+def run(
+    aws: dict[str, tuple[Any, Stubber]],
+    channel: str,
+    stdin: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *options: str,
+) -> int:
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    return teams_webhook.main(["--channel", channel], client=lambda name: aws[name][0])
+    return teams_webhook.main(["--channel", channel, *options], client=lambda name: aws[name][0])
 
 
 def test_an_api_destination_channel_is_stored_then_refreshed(
@@ -98,7 +106,8 @@ def test_a_failed_refresh_is_reported(
     ("url", "why"),
     [
         ("http://prod-12.westeurope.logic.azure.com/workflows/x", "https"),
-        ("https://hooks.example.com/x", "not a Teams Workflows host"),
+        ("ftp://hooks.example.com/x", "https"),
+        ("prod-12.westeurope.logic.azure.com/workflows/x", "absolute https"),
         ("", "https"),
     ],
 )
@@ -116,3 +125,172 @@ def test_what_is_not_a_workflows_url_is_refused_before_anything_changes(
 def test_an_unknown_channel_names_the_channels_there_are(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(teams_webhook.WebhookError, match="releases, alerts, announcements"):
         teams_webhook.channel_of(load_config(), "nope")
+
+
+# --------------------------------------------------------------------------------------
+# Any https host: Workflows URLs moved from *.logic.azure.com to Power Platform hosts
+# --------------------------------------------------------------------------------------
+
+POWER_PLATFORM_URL = (
+    "https://default0a1b2c3d4e5f60718293a4b5c6d7e8.f9.environment.api.powerplatform.com:443/powerautomate/automations"
+    "/direct/workflows/0123456789abcdef0123456789abcdef/triggers/manual/paths/invoke"
+    "?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=Zx9-abc_DEF123ghiJKLmnoPQRstuVWXyz0123456789"
+)
+
+
+@pytest.mark.parametrize("url", [POWER_PLATFORM_URL, URL, "https://relay.example.com/teams/releases?sig=abc"])
+def test_any_https_host_is_stored(
+    url: str, aws: dict[str, tuple[Any, Stubber]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expect_put(aws, "acme/teams/releases", url)
+    assert run(aws, "releases", f"  {url}\n", monkeypatch) == 0
+    out = capsys.readouterr()
+    assert "sig=" not in out.out + out.err
+
+
+# --------------------------------------------------------------------------------------
+# Entra ID client credentials for a trigger restricted to the tenant
+# --------------------------------------------------------------------------------------
+
+TENANT = "0a1b2c3d-1111-2222-3333-444455556666"
+CLIENT = "9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff"
+CLIENT_SECRET = "Cl1ent~S3cret.value-not-its-id"
+ENTRA_OPTIONS = ("--entra-tenant-id", TENANT, "--entra-client-id", CLIENT)
+
+
+class SecretValue:
+    """Matches a put_secret_value SecretString that is the JSON form with these contents."""
+
+    def __init__(self, expected: dict[str, Any]) -> None:
+        self.expected = expected
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and json.loads(other) == self.expected
+
+    def __repr__(self) -> str:
+        return f"SecretValue({self.expected!r})"
+
+
+def entra_document(url: str = POWER_PLATFORM_URL, **entra: str) -> dict[str, Any]:
+    return {
+        "url": url,
+        "entra": {
+            "tenant_id": TENANT,
+            "client_id": CLIENT,
+            "client_secret": CLIENT_SECRET,
+            "scope": "https://service.flow.microsoft.com//.default",
+        }
+        | entra,
+    }
+
+
+def test_credentials_are_stored_with_the_url_from_stdin(
+    aws: dict[str, tuple[Any, Stubber]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expect_put(aws, "acme/teams/releases", SecretValue(entra_document()))
+    assert run(aws, "releases", f"{POWER_PLATFORM_URL}\r\n{CLIENT_SECRET}\n", monkeypatch, *ENTRA_OPTIONS) == 0
+    out = capsys.readouterr()
+    assert f"Entra client credentials of {CLIENT}" in out.out
+    assert CLIENT_SECRET not in out.out + out.err and "sig=" not in out.out + out.err
+
+
+class Terminal:
+    """Standard input that is a terminal: the tool must prompt (getpass), not read it."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def read(self, *args: Any) -> str:
+        raise AssertionError("read a terminal instead of prompting")
+
+
+def test_credentials_are_asked_for_at_a_terminal(
+    aws: dict[str, tuple[Any, Stubber]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts: list[str] = []
+    answers = iter([POWER_PLATFORM_URL, CLIENT_SECRET])
+
+    def getpass(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr(teams_webhook.getpass, "getpass", getpass)
+    expect_put(
+        aws,
+        "acme/teams/releases",
+        SecretValue(entra_document(scope="api://flows/.default", authority="https://login.microsoftonline.us")),
+    )
+    options = (*ENTRA_OPTIONS, "--entra-scope", "api://flows/.default")
+    options += ("--entra-authority", "https://login.microsoftonline.us/")
+    assert teams_webhook.main(["--channel", "releases", *options], client=lambda name: aws[name][0]) == 0
+    assert prompts == ["Workflows webhook URL of releases: ", f"client secret of {CLIENT}: "]
+    assert CLIENT_SECRET not in capsys.readouterr().out
+
+
+def test_the_stored_json_is_what_the_notifier_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tool's JSON and the notifier's parser agree (the notifier's module, on its own path)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "lambda" / "teams_notifier"))
+    from notifier_secrets import EntraCredentials, Webhook, parse_webhook
+
+    entra = teams_webhook.check_entra(f" {TENANT} ", CLIENT, f"{CLIENT_SECRET}\n")
+    assert parse_webhook(teams_webhook.secret_value(POWER_PLATFORM_URL, entra)) == Webhook(
+        POWER_PLATFORM_URL, EntraCredentials(TENANT, CLIENT, CLIENT_SECRET, teams_webhook.DEFAULT_ENTRA_SCOPE)
+    )
+    custom = teams_webhook.check_entra(TENANT, CLIENT, CLIENT_SECRET, "s/.default", "https://login.example.us/")
+    parsed = parse_webhook(teams_webhook.secret_value(URL, custom)).entra
+    assert parsed is not None and (parsed.scope, parsed.authority) == ("s/.default", "https://login.example.us")
+    assert teams_webhook.secret_value(URL) == URL  # without credentials: the plain URL, as before
+
+
+def test_the_client_secret_is_never_an_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    for option in ("--entra-client-secret", "--client-secret", "--secret"):
+        with pytest.raises(SystemExit) as raised:
+            teams_webhook.main(["--channel", "releases", *ENTRA_OPTIONS, option, CLIENT_SECRET])
+        assert raised.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "stdin", "why"),
+    [
+        (ENTRA_OPTIONS, f"{POWER_PLATFORM_URL}\n", "no client secret"),
+        (ENTRA_OPTIONS, f"{POWER_PLATFORM_URL}\n{CLIENT_SECRET}\nmore", "one line"),
+        (ENTRA_OPTIONS, f"{POWER_PLATFORM_URL}\n{CLIENT_SECRET} x", "one line"),
+        (("--entra-tenant-id", "a/b", "--entra-client-id", CLIENT), f"{URL}\n{CLIENT_SECRET}", "--entra-tenant-id"),
+        (("--entra-tenant-id", TENANT, "--entra-client-id", " "), f"{URL}\n{CLIENT_SECRET}", "--entra-client-id"),
+        ((*ENTRA_OPTIONS, "--entra-scope", " "), f"{URL}\n{CLIENT_SECRET}", "--entra-scope"),
+        ((*ENTRA_OPTIONS, "--entra-authority", "http://login.x"), f"{URL}\n{CLIENT_SECRET}", "--entra-authority"),
+        (ENTRA_OPTIONS, f"http://hooks.example.com/x\n{CLIENT_SECRET}", "https"),
+    ],
+)
+def test_unusable_credentials_are_refused_before_anything_changes(
+    aws: dict[str, tuple[Any, Stubber]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    options: tuple[str, ...],
+    stdin: str,
+    why: str,
+) -> None:
+    assert run(aws, "releases", stdin, monkeypatch, *options) == 2
+    err = capsys.readouterr().err
+    assert why in err
+    assert CLIENT_SECRET not in err
+
+
+def test_credentials_are_refused_for_an_api_destination_channel(
+    aws: dict[str, tuple[Any, Stubber]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """EventBridge posts those channels' cards and would send no token: nothing is asked, nothing stored."""
+    stdin = f"{URL}\n{CLIENT_SECRET}"
+    assert run(aws, "announcements", stdin, monkeypatch, *ENTRA_OPTIONS) == 2
+    assert "EventBridge API destination" in capsys.readouterr().err
+    assert sys.stdin.read() == stdin  # refused before reading the URL or the secret
+
+
+def test_tenant_and_client_go_together(capsys: pytest.CaptureFixture[str]) -> None:
+    for options in (("--entra-tenant-id", TENANT), ("--entra-client-id", CLIENT)):
+        with pytest.raises(SystemExit) as raised:
+            teams_webhook.main(["--channel", "releases", *options])
+        assert raised.value.code == 2
+    assert "go together" in capsys.readouterr().err
