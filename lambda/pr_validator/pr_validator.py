@@ -164,14 +164,23 @@ def _optional_str(container: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+_INTEGRAL_TEXT = re.compile(r"[0-9]{1,18}(?:\.0*)?")
+
+
 def _optional_int(container: Mapping[str, Any], key: str) -> int | None:
+    """An integer field; CodeBuild may write it as a JSON float (``12.0``) or a string (``"12"``).
+
+    None when absent or not a whole number (``12.5``, ``"abc"``, ``true``, infinity, NaN).
+    """
     value = container.get(key)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and _INTEGRAL_TEXT.fullmatch(value.strip()):
+        return int(value.strip().split(".", 1)[0])
     return None
 
 
@@ -299,11 +308,18 @@ def parse_codebuild_time(text: str | None) -> datetime | None:
 
 
 def build_duration_seconds(build: BuildEvent) -> int | None:
-    """Wall-clock duration of the build.
+    """The build's duration: the sum of its phases' duration-in-seconds (negative ones ignored).
 
-    From build-start-time to the latest phase end (or the COMPLETED phase's start); if
-    the times cannot be parsed, the sum of the phases' duration-in-seconds; else None.
+    Only when no phase has a duration, the wall-clock time from build-start-time to the latest
+    phase end (or the COMPLETED phase's start); None when neither can be computed.
     """
+    durations = [
+        phase.duration_seconds
+        for phase in build.phases
+        if phase.duration_seconds is not None and phase.duration_seconds >= 0
+    ]
+    if durations:
+        return sum(durations)
     start = parse_codebuild_time(build.start_time)
     ends = [parse_codebuild_time(phase.end_time) for phase in build.phases]
     ends += [parse_codebuild_time(phase.start_time) for phase in build.phases if phase.phase_type == "COMPLETED"]
@@ -312,9 +328,6 @@ def build_duration_seconds(build: BuildEvent) -> int | None:
         seconds = int((max(parsed_ends) - start).total_seconds())
         if seconds >= 0:
             return seconds
-    durations = [phase.duration_seconds for phase in build.phases if phase.duration_seconds is not None]
-    if durations:
-        return sum(durations)
     return None
 
 

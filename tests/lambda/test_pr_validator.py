@@ -581,8 +581,9 @@ def test_passed_comment_content() -> None:
     assert content.startswith("### ✅ PR build passed\n")
     assert "- **Result:** ✅ passed (SUCCEEDED)" in content
     assert "- **Build:** `acme-orders-pr:8745a7a9-c340-456a-9166-edf953571bEX`" in content
-    # build-start-time 4:12:29 PM -> last phase end 4:14:26 PM
-    assert "- **Duration:** 1m 57s" in content
+    # The sum of the phases' duration-in-seconds: 0 + 36 + 4 + 0 + 0 + 70 + 0 + 0 + 4 = 114 s
+    # (wall-clock from build-start-time 4:12:29 PM to the last phase end 4:14:26 PM would be 117 s).
+    assert "- **Duration:** 1m 54s" in content
     assert f"- **Source commit:** `{SOURCE}` (revision `{REVISION}`)" in content
     assert f"- **Logs:** [CloudWatch Logs]({LOGS_LINK})" in content
     assert f"- **Test report:** [CodeBuild reports]({REPORT_LINK})" in content
@@ -601,6 +602,43 @@ def test_failed_comment_content_and_build_number() -> None:
     assert REPORT_LINK in content
 
 
+@pytest.mark.parametrize(
+    ("build_number", "label"),
+    [
+        (12.0, "#12 "),  # CodeBuild events may carry the build number as a JSON float
+        (12, "#12 "),
+        ("12", "#12 "),
+        (12.5, ""),  # not a whole number: no build number shown
+        ("twelve", ""),
+        (True, ""),
+        (None, ""),
+        (float("inf"), ""),
+        (float("nan"), ""),
+    ],
+)
+def test_build_number_is_shown_as_an_integer(build_number: Any, label: str) -> None:
+    event = succeeded_event()
+    event["detail"]["additional-information"]["build-number"] = build_number
+    content = expected_comment(event)
+    assert f"- **Build:** {label}`acme-orders-pr:8745a7a9-c340-456a-9166-edf953571bEX`" in content
+    assert ".0" not in content.split("- **Build:**", 1)[1].split("\n", 1)[0]
+
+
+def test_float_build_number_through_the_handler(client: Any, stub: Stubber) -> None:
+    """The float variant of the sample event is commented on with "#12", not dropped or crashed on."""
+    event = succeeded_event()
+    event["detail"]["additional-information"]["build-number"] = 12.0
+    event = json.loads(json.dumps(event))  # as EventBridge delivers it: "build-number": 12.0
+    assert isinstance(event["detail"]["additional-information"]["build-number"], float)
+    queue_get_pull_request(stub)
+    queue_get_comments(stub)
+    queue_post_comment(stub, event)
+    queue_update_approval(stub, "APPROVE")
+
+    assert run(event, client) == {"outcome": "validated", "comment": "posted", "approval": "APPROVE"}
+    assert "- **Build:** #12 `acme-orders-pr:" in expected_comment(event)
+
+
 def test_comment_without_logs_link() -> None:
     event = succeeded_event()
     del event["detail"]["additional-information"]["logs"]
@@ -612,20 +650,62 @@ def _phases(event: dict[str, Any]) -> list[dict[str, Any]]:
     return phases
 
 
+def _without_durations(event: dict[str, Any]) -> None:
+    for phase in _phases(event):
+        phase.pop("duration-in-seconds", None)
+
+
+def _without_durations_or_end_times(event: dict[str, Any]) -> None:
+    _without_durations(event)
+    for phase in _phases(event):
+        phase.pop("end-time", None)
+
+
+def _without_durations_or_start_time(event: dict[str, Any]) -> None:
+    _without_durations(event)
+    event["detail"]["additional-information"]["build-start-time"] = "yesterday"
+
+
+def _queued_years_before(event: dict[str, Any]) -> None:
+    """A QUEUED phase (newer CodeBuild events have one) that started about two years before the
+    build ran, with build-start-time when it was queued: wall-clock would say 17796h 29m 17s."""
+    info = event["detail"]["additional-information"]
+    info["build-start-time"] = "Aug 22, 2015 3:45:09 AM"
+    queued = {"start-time": "Aug 22, 2015 3:45:09 AM", "end-time": "Sep 1, 2017 4:12:29 PM"}
+    _phases(event).insert(1, {"phase-context": [], **queued, "duration-in-seconds": 3, "phase-type": "QUEUED"})
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda event: None, "1m 57s"),
-        # unparsable start time -> sum of duration-in-seconds (0+36+4+0+0+70+0+0+4)
+        # The sum of duration-in-seconds: 0 + 36 + 4 + 0 + 0 + 70 + 0 + 0 + 4 = 114 s.
+        (lambda event: None, "1m 54s"),
+        # The same sum, whatever the times say.
         (lambda event: event["detail"]["additional-information"].update({"build-start-time": "yesterday"}), "1m 54s"),
-        # no end times at all, only the COMPLETED phase's start
-        (lambda event: [phase.pop("end-time", None) for phase in _phases(event)], "1m 57s"),
+        (lambda event: [phase.pop("end-time", None) for phase in _phases(event)], "1m 54s"),
+        # 114 s + the QUEUED phase's 3 s = 117 s, not the ~2 years between build-start-time and the end.
+        (_queued_years_before, "1m 57s"),
+        # No phase has a duration: wall-clock, build-start-time 4:12:29 PM -> last phase end 4:14:26 PM.
+        (_without_durations, "1m 57s"),
+        # ... or, without end times, -> the COMPLETED phase's start 4:14:26 PM.
+        (_without_durations_or_end_times, "1m 57s"),
+        (_without_durations_or_start_time, "unknown"),
         (lambda event: event["detail"]["additional-information"].update({"phases": []}), "unknown"),
         (lambda event: event["detail"]["additional-information"].pop("phases"), "unknown"),
     ],
-    ids=["times", "sum-of-phases", "completed-phase-start", "no-phases", "phases-missing"],
+    ids=[
+        "sum-of-phases",
+        "sum-despite-unparsable-start",
+        "sum-without-end-times",
+        "queued-years-earlier",
+        "wall-clock-without-durations",
+        "wall-clock-completed-phase-start",
+        "no-durations-unparsable-start",
+        "no-phases",
+        "phases-missing",
+    ],
 )
-def test_duration_falls_back_gracefully(change: Any, expected: str) -> None:
+def test_duration_is_the_sum_of_the_phases_else_wall_clock(change: Any, expected: str) -> None:
     event = succeeded_event()
     change(event)
     build = pr_validator.parse_build_event(event)
