@@ -2,13 +2,20 @@
 
 Text taken from events is cleaned (control characters removed, whitespace collapsed), cut to a
 bounded length and markdown-escaped, so a commit message or a pull request title cannot change
-the card's layout or make it too large for Teams.
+the card's layout. ``workflows_message`` then guarantees the size: the serialized message never
+exceeds MAX_MESSAGE_BYTES (Teams refuses larger ones), shrinking the card progressively if it must
+(text cut with "… (truncated)", lists with "… and N more", links kept whole or dropped).
+
+A burst of events of one kind becomes one summary card: ``summary_item`` per event,
+``build_summary_card`` for the lot.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -28,6 +35,15 @@ MAX_SUMMARY = 500
 MAX_GENERIC_FIELDS = 10
 MAX_RESOURCES = 5
 MAX_ACTIONS = 4
+# Teams refuses a message above about 28 KB: the bound on json.dumps(workflows_message(card),
+# ensure_ascii=False).encode("utf-8"), exactly what the dispatcher posts.
+MAX_MESSAGE_BYTES = 28 * 1024
+# Rows a summary card lists before "… and N more" (the size limit may cut it further).
+MAX_SUMMARY_ROWS = 50
+
+TRUNCATED = "… (truncated)"
+SHORTENED_NOTE = "✂️ Parts of this card were truncated to fit the Teams message size limit."
+TOO_LARGE_NOTE = "✂️ The details of this notification were too large for a Teams message and were truncated."
 
 INFO_EMOJI = "\N{INFORMATION SOURCE}\ufe0f"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -35,6 +51,13 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]])")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _HEX_COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
 _NON_ISO_TIMES = ("%b %d, %Y %I:%M:%S %p", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# A markdown link (its label markdown-escaped: no bare brackets, so matching stays linear; its
+# URL without parentheses or spaces) and a bare URL: text is never cut inside either.
+_MARKDOWN_LINK = re.compile(r"(?<!\\)\[((?:\\.|[^\\\[\]])*)\]\(([^()\s]*)\)")
+_ATOMIC = re.compile(_MARKDOWN_LINK.pattern + r"|https?://\S+")
+_MORE = re.compile(r"^… and (\d+) more$")
+_MIN_LABEL = 8
 
 _SERVICES = {
     "aws.codepipeline": "CodePipeline",
@@ -125,9 +148,70 @@ def clean(value: str, limit: int, single_line: bool = True) -> str:
         result = " ".join(result.split())
     else:
         result = "\n".join(" ".join(line.split()) for line in result.splitlines()).strip()
-    if len(result) > limit:
-        result = result[: limit - 1].rstrip() + "…"
-    return result
+    return cut(result, limit)
+
+
+def _continues(value: str, index: int) -> bool:
+    """True if cutting ``value`` before ``index`` would split a character sequence or an escape."""
+    if index <= 0 or index >= len(value):
+        return False
+    char, before = value[index], value[index - 1]
+    if unicodedata.combining(char) or char in "\u200d\ufe0e\ufe0f" or "\U0001f3fb" <= char <= "\U0001f3ff":
+        return True
+    if before == "\u200d" or "\U000e0020" <= char <= "\U000e007f":  # zero-width joiner, emoji tag
+        return True
+    trailing = len(value[:index]) - len(value[:index].rstrip("\\"))
+    return trailing % 2 == 1  # a markdown escape: keep the backslash with its character
+
+
+def _prefix(value: str, length: int) -> str:
+    index = max(0, min(length, len(value)))
+    while _continues(value, index):
+        index -= 1
+    return value[:index]
+
+
+def _visible(match: re.Match[str], label_cost: bool) -> int:
+    if label_cost and match.group(2) is not None:
+        return len(match.group(1))
+    return len(match.group())
+
+
+def cut(value: str, limit: int, marker: str = "…", label_cost: bool = False) -> str:
+    """``value`` if it is at most ``limit`` characters long, else its start and ``marker``.
+
+    Never cuts inside a URL, bare or in a markdown link: one that does not fit is left out with
+    everything after it. Never splits a markdown escape or an emoji sequence. ``label_cost``:
+    a markdown link counts as its label (what a reader sees), else as all of its characters; a
+    link whose label does not fit keeps its start (at least _MIN_LABEL characters) and its URL.
+    """
+    if len(value) <= limit:
+        return value
+    tokens = list(_ATOMIC.finditer(value))
+    if label_cost and len(value) - sum(len(m.group()) - _visible(m, True) for m in tokens) <= limit:
+        return value
+    budget = max(0, limit - len(marker))
+    kept: list[str] = []
+    used = position = 0
+    for match in tokens:
+        plain = value[position : match.start()]
+        if used + len(plain) > budget:
+            kept.append(_prefix(plain, budget - used))
+            return "".join(kept).rstrip() + marker
+        kept.append(plain)
+        used += len(plain)
+        cost = _visible(match, label_cost)
+        if used + cost > budget:
+            room, label = budget - used, match.group(1)
+            if label_cost and label is not None and room >= min(len(label), _MIN_LABEL):
+                label = _prefix(label, room).rstrip()  # the label is cut, its URL kept whole
+                kept.append(f"[{label}]({match.group(2)})" if label else "")
+            return "".join(kept).rstrip() + marker
+        kept.append(match.group())
+        used += cost
+        position = match.end()
+    kept.append(_prefix(value[position:], budget - used))
+    return "".join(kept).rstrip() + marker
 
 
 def escape_markdown(value: str) -> str:
@@ -144,7 +228,13 @@ def safe_url(url: str) -> bool:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return parts.scheme == "https" and bool(parts.hostname) and not _CONTROL.search(url) and " " not in url
+    return (
+        parts.scheme == "https"
+        and bool(parts.hostname)
+        and not _CONTROL.search(url)
+        and not _SURROGATE.search(url)
+        and not any(char.isspace() for char in url)
+    )
 
 
 def console_base(region: str) -> str | None:
@@ -158,7 +248,8 @@ def console_base(region: str) -> str | None:
 
 
 def _q(value: str) -> str:
-    return quote(value, safe="")
+    # surrogatepass: a lone surrogate in an event (no AWS name has one) must not raise here.
+    return quote(value.encode("utf-8", "surrogatepass"), safe="")
 
 
 def pipeline_execution_url(region: str, pipeline: str | None, execution_id: str | None) -> str | None:
@@ -399,11 +490,16 @@ def _deployment_spec(event: AwsEvent, kind: EventKind) -> tuple[CardSpec, str]:
     return spec, region
 
 
-def _pull_request_spec(event: AwsEvent, kind: EventKind) -> CardSpec:
+def _pull_request_repository(event: AwsEvent) -> str | None:
     names = event.detail.get("repositoryNames")
     repository = scalar_text(names[0]) if isinstance(names, list) and names else event.text("repositoryName")
     if not repository and event.resources:
         repository = _last_segment(event.resources[0], ":")
+    return repository
+
+
+def _pull_request_spec(event: AwsEvent, kind: EventKind) -> CardSpec:
+    repository = _pull_request_repository(event)
     pull_request_id = event.text("pullRequestId")
     title = event.text("title")
     emoji, verb, tone = _PULL_REQUEST_TITLES[kind]
@@ -433,9 +529,11 @@ def _generic_value(value: Any) -> str | None:
     return scalar_text(value)
 
 
-def _generic_spec(event: AwsEvent) -> CardSpec:
-    ordered = [k for k in _GENERIC_FIRST if k in event.detail]
-    ordered += [k for k in event.detail if k not in ordered]
+def _generic_fields(event: AwsEvent) -> list[tuple[str, str]]:
+    """The first MAX_GENERIC_FIELDS scalar detail fields, those naming the resource first."""
+    first = [k for k in _GENERIC_FIRST if k in event.detail]
+    named = set(first)
+    ordered = first + [k for k in event.detail if k not in named]
     fields: list[tuple[str, str]] = []
     for key in ordered:
         value = _generic_value(event.detail[key])
@@ -443,7 +541,16 @@ def _generic_spec(event: AwsEvent) -> CardSpec:
             fields.append((str(key), value))
         if len(fields) >= MAX_GENERIC_FIELDS:
             break
-    subject = next((v for k, v in fields if k in _GENERIC_FIRST[:6]), None)
+    return fields
+
+
+def _generic_subject(fields: Iterable[tuple[str, str]]) -> str | None:
+    return next((v for k, v in fields if k in _GENERIC_FIRST[:6]), None)
+
+
+def _generic_spec(event: AwsEvent) -> CardSpec:
+    fields = _generic_fields(event)
+    subject = _generic_subject(fields)
     title = f"{INFO_EMOJI} {text(event.detail_type, 120)}" + (f": {text(subject, 100)}" if subject else "")
     spec = CardSpec(title, Tone.NEUTRAL, _SERVICES.get(event.source, event.source))
     spec.fact("Source", event.source)
@@ -482,35 +589,14 @@ def card_spec(event: AwsEvent, kind: EventKind, commit: CommitInfo | None = None
 # --------------------------------------------------------------------------------------
 
 
-def _cut_escaped(value: str, limit: int) -> str:
-    """Cut markdown-escaped text without leaving a dangling backslash."""
-    cut = value[: limit - 1]
-    trailing = len(cut) - len(cut.rstrip("\\"))
-    if trailing % 2:
-        cut = cut[:-1]
-    return cut.rstrip() + "…"
-
-
 def _facts(items: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
     return [{"title": title, "value": value} for title, value in items]
 
 
-def build_card(
-    event: AwsEvent, kind: EventKind, context: CardContext, commit: CommitInfo | None = None
-) -> dict[str, Any]:
-    """The Adaptive Card for ``event``."""
-    spec, region = card_spec(event, kind, commit)
-    account = event.account
-    environment = context.environments.get(account) or account or "unknown"
-    spec.fact("Account", account)
-    spec.fact("Region", region)
-    spec.fact("Environment", environment)
-    spec.fact("Time", format_time(event.time) if event.time else None)
-    title = spec.title if len(spec.title) <= MAX_TITLE else _cut_escaped(spec.title, MAX_TITLE)
-    subtitle = " · ".join(text(part, 60) for part in (context.platform_name, spec.service, environment) if part)
-    header: dict[str, Any] = {
+def _header(title: str, subtitle: str, tone: Tone) -> dict[str, Any]:
+    return {
         "type": "Container",
-        "style": spec.tone.container_style,
+        "style": tone.container_style,
         "bleed": True,
         "items": [
             {
@@ -518,24 +604,48 @@ def build_card(
                 "text": title,
                 "size": "Medium",
                 "weight": "Bolder",
-                "color": spec.tone.color,
+                "color": tone.color,
                 "wrap": True,
             },
             {"type": "TextBlock", "text": subtitle, "isSubtle": True, "size": "Small", "spacing": "None", "wrap": True},
         ],
     }
-    body: list[dict[str, Any]] = [header]
-    if spec.summary:
-        body.append({"type": "TextBlock", "text": spec.summary, "wrap": True, "maxLines": 8, "spacing": "Medium"})
-    if spec.facts:
-        body.append({"type": "FactSet", "facts": _facts(spec.facts), "spacing": "Medium"})
-    card: dict[str, Any] = {
+
+
+def _card(body: list[dict[str, Any]], title: str) -> dict[str, Any]:
+    return {
         "type": "AdaptiveCard",
         "$schema": CARD_SCHEMA,
         "version": CARD_VERSION,
         "fallbackText": clean(title.replace("\\", ""), MAX_TITLE),
         "body": body,
     }
+
+
+def _subtitle(*parts: str | None) -> str:
+    return " · ".join(text(part, 60) for part in parts if part)
+
+
+def build_card(
+    event: AwsEvent, kind: EventKind, context: CardContext, commit: CommitInfo | None = None
+) -> dict[str, Any]:
+    """The Adaptive Card for ``event`` (``workflows_message`` bounds its size)."""
+    spec, region = card_spec(event, kind, commit)
+    account = event.account
+    environment = context.environments.get(account) or account or "unknown"
+    spec.fact("Account", account)
+    spec.fact("Region", region)
+    spec.fact("Environment", environment)
+    spec.fact("Time", format_time(event.time) if event.time else None)
+    title = cut(spec.title, MAX_TITLE)
+    body: list[dict[str, Any]] = [
+        _header(title, _subtitle(context.platform_name, spec.service, environment), spec.tone)
+    ]
+    if spec.summary:
+        body.append({"type": "TextBlock", "text": spec.summary, "wrap": True, "maxLines": 8, "spacing": "Medium"})
+    if spec.facts:
+        body.append({"type": "FactSet", "facts": _facts(spec.facts), "spacing": "Medium"})
+    card = _card(body, title)
     actions = []
     for link_title, url, style in spec.links[:MAX_ACTIONS]:
         action = {"type": "Action.OpenUrl", "title": link_title, "url": url}
@@ -547,9 +657,435 @@ def build_card(
     return card
 
 
-def workflows_message(card: Mapping[str, Any]) -> dict[str, Any]:
-    """The body a Teams Workflows webhook expects: a message with one Adaptive Card attachment."""
+# --------------------------------------------------------------------------------------
+# Burst summary
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryItem:
+    """One event's line on a summary card. Plain text: the card escapes it."""
+
+    event_id: str
+    title: str  # the pipeline / project / application / repository (and stage, group, pull request)
+    url: str | None  # the individual card's primary link
+    status: str  # short: "succeeded", "failed (fault)", "merged"...
+    time: str | None  # "YYYY-MM-DD HH:MM:SS UTC"
+    environment: str | None = None
+
+
+# kind -> (one, many): "1 pipeline failed", "3 pipelines failed"
+_SUMMARY_TITLES: dict[EventKind, tuple[str, str]] = {
+    EventKind.PIPELINE_STARTED: ("pipeline started", "pipelines started"),
+    EventKind.PIPELINE_SUCCEEDED: ("pipeline succeeded", "pipelines succeeded"),
+    EventKind.PIPELINE_FAILED: ("pipeline failed", "pipelines failed"),
+    EventKind.PIPELINE_CANCELED: ("pipeline was canceled", "pipelines were canceled"),
+    EventKind.PIPELINE_SUPERSEDED: ("pipeline was superseded", "pipelines were superseded"),
+    EventKind.STAGE_FAILED: ("stage failed", "stages failed"),
+    EventKind.APPROVAL_WAITING: ("approval needed", "approvals needed"),
+    EventKind.APPROVAL_APPROVED: ("approval given", "approvals given"),
+    EventKind.APPROVAL_REJECTED: ("approval rejected", "approvals rejected"),
+    EventKind.BUILD_SUCCEEDED: ("build succeeded", "builds succeeded"),
+    EventKind.BUILD_FAILED: ("build failed", "builds failed"),
+    EventKind.DEPLOYMENT_STARTED: ("deployment started", "deployments started"),
+    EventKind.DEPLOYMENT_SUCCEEDED: ("deployment succeeded", "deployments succeeded"),
+    EventKind.DEPLOYMENT_FAILED: ("deployment failed", "deployments failed"),
+    EventKind.DEPLOYMENT_STOPPED: ("deployment was stopped", "deployments were stopped"),
+    EventKind.PULL_REQUEST_CREATED: ("pull request opened", "pull requests opened"),
+    EventKind.PULL_REQUEST_UPDATED: ("pull request updated", "pull requests updated"),
+    EventKind.PULL_REQUEST_MERGED: ("pull request merged", "pull requests merged"),
+    EventKind.PULL_REQUEST_BUILD_SUCCEEDED: ("pull request build passed", "pull request builds passed"),
+    EventKind.PULL_REQUEST_BUILD_FAILED: ("pull request build failed", "pull request builds failed"),
+    EventKind.UNRECOGNISED: ("other event", "other events"),
+}
+_BUILD_KINDS = frozenset(
+    {
+        EventKind.BUILD_SUCCEEDED,
+        EventKind.BUILD_FAILED,
+        EventKind.PULL_REQUEST_BUILD_SUCCEEDED,
+        EventKind.PULL_REQUEST_BUILD_FAILED,
+    }
+)
+
+
+def _kind_style(kind: EventKind) -> tuple[str, Tone, str]:
+    """(emoji, tone, service) of the individual cards of ``kind``."""
+    if kind in _PIPELINE_TITLES:
+        emoji, _, tone = _PIPELINE_TITLES[kind]
+        return emoji, tone, "CodePipeline"
+    if kind is EventKind.STAGE_FAILED:
+        return "❌", Tone.ATTENTION, "CodePipeline"
+    if kind in _APPROVAL_TITLES:
+        emoji, _, tone = _APPROVAL_TITLES[kind]
+        return emoji, tone, "CodePipeline"
+    if kind in _BUILD_KINDS:
+        succeeded = kind in (EventKind.BUILD_SUCCEEDED, EventKind.PULL_REQUEST_BUILD_SUCCEEDED)
+        return ("✅", Tone.GOOD, "CodeBuild") if succeeded else ("❌", Tone.ATTENTION, "CodeBuild")
+    if kind in _DEPLOYMENT_TITLES:
+        emoji, _, tone = _DEPLOYMENT_TITLES[kind]
+        return emoji, tone, "CodeDeploy"
+    if kind in _PULL_REQUEST_TITLES:
+        emoji, _, tone = _PULL_REQUEST_TITLES[kind]
+        return emoji, tone, "CodeCommit"
+    return INFO_EMOJI, Tone.NEUTRAL, "AWS"
+
+
+def _summary_subject(event: AwsEvent, kind: EventKind) -> str:
+    """What the individual card's title names, as plain text."""
+    pipeline = event.text("pipeline") or "(unknown pipeline)"
+    if kind in _PIPELINE_TITLES:
+        return pipeline
+    if kind is EventKind.STAGE_FAILED or kind in _APPROVAL_TITLES:
+        return f"{pipeline} → {event.text('stage') or '(unknown stage)'}"
+    if kind in _BUILD_KINDS:
+        return event.text("project-name") or "(unknown project)"
+    if kind in _DEPLOYMENT_TITLES:
+        group = event.text("deploymentGroup")
+        return (event.text("application") or "(unknown application)") + (f" → {group}" if group else "")
+    if kind in _PULL_REQUEST_TITLES:
+        pull_request_id, title = event.text("pullRequestId"), event.text("title")
+        subject = _pull_request_repository(event) or "(unknown repository)"
+        subject += f" #{pull_request_id}" if pull_request_id else ""
+        return subject + (f": {title}" if title else "")
+    generic_subject = _generic_subject(_generic_fields(event))
+    return event.detail_type + (f": {generic_subject}" if generic_subject else "")
+
+
+def _summary_status(event: AwsEvent, kind: EventKind) -> str:
+    if kind in _PIPELINE_TITLES:
+        return _PIPELINE_TITLES[kind][1].removeprefix("was ")
+    if kind is EventKind.STAGE_FAILED:
+        return "failed"
+    if kind in _APPROVAL_TITLES:
+        return {EventKind.APPROVAL_WAITING: "waiting for approval", EventKind.APPROVAL_APPROVED: "approved"}.get(
+            kind, "rejected"
+        )
+    if kind in _BUILD_KINDS:
+        status = (event.text("build-status") or "").upper()
+        if status == "SUCCEEDED":
+            return "passed" if kind is EventKind.PULL_REQUEST_BUILD_SUCCEEDED else "succeeded"
+        return _BUILD_STATUS_WORDS.get(status, "failed").removeprefix("was ")
+    if kind in _DEPLOYMENT_TITLES:
+        return _DEPLOYMENT_TITLES[kind][1].removeprefix("Deployment ")
+    if kind in _PULL_REQUEST_TITLES:
+        return _PULL_REQUEST_TITLES[kind][1]
+    return event.text("state") or event.text("build-status") or event.text("event") or "received"
+
+
+def summary_item(
+    event: AwsEvent, kind: EventKind, context: CardContext, commit: CommitInfo | None = None
+) -> SummaryItem:
+    """``event``'s line on a summary card, from the same data as its individual card."""
+    spec, _ = card_spec(event, kind, commit)
+    account = event.account
+    return SummaryItem(
+        event_id=event.get_id,
+        title=_summary_subject(event, kind),
+        url=spec.links[0][1] if spec.links else None,
+        status=_summary_status(event, kind),
+        time=format_time(event.time) if event.time else None,
+        environment=context.environments.get(account) or account or None,
+    )
+
+
+def _window(seconds: int) -> str:
+    if seconds > 0 and seconds % 60 == 0:
+        minutes = seconds // 60
+        return "a minute" if minutes == 1 else f"{minutes} minutes"
+    return "a second" if seconds == 1 else f"{max(seconds, 0)} seconds"
+
+
+def _markdown_url(url: str | None) -> str | None:
+    """``url`` as the target of a markdown link (parentheses and angle brackets percent-encoded)."""
+    if not url or not safe_url(url):
+        return None
+    for char, encoded in (("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
+        url = url.replace(char, encoded)
+    return url
+
+
+def _summary_row(item: SummaryItem) -> dict[str, Any]:
+    label = text(item.title, 120) or "(unnamed)"
+    url = _markdown_url(item.url)
+    parts = [f"[{label}]({url})" if url else label]
+    parts += [text(part, 60) for part in (item.environment, item.status, item.time) if part]
+    return {"type": "TextBlock", "text": "• " + " · ".join(parts), "wrap": True, "spacing": "Small"}
+
+
+def _more(count: int) -> str:
+    return f"… and {count} more"
+
+
+def _more_block(count: int) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": _more(count), "isSubtle": True, "wrap": True, "spacing": "Small"}
+
+
+def build_summary_card(
+    kind: EventKind, items: Sequence[SummaryItem], context: CardContext, window_seconds: int = 60
+) -> dict[str, Any]:
+    """One card for a burst of ``kind`` events (one row per item, each linked), in place of their own cards.
+
+    Lists MAX_SUMMARY_ROWS rows and "… and N more"; ``workflows_message`` bounds its size.
+    """
+    emoji, tone, service = _kind_style(kind)
+    one, many = _SUMMARY_TITLES.get(kind, _SUMMARY_TITLES[EventKind.UNRECOGNISED])
+    count = len(items)
+    title = f"{emoji} {count} {one if count == 1 else many}"
+    environments = sorted({item.environment for item in items if item.environment})
+    where = (
+        environments[0] if len(environments) == 1 else (f"{len(environments)} environments" if environments else None)
+    )
+    notice = (
+        f"A burst of {count} {'event' if count == 1 else 'events'} of this kind within {_window(window_seconds)}: "
+        "this summary replaces their individual cards."
+    )
+    rows = [_summary_row(item) for item in items[:MAX_SUMMARY_ROWS]]
+    if count > MAX_SUMMARY_ROWS:
+        rows.append(_more_block(count - MAX_SUMMARY_ROWS))
+    if not rows:
+        rows.append({"type": "TextBlock", "text": "(no events)", "isSubtle": True, "wrap": True})
+    body = [
+        _header(title, _subtitle(context.platform_name, service, where), tone),
+        {"type": "TextBlock", "text": notice, "isSubtle": True, "wrap": True, "spacing": "Small"},
+        {"type": "Container", "items": rows, "spacing": "Medium"},
+    ]
+    return _card(body, title)
+
+
+# --------------------------------------------------------------------------------------
+# The Workflows message, within MAX_MESSAGE_BYTES
+# --------------------------------------------------------------------------------------
+
+# Strings a reader sees, cut when a card must shrink; URLs and other strings never are.
+_TEXT_KEYS = frozenset({"text", "title", "value", "fallbackText", "altText"})
+# Lists of elements: cut with an "… and N more" TextBlock.
+_ELEMENT_LISTS = frozenset({"body", "items"})
+_OPEN_URL = "Action.OpenUrl"
+
+
+@dataclass(frozen=True)
+class _Level:
+    text: int  # visible characters per string
+    items: int  # elements per list
+    url: int  # characters per URL (longer links are dropped with their item)
+
+
+# Applied in turn, each to the card as built, until the message fits.
+_LEVELS = (
+    _Level(1000, 400, 16384),
+    _Level(500, 200, 8192),
+    _Level(300, 100, 4096),
+    _Level(200, 50, 2048),
+    _Level(120, 25, 1024),
+    _Level(80, 12, 1024),
+    _Level(40, 6, 512),
+)
+
+
+def _envelope(card: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "type": "message",
-        "attachments": [{"contentType": ADAPTIVE_CARD_CONTENT_TYPE, "contentUrl": None, "content": dict(card)}],
+        "attachments": [{"contentType": ADAPTIVE_CARD_CONTENT_TYPE, "contentUrl": None, "content": card}],
     }
+
+
+def message_bytes(message: Mapping[str, Any]) -> int:
+    """The size of ``message`` as the dispatcher posts it."""
+    return len(json.dumps(message, ensure_ascii=False).encode("utf-8"))
+
+
+def _fits(card: Mapping[str, Any]) -> bool:
+    return message_bytes(_envelope(card)) <= MAX_MESSAGE_BYTES
+
+
+def _is_open_url(node: Any) -> bool:
+    return isinstance(node, Mapping) and node.get("type") == _OPEN_URL
+
+
+def _sanitized(node: Any) -> Any:
+    """A deep copy in plain dicts and lists, lone surrogates (which UTF-8 cannot encode) replaced;
+    an Action.OpenUrl whose URL has one is left out rather than pointed elsewhere."""
+    if isinstance(node, str):
+        return _SURROGATE.sub("\ufffd", node)
+    if isinstance(node, Mapping):
+        return {
+            _sanitized(str(key)): _sanitized(value)
+            for key, value in node.items()
+            if not (key == "selectAction" and _is_open_url(value) and _SURROGATE.search(str(value.get("url"))))
+        }
+    if isinstance(node, list | tuple):
+        return [
+            _sanitized(item) for item in node if not (_is_open_url(item) and _SURROGATE.search(str(item.get("url"))))
+        ]
+    return node
+
+
+def _long_link(value: str, level: _Level) -> bool:
+    return any(len(match.group(2)) > level.url for match in _MARKDOWN_LINK.finditer(value))
+
+
+def _shrunk_text(value: str, level: _Level) -> str:
+    """Links with too long a URL become their label; then cut to ``level.text`` visible characters."""
+    if _long_link(value, level):
+        value = _MARKDOWN_LINK.sub(lambda m: m.group(1) if len(m.group(2)) > level.url else m.group(), value)
+    return cut(value, level.text, TRUNCATED, label_cost=True)
+
+
+def _loses_link(value: str, level: _Level) -> bool:
+    """True if shrinking ``value`` would drop one of its markdown links."""
+    links = len(_MARKDOWN_LINK.findall(value))
+    return bool(links) and (_long_link(value, level) or len(_MARKDOWN_LINK.findall(_shrunk_text(value, level))) < links)
+
+
+def _more_count(node: Any, key: str) -> int | None:
+    """N if ``node`` is an "… and N more" marker of a list of ``key``."""
+    field_name = "value" if key == "facts" else "text"
+    if isinstance(node, Mapping) and isinstance(node.get(field_name), str):
+        match = _MORE.match(node[field_name])
+        if match and (key == "facts" or node.get("type") == "TextBlock"):
+            return int(match.group(1))
+    return None
+
+
+def _shrink_list(key: str, items: list[Any], level: _Level) -> list[Any]:
+    dropped = 0
+    if items and (counted := _more_count(items[-1], key)) is not None:
+        dropped, items = counted, items[:-1]
+    kept: list[Any] = []
+    for item in items:
+        if _is_open_url(item) and len(str(item.get("url", ""))) > level.url:
+            continue  # an action: left out whole
+        if key in _ELEMENT_LISTS and isinstance(item, Mapping):
+            element_text = item.get("text")
+            if item.get("type") == "TextBlock" and isinstance(element_text, str) and _loses_link(element_text, level):
+                dropped += 1  # a row whose link would not fit: left out with its link
+                continue
+            shrunk = _shrink(item, level)
+            if shrunk.get("type") == "ActionSet" and not shrunk.get("actions"):
+                dropped += 1
+                continue
+            kept.append(shrunk)
+        else:
+            kept.append(_shrink(item, level))
+    if len(kept) > level.items:
+        dropped += len(kept) - level.items
+        kept = kept[: level.items]
+    if dropped and key in _ELEMENT_LISTS:
+        kept.append(_more_block(dropped))
+    elif dropped and key == "facts":
+        kept.append({"title": "More", "value": _more(dropped)})
+    return kept
+
+
+def _shrink(node: Any, level: _Level) -> Any:
+    if isinstance(node, list):
+        return [_shrink(item, level) for item in node]
+    if not isinstance(node, Mapping):
+        return node
+    result: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, str) and key in _TEXT_KEYS:
+            result[key] = _shrunk_text(value, level)
+        elif isinstance(value, list) and key in (*_ELEMENT_LISTS, "facts", "actions"):
+            result[key] = _shrink_list(key, value, level)
+        elif key == "selectAction" and _is_open_url(value) and len(str(value.get("url", ""))) > level.url:
+            continue
+        else:
+            result[key] = _shrink(value, level)
+    if "actions" in result and not result["actions"] and node.get("type") == "AdaptiveCard":
+        del result["actions"]
+    return result
+
+
+def _walk(node: Any) -> Iterator[Mapping[str, Any]]:
+    if isinstance(node, Mapping):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+
+
+_PLAIN_BLOCK_KEYS = ("size", "weight", "color", "isSubtle", "spacing", "wrap")
+
+
+def _plain_text(value: str, limit: int) -> str:
+    return cut(_MARKDOWN_LINK.sub(lambda m: m.group(1), value), limit, TRUNCATED)
+
+
+def _minimal(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The last resort, small whatever the input: the first two texts of the card (its title and
+    subtitle), a note, and the actions whose URL fits."""
+    body = card.get("body") if isinstance(card.get("body"), list) else []
+    blocks = [node for node in _walk(body) if node.get("type") == "TextBlock" and isinstance(node.get("text"), str)][:2]
+    items: list[dict[str, Any]] = []
+    for block in blocks:
+        item: dict[str, Any] = {"type": "TextBlock", "text": _plain_text(block["text"], MAX_TITLE)}
+        for key in _PLAIN_BLOCK_KEYS:
+            value = block.get(key)
+            if isinstance(value, bool) or (isinstance(value, str) and len(value) <= 20):
+                item[key] = value
+        items.append(item)
+    first = body[0] if body and isinstance(body[0], Mapping) else {}
+    header: dict[str, Any] = {"type": "Container", "items": items or [{"type": "TextBlock", "text": "Notification"}]}
+    if first.get("type") == "Container" and isinstance(first.get("style"), str) and len(first["style"]) <= 20:
+        header["style"] = first["style"]
+        header["bleed"] = first.get("bleed") is True
+    version = card.get("version")
+    minimal: dict[str, Any] = {
+        "type": "AdaptiveCard",
+        "$schema": CARD_SCHEMA,
+        "version": version if isinstance(version, str) and len(version) <= 10 else CARD_VERSION,
+        "body": [header, {"type": "TextBlock", "text": TOO_LARGE_NOTE, "isSubtle": True, "wrap": True}],
+    }
+    fallback = card.get("fallbackText")
+    if isinstance(fallback, str):
+        minimal["fallbackText"] = _plain_text(fallback, MAX_TITLE)
+    actions: list[dict[str, Any]] = []
+    for action in card.get("actions") or []:
+        url = action.get("url") if _is_open_url(action) else None
+        if not isinstance(url, str) or len(actions) >= MAX_ACTIONS:
+            continue
+        title = action.get("title")
+        candidate = {
+            "type": _OPEN_URL,
+            "title": cut(title, 60) if isinstance(title, str) and title else "Open",
+            "url": url,
+        }
+        if action.get("style") in ("default", "positive", "destructive"):
+            candidate["style"] = action["style"]
+        minimal["actions"] = [*actions, candidate]
+        if _fits(minimal):
+            actions.append(candidate)
+    if actions:
+        minimal["actions"] = actions
+    else:
+        minimal.pop("actions", None)
+    return minimal
+
+
+def fit_card(card: Mapping[str, Any]) -> dict[str, Any]:
+    """``card`` as it is if its Workflows message fits in MAX_MESSAGE_BYTES, else shrunk until it does.
+
+    Shrinking starts again from ``card`` at each level, tighter each time: text cut to a number
+    of visible characters with "… (truncated)", lists of elements and facts cut with "… and N
+    more", actions and rows whose URL is too long left out (a URL is never cut), and a note
+    saying the card was shortened. If no level fits, a minimal card: title, a note, the actions.
+    """
+    safe: dict[str, Any] = _sanitized(card)
+    if _fits(safe):
+        return safe
+    for level in _LEVELS:
+        shrunk = _shrink(safe, level)
+        if isinstance(shrunk.get("body"), list):
+            shrunk["body"].append({"type": "TextBlock", "text": SHORTENED_NOTE, "isSubtle": True, "wrap": True})
+        if _fits(shrunk):
+            return shrunk
+    return _minimal(safe)
+
+
+def workflows_message(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The body a Teams Workflows webhook expects: a message with one Adaptive Card attachment,
+    the card shrunk if it must be (``fit_card``) so the message never exceeds MAX_MESSAGE_BYTES."""
+    return _envelope(fit_card(card))
