@@ -1050,16 +1050,43 @@ EventKind = Annotated[
 ]
 
 
+GUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# A Teams channel id as Teams shows it in "Get link to channel" (URL-decoded): 19:<id>@thread.tacv2 (or .skype).
+TEAMS_CHANNEL_ID_PATTERN = re.compile(r"^19:[A-Za-z0-9_-]{1,200}@thread\.(tacv2|skype)$")
+# Microsoft documents about 4 posts per second per Teams webhook (docs/adr/0007).
+TEAMS_POSTS_PER_SECOND = 4.0
+
+
+class AmazonQChannel(BaseModel):
+    """Where Amazon Q Developer in chat applications posts: a Teams channel of a team in a tenant."""
+
+    model_config = _forbid_extra()
+
+    team_id: Annotated[
+        str, _pattern_validator(GUID_PATTERN, "a Teams team id (a GUID, the groupId in the channel link)")
+    ]
+    channel_id: Annotated[
+        str,
+        _pattern_validator(
+            TEAMS_CHANNEL_ID_PATTERN, "a Teams channel id such as 19:abc123@thread.tacv2 (from the channel link)"
+        ),
+    ]
+    tenant_id: Annotated[
+        str, _pattern_validator(GUID_PATTERN, "a Microsoft Entra tenant id (a GUID, the tenantId in the channel link)")
+    ]
+
+
 class Channel(BaseModel):
-    """A Microsoft Teams channel reached through a Workflows webhook."""
+    """A Microsoft Teams channel: a Workflows webhook (lambda, api_destination) or Amazon Q Developer (amazon_q)."""
 
     model_config = _forbid_extra()
 
     name: ChannelName
-    delivery: Literal["lambda", "api_destination"] = Field(
+    delivery: Literal["lambda", "api_destination", "amazon_q"] = Field(
         default="lambda",
-        description="lambda: Adaptive Cards with facts, links, retries and idempotency; "
-        "api_destination: EventBridge posts a short card itself, no code.",
+        description="lambda: Adaptive Cards with facts, links, retries and idempotency, queued per channel and "
+        "posted at the channel's rate; api_destination: EventBridge posts a short card itself, no code; "
+        "amazon_q: Amazon Q Developer in chat applications posts AWS's own notifications (no webhook).",
     )
     secret_name: Annotated[str, _pattern_validator(SECRET_NAME_PATTERN, "a Secrets Manager secret name")] | None = (
         Field(
@@ -1068,6 +1095,56 @@ class Channel(BaseModel):
             "<platform>/teams/<channel>. Store the URL with python -m tools.teams_webhook.",
         )
     )
+    rate_limit_per_second: float = Field(
+        default=TEAMS_POSTS_PER_SECOND,
+        description="Posts per second to the channel's webhook (Microsoft documents about 4 per second per "
+        "webhook); api_destination channels take a whole number.",
+    )
+    amazon_q: AmazonQChannel | None = Field(
+        default=None, description="The Teams channel Amazon Q Developer posts to (delivery: amazon_q only)."
+    )
+
+    @model_validator(mode="after")
+    def _delivery_settings(self) -> Channel:
+        rate = self.rate_limit_per_second
+        if self.delivery == "amazon_q":
+            if self.amazon_q is None:
+                raise ValueError(
+                    f"amazon_q: channel {self.name!r} has delivery amazon_q but no amazon_q settings; "
+                    "allowed: amazon_q: {team_id, channel_id, tenant_id}"
+                )
+            if self.secret_name is not None:
+                raise ValueError(
+                    f"secret_name: {self.secret_name!r} is set on the amazon_q channel {self.name!r}; allowed: "
+                    "no webhook secret (Amazon Q Developer posts through its own Teams app)"
+                )
+            if "rate_limit_per_second" in self.model_fields_set:
+                raise ValueError(
+                    f"rate_limit_per_second: {rate:g} is set on the amazon_q channel {self.name!r}; allowed: only on "
+                    "lambda and api_destination channels"
+                )
+            return self
+        if self.amazon_q is not None:
+            raise ValueError(
+                f"amazon_q: set on channel {self.name!r} whose delivery is {self.delivery}; allowed: only with "
+                "delivery: amazon_q"
+            )
+        if self.delivery == "api_destination":
+            # AWS::Events::ApiDestination InvocationRateLimitPerSecond: an integer from 1 to 300.
+            if rate != int(rate) or not 1 <= rate <= 300:
+                raise ValueError(
+                    f"rate_limit_per_second: {rate:g} on the api_destination channel {self.name!r}; allowed: a whole "
+                    "number from 1 to 300 (EventBridge's InvocationRateLimitPerSecond)"
+                )
+        elif not 0.1 <= rate <= 20:
+            raise ValueError(
+                f"rate_limit_per_second: {rate:g} on channel {self.name!r}; allowed: 0.1 to 20 posts per second"
+            )
+        return self
+
+    @property
+    def has_webhook(self) -> bool:
+        return self.delivery != "amazon_q"
 
     def secret(self, platform: str) -> str:
         """The secret holding the channel's webhook URL: the one named here, or the one the stack creates."""
@@ -1086,6 +1163,13 @@ class NotificationsConfig(BaseModel):
 
     channels: list[Channel] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
+    burst_summary_after: int | None = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="A channel gets at most this many cards of one event kind per minute; beyond it the notifier "
+        "posts one summary card per batch, linking each pipeline (lambda channels; null: never summarize).",
+    )
 
     @model_validator(mode="after")
     def _routes_name_channels(self) -> NotificationsConfig:
@@ -1102,15 +1186,13 @@ class NotificationsConfig(BaseModel):
 
     @model_validator(mode="after")
     def _targets_per_rule(self) -> NotificationsConfig:
-        # One EventBridge rule per kind: the notifier function plus one API destination per channel.
-        api = {c.name for c in self.channels if c.delivery == "api_destination"}
+        # One EventBridge rule per kind, one target per channel (its queue, API destination or Amazon Q topic).
         for kind in EVENT_KINDS:
-            routed = self.channels_for(kind)
-            targets = len(api & set(routed)) + (1 if set(routed) - api else 0)
+            targets = len(self.channels_for(kind))
             if targets > 5:
                 raise ValueError(
-                    f"routes: {kind} goes to {targets} targets; allowed: at most 5 per event kind (an EventBridge "
-                    "rule's limit; the notifier function counts once, each api_destination channel once)"
+                    f"routes: {kind} goes to {targets} channels; allowed: at most 5 per event kind (an EventBridge "
+                    "rule's limit of 5 targets; each channel is one target)"
                 )
         return self
 
@@ -1405,7 +1487,8 @@ class PlatformConfig(BaseModel):
     def _webhook_secrets(self) -> list[str]:
         by_secret: dict[str, list[str]] = {}
         for channel in self.notifications.channels:
-            by_secret.setdefault(channel.secret(self.name), []).append(channel.name)
+            if channel.has_webhook:
+                by_secret.setdefault(channel.secret(self.name), []).append(channel.name)
         return [
             f"notifications.channels: {channels} would share the secret {secret!r}; allowed: one secret per channel"
             for secret, channels in sorted(by_secret.items())

@@ -134,6 +134,21 @@ class Names:
         """Name of a channel's EventBridge connection and API destination (at most 12 + 6 + 32 characters)."""
         return f"{self.teams_api_destination_prefix}{channel.name}"
 
+    @property
+    def notification_rule_prefix(self) -> str:
+        """Every notification rule is named <platform>-notify-<kind>."""
+        return f"{self.prefix}-notify-"
+
+    def notification_queue(self, channel: Channel) -> str:
+        """A lambda channel's FIFO queue (at most 12 + 8 + 32 + 5 characters of SQS's 80)."""
+        return f"{self.prefix}-notify-{channel.name}.fifo"
+
+    def notification_dead_letter_queue(self, channel: Channel) -> str:
+        return f"{self.prefix}-notify-{channel.name}-dlq.fifo"
+
+    def amazon_q_configuration(self, channel: Channel) -> str:
+        return f"{self.prefix}-{channel.name}"
+
     def webhook_secret(self, channel: Channel) -> str:
         """The secret holding a channel's webhook URL: the one the config names, or the one the stack creates."""
         return channel.secret(self.prefix)

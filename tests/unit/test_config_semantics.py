@@ -488,3 +488,80 @@ def test_messages_say_what_is_allowed_not_a_regular_expression(raw: dict[str, An
         "characters: letters, digits and / _ . ~ ! $ & ' ( ) * + , ; = : @ % - (what a load balancer health check "
         "takes; no query string)",
     ]
+
+
+TEAM = "19b2c3d4-0000-4000-8000-00000000abcd"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+AMAZON_Q = {"team_id": TEAM, "channel_id": "19:a1b2c3d4e5f6@thread.tacv2", "tenant_id": TENANT}
+
+
+def test_an_amazon_q_channel_is_accepted_and_has_no_webhook(raw: dict[str, Any]) -> None:
+    raw["notifications"]["channels"].append({"name": "ops", "delivery": "amazon_q", "amazon_q": AMAZON_Q})
+    raw["notifications"]["routes"].append({"events": ["pipeline_failed"], "channels": ["ops"]})
+    config = parse_config(raw)
+    ops = config.notifications.channels[-1]
+    assert not ops.has_webhook and ops.amazon_q is not None and ops.amazon_q.team_id == TEAM
+    assert config.notifications.channels_for("pipeline_failed") == ["alerts", "releases", "ops"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "problem"),
+    [
+        (
+            {"name": "ops", "delivery": "amazon_q"},
+            "amazon_q: channel 'ops' has delivery amazon_q but no amazon_q settings; allowed: amazon_q: "
+            "{team_id, channel_id, tenant_id}",
+        ),
+        (
+            {"name": "ops", "delivery": "amazon_q", "amazon_q": AMAZON_Q, "secret_name": "acme/ops"},
+            "secret_name: 'acme/ops' is set on the amazon_q channel 'ops'; allowed: no webhook secret",
+        ),
+        (
+            {"name": "ops", "delivery": "amazon_q", "amazon_q": AMAZON_Q, "rate_limit_per_second": 2},
+            "rate_limit_per_second: 2 is set on the amazon_q channel 'ops'; allowed: only on lambda and "
+            "api_destination channels",
+        ),
+        (
+            {"name": "ops", "amazon_q": AMAZON_Q},
+            "amazon_q: set on channel 'ops' whose delivery is lambda; allowed: only with delivery: amazon_q",
+        ),
+        (
+            {"name": "ops", "delivery": "api_destination", "rate_limit_per_second": 2.5},
+            "rate_limit_per_second: 2.5 on the api_destination channel 'ops'; allowed: a whole number from 1 to 300",
+        ),
+        (
+            {"name": "ops", "rate_limit_per_second": 50},
+            "rate_limit_per_second: 50 on channel 'ops'; allowed: 0.1 to 20",
+        ),
+        (
+            {"name": "ops", "delivery": "amazon_q", "amazon_q": {**AMAZON_Q, "channel_id": "general"}},
+            "a Teams channel id such as 19:abc123@thread.tacv2",
+        ),
+        (
+            {"name": "ops", "delivery": "amazon_q", "amazon_q": {**AMAZON_Q, "tenant_id": "contoso"}},
+            "a Microsoft Entra tenant id",
+        ),
+    ],
+)
+def test_channel_delivery_settings_say_what_is_allowed(
+    raw: dict[str, Any], channel: dict[str, Any], problem: str
+) -> None:
+    raw["notifications"]["channels"].append(channel)
+    raw["notifications"]["routes"].append({"events": ["pipeline_failed"], "channels": ["ops"]})
+    message = only_problem(raw)
+    assert problem in message and "Traceback" not in message, message
+
+
+def test_each_channel_is_one_target_of_its_rules(raw: dict[str, Any]) -> None:
+    for n in range(4):
+        raw["notifications"]["channels"].append({"name": f"team{n}"})
+    raw["notifications"]["routes"].append({"events": ["pipeline_failed"], "channels": [f"team{n}" for n in range(4)]})
+    assert "routes: pipeline_failed goes to 6 channels; allowed: at most 5 per event kind" in only_problem(raw)
+
+
+def test_burst_summaries_are_configurable_or_off(raw: dict[str, Any]) -> None:
+    assert parse_config(raw).notifications.burst_summary_after == 10
+    raw["notifications"]["burst_summary_after"] = None
+    assert parse_config(raw).notifications.burst_summary_after is None
+    raw["notifications"]["burst_summary_after"] = 0
+    assert "burst_summary_after" in only_problem(raw)
