@@ -89,6 +89,9 @@ class _Run:
     jitter: Callable[[], float]
     fields: dict[str, Any]
     timeout: float
+    # Called before every attempt (the channel's pacer) and with every 429's Retry-After seconds.
+    before_attempt: Callable[[], None] = lambda: None
+    retry_after: Callable[[float], None] = lambda seconds: None
     attempt: int = 1
     started: float = 0.0
     status: int | None = None
@@ -168,6 +171,8 @@ class DeadlineRetry(Retry):
             )
         new = super().increment(method, url, response, error, _pool, _stacktrace)  # MaxRetryError when exhausted
         after = retry_after_seconds(response.headers.get("Retry-After")) if run.status == 429 and response else None
+        if after is not None:
+            run.retry_after(after)
         new.wait = (after, True) if after is not None else (new.get_backoff_time(), False)
         left_after_wait = run.remaining_seconds() - run.policy.safety_margin_seconds - new.wait[0]
         if left_after_wait < run.timeout:
@@ -193,6 +198,7 @@ class DeadlineRetry(Retry):
             **self.run.fields,
         )
         self.run.sleep(seconds)
+        self.run.before_attempt()
         self.run.attempt += 1
         self.run.started = time.monotonic()
 
@@ -207,15 +213,28 @@ def post_json(
     jitter: Callable[[], float] = random.random,
     http: urllib3.PoolManager | None = None,
     log_fields: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    before_attempt: Callable[[], None] | None = None,
+    retry_after: Callable[[float], None] | None = None,
 ) -> DeliveryResult:
-    """POST ``body`` to ``url`` until it is accepted, refused, or out of attempts or time."""
+    """POST ``body`` to ``url`` until it is accepted, refused, or out of attempts or time.
+
+    headers: added to every attempt (e.g. Authorization); before_attempt: called before each attempt
+    (a pacer that waits for the channel's next slot); retry_after: told each 429's Retry-After.
+    """
     fields = dict(log_fields or {})
+    if before_attempt is not None:
+        before_attempt()  # the first attempt waits for its slot before its time budget is measured
     # urllib3 gives every attempt this timeout; DeadlineRetry starts one only with that much time left.
     timeout = min(policy.http_timeout_seconds, remaining_seconds() - policy.safety_margin_seconds)
     if timeout < policy.min_attempt_seconds:
         logger.error("delivery gave up: no time left", attempts=0, **fields)
         return DeliveryResult(False, 0, None, "out_of_time")
     run = _Run(policy, remaining_seconds, sleep, jitter, fields, timeout, started=time.monotonic())
+    if before_attempt is not None:
+        run.before_attempt = before_attempt
+    if retry_after is not None:
+        run.retry_after = retry_after
     retry = DeadlineRetry(
         total=policy.max_attempts - 1,
         allowed_methods=None,  # POST too, as before: after a timeout a rare duplicate card beats a lost one
@@ -228,7 +247,7 @@ def post_json(
             "POST",
             url,
             body=body,
-            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+            headers={**(headers or {}), "Content-Type": "application/json", "User-Agent": USER_AGENT},
             retries=retry,
             redirect=False,  # a webhook that redirects is misconfigured: never re-send the card elsewhere
             timeout=urllib3.Timeout(total=timeout),

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from notifier_auth import TokenCache, TokenError
 from notifier_cards import CardContext, CommitInfo, build_card, workflows_message
 from notifier_delivery import DeliveryResult
 from notifier_events import AwsEvent, EventKind, classify
 from notifier_idempotency import Claim, OncePerChannel
 from notifier_logging import logger
-from notifier_secrets import WebhookSecretError, WebhookSecrets
+from notifier_secrets import Webhook, WebhookSecretError, WebhookSecrets
 from notifier_settings import Settings
 
 DEFAULT_BUDGET_SECONDS = 60.0
@@ -26,7 +27,15 @@ DEFAULT_BUDGET_SECONDS = 60.0
 
 class Poster(Protocol):
     def __call__(
-        self, url: str, body: bytes, remaining_seconds: Callable[[], float], log_fields: Mapping[str, Any]
+        self,
+        url: str,
+        body: bytes,
+        remaining_seconds: Callable[[], float],
+        log_fields: Mapping[str, Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+        before_attempt: Callable[[], None] | None = None,
+        retry_after: Callable[[float], None] | None = None,
     ) -> DeliveryResult: ...
 
 
@@ -40,6 +49,15 @@ class Dependencies:
     deliveries: OncePerChannel
     commit_lookup: CommitLookup
     post: Poster
+    # Entra ID tokens for workflows whose trigger only accepts callers of the tenant.
+    tokens: TokenCache | None = None
+
+
+def authorization(webhook: Webhook, deps: Dependencies, remaining_seconds: Callable[[], float]) -> dict[str, str]:
+    """The Authorization header a webhook needs (none for a plain Workflows URL); TokenError if none can be had."""
+    if webhook.entra is None or deps.tokens is None:
+        return {}
+    return deps.tokens.authorization(webhook.entra, timeout=max(0.1, min(5.0, remaining_seconds() - 2.0)))
 
 
 @dataclass(frozen=True)
@@ -104,13 +122,23 @@ def _deliver(
     fields: dict[str, Any] = {"event_id": event.get_id, "kind": kind.value, "channel": channel}
     secret_id = settings.channel_secrets[channel]
     try:
-        url = deps.secrets.webhook_url(secret_id)
+        webhook = deps.secrets.webhook(secret_id)
     except WebhookSecretError as error:
         logger.error("webhook secret unusable", secret_id=secret_id, error=str(error), **fields)
         return "failed"
 
     def send() -> DeliveryResult:
-        return deps.post(url, body, deadline.remaining_seconds, fields)
+        try:
+            headers = authorization(webhook, deps, deadline.remaining_seconds)
+        except TokenError as error:
+            logger.error("no Entra ID token", error=str(error), status=error.status, oauth_error=error.error, **fields)
+            if error.status in (400, 401):
+                deps.secrets.invalidate(secret_id)  # a rotated client secret is read next time
+            return DeliveryResult(False, 0, error.status, "no_token")
+        result = deps.post(webhook.url, body, deadline.remaining_seconds, fields, headers=headers)
+        if result.status_code == 401 and webhook.entra is not None and deps.tokens is not None:
+            deps.tokens.invalidate(webhook.entra)  # the next attempt asks for a fresh token
+        return result
 
     try:
         claim, result = deps.deliveries.post(event.get_id, channel, kind.value, send, deadline.remaining_seconds)

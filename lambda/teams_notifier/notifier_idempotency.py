@@ -9,7 +9,7 @@ the Lambda retry of the event can post.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -131,3 +131,41 @@ def _post(
     if not result.ok:
         raise _NotDeliveredError(result.outcome)
     return {**delivery, "kind": kind, "status_code": result.status_code, "attempts": result.attempts}
+
+
+def post_together(
+    deliveries: OncePerChannel,
+    event_ids: Sequence[str],
+    channel: str,
+    kind: str,
+    send: Callable[[list[str]], DeliveryResult],
+    remaining_seconds: Callable[[], float],
+) -> tuple[Claim, DeliveryResult | None, list[str]]:
+    """One card for several events (a burst summary), each event still posted at most once per channel.
+
+    Every event's claim is taken, one inside the other, and ``send`` posts the card for those not
+    already done; the claims are then completed together, or all released if the post failed.
+    Returns the outcome, the post's result and the events the card carried.
+    """
+    carried: list[str] = []
+
+    def claim_from(index: int) -> DeliveryResult:
+        while index < len(event_ids):
+
+            def rest(position: int = index) -> DeliveryResult:
+                carried.append(event_ids[position])
+                return claim_from(position + 1)
+
+            claim, result = deliveries.post(event_ids[index], channel, kind, rest, remaining_seconds)
+            if claim is Claim.DONE:  # posted before: leave it out and go on outside its claim
+                index += 1
+                continue
+            if claim is Claim.IN_PROGRESS:
+                return DeliveryResult(False, 0, None, "in_progress")
+            return result or DeliveryResult(False, 0, None, "claim_failed")
+        return send(list(carried)) if carried else DeliveryResult(True, 0, None, "nothing_to_post")
+
+    result = claim_from(0)
+    if result.ok:
+        return (Claim.POSTED if carried else Claim.DONE), result, carried
+    return (Claim.IN_PROGRESS if result.outcome == "in_progress" else Claim.FAILED), result, []

@@ -10,7 +10,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -27,6 +27,10 @@ HTTP_TIMEOUT_SECONDS = "HTTP_TIMEOUT_SECONDS"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
 SECRET_CACHE_SECONDS = "SECRET_CACHE_SECONDS"  # noqa: S105 - a variable name, not a secret
 PULL_REQUEST_PROJECT_SUFFIX = "PULL_REQUEST_PROJECT_SUFFIX"
+CHANNEL_QUEUES = "CHANNEL_QUEUES"
+DEAD_LETTER_QUEUES = "DEAD_LETTER_QUEUES"
+RATE_LIMITS = "RATE_LIMITS"
+BURST_SUMMARY_AFTER = "BURST_SUMMARY_AFTER"
 # Powertools' own variable; read here only to give the Logger this function's default service name.
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 DEFAULT_SERVICE_NAME = "teams-notifier"
@@ -43,11 +47,17 @@ ALL_VARIABLES = (
     MAX_ATTEMPTS,
     SECRET_CACHE_SECONDS,
     PULL_REQUEST_PROJECT_SUFFIX,
+    CHANNEL_QUEUES,
+    DEAD_LETTER_QUEUES,
+    RATE_LIMITS,
+    BURST_SUMMARY_AFTER,
     SERVICE_NAME,
 )
 
-# The stack gives the function a 60 s timeout; one HTTP attempt must fit well inside it.
+# The stack gives the function a 120 s timeout; one HTTP attempt must fit well inside it.
 MAX_HTTP_TIMEOUT_SECONDS = 30.0
+# Microsoft documents about 4 posts per second per Teams webhook.
+DEFAULT_RATE_PER_SECOND = 4.0
 
 
 class SettingsError(ValueError):
@@ -71,9 +81,18 @@ class Settings:
     max_attempts: int
     secret_cache_seconds: int
     pull_request_project_suffix: str
+    # SQS delivery: queue name -> channel, channel -> dead-letter queue URL, channel -> posts per second.
+    channel_queues: Mapping[str, str] = field(default_factory=dict)
+    dead_letter_queues: Mapping[str, str] = field(default_factory=dict)
+    rate_limits: Mapping[str, float] = field(default_factory=dict)
+    # Individual cards of one kind per channel per minute before a burst is summarized (0: never).
+    burst_summary_after: int = 10
 
     def channels_for(self, kind: str) -> tuple[str, ...]:
         return self.routes.get(kind, ())
+
+    def rate_for(self, channel: str) -> float:
+        return self.rate_limits.get(channel, DEFAULT_RATE_PER_SECOND)
 
 
 def _shown(raw: str) -> str:
@@ -176,6 +195,29 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             )
         environments[account] = environment.strip()
 
+    queues_value = _json(env, CHANNEL_QUEUES, "{}")
+    if not isinstance(queues_value, dict) or not all(isinstance(v, str) for v in queues_value.values()):
+        raise SettingsError(CHANNEL_QUEUES, "must be a JSON object of queue name -> channel")
+    channel_queues = {str(q): c for q, c in queues_value.items()}
+    known_channels(CHANNEL_QUEUES, tuple(channel_queues.values()), "the object")
+
+    dead_letters_value = _json(env, DEAD_LETTER_QUEUES, "{}")
+    if not isinstance(dead_letters_value, dict) or not all(
+        isinstance(v, str) and v.startswith("https://") for v in dead_letters_value.values()
+    ):
+        raise SettingsError(DEAD_LETTER_QUEUES, "must be a JSON object of channel -> dead-letter queue URL (https://)")
+    known_channels(DEAD_LETTER_QUEUES, tuple(dead_letters_value), "the object")
+
+    rates_value = _json(env, RATE_LIMITS, "{}")
+    if not isinstance(rates_value, dict):
+        raise SettingsError(RATE_LIMITS, "must be a JSON object of channel -> posts per second")
+    rate_limits: dict[str, float] = {}
+    for channel, rate in rates_value.items():
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.1 <= rate <= 20:
+            raise SettingsError(RATE_LIMITS, f"channel {channel!r}: {rate!r}; allowed: 0.1 to 20 posts per second")
+        rate_limits[channel] = float(rate)
+    known_channels(RATE_LIMITS, tuple(rate_limits), "the object")
+
     return Settings(
         platform_name=platform_name,
         routes=MappingProxyType(routes),
@@ -185,7 +227,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         idempotency_ttl_seconds=int(_number(env, IDEMPOTENCY_TTL_SECONDS, 172800, 3600, 366 * 86400, integer=True)),
         environments=MappingProxyType(environments),
         http_timeout_seconds=_number(env, HTTP_TIMEOUT_SECONDS, 5.0, 0.05, MAX_HTTP_TIMEOUT_SECONDS, integer=False),
-        max_attempts=int(_number(env, MAX_ATTEMPTS, 4, 1, 10, integer=True)),
+        # Bounded by the invocation's deadline too: enough attempts to ride out a minute-long outage.
+        max_attempts=int(_number(env, MAX_ATTEMPTS, 40, 1, 100, integer=True)),
         secret_cache_seconds=int(_number(env, SECRET_CACHE_SECONDS, 300, 0, 86400, integer=True)),
         pull_request_project_suffix=env.get(PULL_REQUEST_PROJECT_SUFFIX, "-pr").strip(),
+        channel_queues=MappingProxyType(channel_queues),
+        dead_letter_queues=MappingProxyType(dict(dead_letters_value)),
+        rate_limits=MappingProxyType(rate_limits),
+        burst_summary_after=int(_number(env, BURST_SUMMARY_AFTER, 10, 0, 1000, integer=True)),
     )

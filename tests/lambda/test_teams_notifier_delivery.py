@@ -288,9 +288,9 @@ def test_a_live_claim_of_another_invocation_is_skipped(monkeypatch: pytest.Monke
     module, deps = start(monkeypatch)
     concurrent: list[dict[str, Any]] = []
 
-    def post(url: str, body: bytes, remaining: Any, fields: Any) -> Any:
+    def post(url: str, body: bytes, remaining: Any, fields: Any, **options: Any) -> Any:
         concurrent.append(invoke(module, deps))  # runs while this invocation holds the claim
-        return real_post(url, body, remaining, fields)
+        return real_post(url, body, remaining, fields, **options)
 
     real_post = deps.post
     assert invoke(module, dataclasses.replace(deps, post=post))["posted"] == ["alerts"]
@@ -303,7 +303,7 @@ def test_a_crash_mid_delivery_blocks_until_the_claim_expires_then_is_taken_over(
 ) -> None:
     module, deps = start(monkeypatch)
 
-    def crash(url: str, body: bytes, remaining: Any, fields: Any) -> Any:
+    def crash(url: str, body: bytes, remaining: Any, fields: Any, **options: Any) -> Any:
         raise Crash
 
     with pytest.raises(Crash):
@@ -321,9 +321,9 @@ def test_claim_lasts_longer_than_the_invocation(monkeypatch: pytest.MonkeyPatch,
     module, deps = start(monkeypatch)
     seen: dict[str, Any] = {}
 
-    def post(url: str, body: bytes, remaining: Any, fields: Any) -> Any:
+    def post(url: str, body: bytes, remaining: Any, fields: Any, **options: Any) -> Any:
         seen.update(delivery_item(EVENT_ID, "alerts"))
-        return real_post(url, body, remaining, fields)
+        return real_post(url, body, remaining, fields, **options)
 
     real_post = deps.post
     deps = dataclasses.replace(deps, post=post)

@@ -41,8 +41,12 @@ def test_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dict(settings.environments) == {}
     assert settings.idempotency_table == "acme-notifier-idempotency"
     assert (settings.idempotency_ttl_seconds, settings.http_timeout_seconds) == (172800, 5.0)
-    assert (settings.max_attempts, settings.secret_cache_seconds) == (4, 300)
+    # Attempts are bounded by the invocation's deadline too: enough to ride out a minute-long outage.
+    assert (settings.max_attempts, settings.secret_cache_seconds) == (40, 300)
     assert settings.pull_request_project_suffix == "-pr"
+    # Without queue settings (a direct invocation): no queues, Microsoft's 4 per second, summaries after 10.
+    assert dict(settings.channel_queues) == {} and settings.rate_for("alerts") == 4.0
+    assert settings.burst_summary_after == 10
     with pytest.raises(TypeError):
         settings.routes["pipeline_failed"] = ("x",)  # read-only
 
@@ -74,7 +78,15 @@ def test_defaults_and_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
         ("HTTP_TIMEOUT_SECONDS", "0", "between"),
         ("HTTP_TIMEOUT_SECONDS", "60", "between"),
         ("HTTP_TIMEOUT_SECONDS", "nan", "between"),
-        ("MAX_ATTEMPTS", "0", "between 1 and 10"),
+        ("MAX_ATTEMPTS", "0", "between 1 and 100"),
+        ("CHANNEL_QUEUES", '{"acme-notify-ops.fifo": "ops"}', "ops that CHANNEL_SECRETS does not define"),
+        ("CHANNEL_QUEUES", '["acme-notify-alerts.fifo"]', "queue name -> channel"),
+        ("DEAD_LETTER_QUEUES", '{"alerts": "sqs://nope"}', "dead-letter queue URL (https://)"),
+        ("DEAD_LETTER_QUEUES", '{"ops": "https://sqs.eu-west-1.amazonaws.com/1/q"}', "ops that CHANNEL_SECRETS"),
+        ("RATE_LIMITS", '{"alerts": 0}', "channel 'alerts': 0; allowed: 0.1 to 20"),
+        ("RATE_LIMITS", '{"alerts": true}', "allowed: 0.1 to 20"),
+        ("RATE_LIMITS", '{"ops": 4}', "ops that CHANNEL_SECRETS does not define"),
+        ("BURST_SUMMARY_AFTER", "-1", "between 0 and 1000"),
         ("MAX_ATTEMPTS", "2.5", "must be an integer"),
         ("SECRET_CACHE_SECONDS", "-1", "between 0"),
     ],
@@ -114,5 +126,6 @@ def test_every_variable_is_named_in_one_place(monkeypatch: pytest.MonkeyPatch) -
     assert set(notifier_settings.ALL_VARIABLES) == {
         "PLATFORM_NAME", "ROUTES", "CHANNEL_SECRETS", "FALLBACK_CHANNELS", "IDEMPOTENCY_TABLE",
         "IDEMPOTENCY_TTL_SECONDS", "ENVIRONMENTS", "HTTP_TIMEOUT_SECONDS", "MAX_ATTEMPTS", "SECRET_CACHE_SECONDS",
-        "PULL_REQUEST_PROJECT_SUFFIX", "POWERTOOLS_SERVICE_NAME",
+        "PULL_REQUEST_PROJECT_SUFFIX", "POWERTOOLS_SERVICE_NAME", "CHANNEL_QUEUES", "DEAD_LETTER_QUEUES",
+        "RATE_LIMITS", "BURST_SUMMARY_AFTER",
     }  # fmt: skip
