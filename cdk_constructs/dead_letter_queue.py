@@ -32,6 +32,8 @@ class DeadLetterQueue(Construct):
 
     encryption_key: a customer key (EventBridge and Lambda need its key policy to allow them);
     default: SQS-managed encryption.
+    queue_name: a fixed name (a FIFO queue's must end in .fifo); fifo: the dead-letter queue of a FIFO
+    queue must itself be FIFO.
     """
 
     def __init__(
@@ -42,11 +44,15 @@ class DeadLetterQueue(Construct):
         purpose: str,
         alarm_name: str,
         encryption_key: kms.IKey | None = None,
+        queue_name: str | None = None,
+        fifo: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.queue = sqs.Queue(
             self,
             "Queue",
+            queue_name=queue_name,
+            fifo=fifo or None,
             encryption=sqs.QueueEncryption.KMS if encryption_key else sqs.QueueEncryption.SQS_MANAGED,
             encryption_master_key=encryption_key,
             enforce_ssl=True,
@@ -72,6 +78,23 @@ class DeadLetterQueue(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+
+
+def admit_rules(queue: sqs.IQueue, sid: str, rule_arn_pattern: str, *, account: str) -> None:
+    """One statement letting EventBridge send to `queue` from every rule whose ARN matches the pattern.
+
+    aws-cdk-lib's targets add one statement per rule, and an SQS policy holds at most 20 statements
+    and 8,192 bytes (SQS policy quotas): a queue fed by twenty rules would fail to deploy.
+    """
+    queue.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage"],
+            resources=[queue.queue_arn],
+            conditions={"ArnLike": {"aws:SourceArn": rule_arn_pattern}, "StringEquals": {"aws:SourceAccount": account}},
+        )
+    )
 
 
 def admit_rule(queue: sqs.IQueue, rule: events.IRule) -> None:

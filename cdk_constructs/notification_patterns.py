@@ -172,3 +172,29 @@ def simple_card_input(detail_type: str) -> tuple[dict[str, str], dict[str, Any]]
         ],
     }
     return paths, envelope
+
+
+def amazon_q_input(detail_type: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """(input paths, input template) of an Amazon Q Developer custom notification for the event.
+
+    Amazon Q Developer in chat applications does not render CodePipeline, CodeBuild, CodeDeploy or
+    CodeCommit events that reach it through EventBridge rules; it renders custom notifications
+    (version "1.0", source "custom"), which an input transformer can make from them (docs/adr/0007).
+    """
+    title, paths, link = SIMPLE_CARDS[detail_type]
+    paths = {**paths, "account": "$.account", "region": "$.region", "time": "$.time", "id": "$.id"}
+    content: dict[str, Any] = {
+        "textType": "client-markdown",
+        "title": title,
+        "description": f"{detail_type} in account <account>, <region>, at <time>",
+    }
+    if link:
+        content["nextSteps"] = [f"Open in the AWS console: {link}"]
+    document = {
+        "version": "1.0",
+        "source": "custom",
+        "id": "<id>",
+        "content": content,
+        "metadata": {"eventType": detail_type, "summary": title},
+    }
+    return paths, document

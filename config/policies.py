@@ -53,12 +53,26 @@ TOOLING_UNSCOPED_ACTIONS = (
     "codeartifact:CreateDomain",  # AWS::CodeArtifact::Domain create
     "codeartifact:CreateRepository",  # AWS::CodeArtifact::Repository create
     "codecommit:ListRepositories",  # AWS::CodeCommit::Repository delete
+    "lambda:CreateEventSourceMapping",  # AWS::Lambda::EventSourceMapping create (the notifier's queues)
     "dynamodb:DescribeEndpoints",  # AWS::DynamoDB::GlobalTable: dynamodb:Describe*
     "dynamodb:DescribeLimits",
     "dynamodb:DescribeReservedCapacity",
     "dynamodb:DescribeReservedCapacityOfferings",
     "secretsmanager:GetRandomPassword",  # AWS::SecretsManager::Secret create and update
 )
+
+# Amazon Q Developer channel configurations (only when the config has amazon_q channels): the actions
+# their handlers call that IAM authorizes on no resource; the rest is scoped to the prefix.
+CHATBOT_UNSCOPED_ACTIONS = (
+    "chatbot:CreateMicrosoftTeamsChannelConfiguration",
+    "chatbot:GetMicrosoftTeamsChannelConfiguration",
+    "chatbot:ListTagsForResource",
+)
+
+
+def uses_amazon_q(config: PlatformConfig) -> bool:
+    return any(c.delivery == "amazon_q" for c in config.notifications.channels)
+
 
 # Exactly the role, policy and instance-profile actions the create, update and delete handlers of
 # AWS::IAM::Role, ::Policy, ::ManagedPolicy and ::InstanceProfile call, plus passing the platform's
@@ -131,6 +145,8 @@ def _prefixed(config: PlatformConfig, account: str, tooling: bool) -> dict[str, 
     }
     if tooling:
         domain = config.codeartifact.domain
+        # Event source mappings are named by a UUID that AWS assigns; only the notifier has them.
+        scoped["lambda"].append(f"arn:aws:lambda:*:{account}:event-source-mapping:*")
         scoped |= {
             "codeartifact": [
                 f"arn:aws:codeartifact:*:{account}:domain/{domain}",
@@ -147,6 +163,9 @@ def _prefixed(config: PlatformConfig, account: str, tooling: bool) -> dict[str, 
             "secretsmanager": [f"arn:aws:secretsmanager:*:{account}:secret:{p}/*"],
             "sns": [f"arn:aws:sns:*:{account}:{p}-*"],
         }
+        if uses_amazon_q(config):
+            # Global: chat-configuration ARNs have no region.
+            scoped["chatbot"] = [f"arn:aws:chatbot::{account}:chat-configuration/*/{p}-*"]
     return scoped
 
 
@@ -160,7 +179,11 @@ def execution_policy(config: PlatformConfig, account: str) -> dict[str, Any]:
     if not (tooling or target):
         raise ValueError(f"account {account} is not an account of the {config.name} platform")
     services = sorted(set(TOOLING_SERVICES if tooling else ()) | set(TARGET_SERVICES if target else ()))
-    unscoped = sorted(set(TOOLING_UNSCOPED_ACTIONS if tooling else ()) | set(TARGET_UNSCOPED_ACTIONS if target else ()))
+    unscoped = sorted(
+        set(TOOLING_UNSCOPED_ACTIONS if tooling else ())
+        | set(CHATBOT_UNSCOPED_ACTIONS if tooling and uses_amazon_q(config) else ())
+        | set(TARGET_UNSCOPED_ACTIONS if target else ())
+    )
     prefix = config.name
     statements: list[dict[str, Any]] = [
         {"Sid": "InfrastructureServices", "Effect": "Allow", "Action": [f"{s}:*" for s in services], "Resource": "*"},
@@ -238,6 +261,7 @@ STATEMENT_REASONS = {
             "(explicitly, or through its stack name), so the statement is limited to that prefix."
         )
         for service in (
+            "chatbot",
             "codeartifact",
             "codebuild",
             "codecommit",

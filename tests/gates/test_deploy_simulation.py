@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from config import parse_config
-from config.model import PlatformConfig
+from config.model import EVENT_KINDS, PlatformConfig
 from config.policies import execution_policies
 from tests.platform_synth import SynthesizedPlatform, synth_platform
 from tools import bootstrap
@@ -56,7 +56,8 @@ def test_the_default_platform_would_deploy(
 def varied_config() -> PlatformConfig:
     """Larger and different: 9 services, three environments (one in the tooling account), a new VPC and
     an existing one, HTTPS, an organization, custom deployment configs, a release branch, a service
-    without pull-request validation, and a channel whose secret exists already."""
+    without pull-request validation, a channel whose secret exists already, an Amazon Q Developer
+    channel, and a lambda channel that receives every kind (one queue fed by 20 rules)."""
     data: dict[str, Any] = copy.deepcopy(scaled_config(9))
     data["organization_id"] = "o-a1b2c3d4e5"
     dev, prod = data["environments"]
@@ -77,6 +78,23 @@ def varied_config() -> PlatformConfig:
         {"name": "oncall", "delivery": "api_destination", "secret_name": "shared/teams/oncall"}
     )
     data["notifications"]["routes"].append({"events": ["deployment_failed"], "channels": ["oncall"]})
+    # The third delivery, and a lambda channel posting slower than Microsoft's 4 per second.
+    data["notifications"]["channels"] += [
+        {
+            "name": "ops",
+            "delivery": "amazon_q",
+            "amazon_q": {
+                "team_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                "channel_id": "19:b6ef35dc342d56ba5654e6fc6d25a071@thread.tacv2",
+                "tenant_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+            },
+        },
+        {"name": "audit", "rate_limit_per_second": 2},
+    ]
+    data["notifications"]["routes"] += [
+        {"events": ["pipeline_failed", "deployment_failed", "approval_waiting"], "channels": ["ops"]},
+        {"events": list(EVENT_KINDS), "channels": ["audit"]},
+    ]
     return parse_config(data)
 
 

@@ -19,7 +19,7 @@ from cdk_constructs.custom_resource_provider import PlatformProvider
 from cdk_constructs.lambda_defaults import PlatformFunction
 from cdk_constructs.pull_request_validator import PullRequestValidator
 from cdk_constructs.service_pipeline import ServicePipeline
-from cdk_constructs.teams_notifier import TeamsNotifier
+from cdk_constructs.teams_notifier import NotifierChannel, TeamsNotifier
 from config.model import PlatformConfig
 from config.names import Names
 from tests.platform_synth import cdk_json_context, resources_of_type
@@ -37,10 +37,11 @@ def bare_stack(name: str = "acme-test") -> cdk.Stack:
 def notifier_in(stack: cdk.Stack, **overrides: Any) -> TeamsNotifier:
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     secret = secretsmanager.Secret(stack, "Webhook", encryption_key=key)
+    alerts = NotifierChannel("alerts", secret, "acme-notify-alerts.fifo", "acme-notify-alerts-dlq.fifo", 4.0)
     props: dict[str, Any] = {
         "platform_name": "acme",
         "routes": {"pipeline_failed": ["alerts"], "build_succeeded": []},
-        "secrets": {"alerts": secret},
+        "channels": [alerts],
         "environments": {ACCOUNT: "tooling"},
         "key": key,
         "log_retention": logs.RetentionDays.ONE_MONTH,
@@ -98,14 +99,18 @@ def test_teams_notifier_keeps_its_table_and_grants_what_idempotency_needs() -> N
     # Powertools' idempotency reads the record before it writes, updates and deletes it.
     assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= granted
     assert {"secretsmanager:GetSecretValue", "codepipeline:GetPipelineExecution"} <= granted
-    template.resource_count_is("AWS::CloudWatch::Alarm", 2)
+    # The channel's queue: consumed by the function, refused cards parked in its dead-letter queue.
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= granted
+    # Errors, and per channel: dead letters and backlog.
+    template.resource_count_is("AWS::CloudWatch::Alarm", 3)
+    template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"secrets": {}, "routes": {}}, "no channel to post to"),
-        ({"routes": {"pipeline_failed": ["alerts", "nobody"]}}, "routes name ['nobody'], which have no secret"),
+        ({"channels": [], "routes": {}}, "no channel to post to"),
+        ({"routes": {"pipeline_failed": ["alerts", "nobody"]}}, "routes name ['nobody'], which are not channels"),
     ],
 )
 def test_teams_notifier_refuses_routes_it_cannot_deliver(overrides: dict[str, Any], message: str) -> None:

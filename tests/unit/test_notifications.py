@@ -171,27 +171,67 @@ def test_rule_targets_retry_and_dead_letter(default_platform: SynthesizedPlatfor
             assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [undelivered, "Arn"]}}
 
 
-def test_function_fails_over_to_an_sqs_destination_and_is_alarmed(default_platform: SynthesizedPlatform) -> None:
+def test_each_lambda_channel_has_a_fifo_queue_drained_in_order_with_a_dead_letter_queue(
+    default_platform: SynthesizedPlatform,
+) -> None:
     raw = default_platform.template_json("acme-notifications")
-    (config,) = resources_of_type(raw, "AWS::Lambda::EventInvokeConfig").values()
-    (failures,) = [
-        k for k in resources_of_type(raw, "AWS::SQS::Queue") if k.startswith("TeamsNotifierFunctionFailures")
-    ]
-    assert config["Properties"]["DestinationConfig"] == {
-        "OnFailure": {"Destination": {"Fn::GetAtt": [failures, "Arn"]}}
+    queues = {
+        q["Properties"].get("QueueName"): (k, q["Properties"])
+        for k, q in resources_of_type(raw, "AWS::SQS::Queue").items()
     }
-    assert config["Properties"]["MaximumRetryAttempts"] == 2
+    mappings = [m["Properties"] for m in resources_of_type(raw, "AWS::Lambda::EventSourceMapping").values()]
+    assert len(mappings) == 2  # releases and alerts; announcements is an API destination
+    for channel in ("releases", "alerts"):
+        key, queue = queues[f"acme-notify-{channel}.fifo"]
+        dead_key, dead = queues[f"acme-notify-{channel}-dlq.fifo"]
+        assert queue["FifoQueue"] is True and queue["ContentBasedDeduplication"] is True
+        assert dead["FifoQueue"] is True and dead["MessageRetentionPeriod"] == 14 * 86400
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dead_key, "Arn"]},
+            "maxReceiveCount": 5,
+        }
+        # AWS: a queue's visibility timeout at least six times the function's timeout.
+        assert queue["VisibilityTimeout"] == 6 * 120
+        (mapping,) = [m for m in mappings if m["EventSourceArn"] == {"Fn::GetAtt": [key, "Arn"]}]
+        assert mapping["BatchSize"] == 10 and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        # Every rule that routes the channel puts the event in the channel's one message group.
+        for rule in resources_of_type(raw, "AWS::Events::Rule").values():
+            for target in rule["Properties"]["Targets"]:
+                if target["Arn"] == {"Fn::GetAtt": [key, "Arn"]}:
+                    assert target["SqsParameters"] == {"MessageGroupId": channel}
     alarms = {
         a["Properties"]["AlarmName"]: a["Properties"] for a in resources_of_type(raw, "AWS::CloudWatch::Alarm").values()
     }
     assert set(alarms) == {
         "acme-notifications-UndeliveredEvents",
-        "acme-notifications-FunctionFailures",
         "acme-notifications-errors",
+        "acme-notifications-releases-dead-letters",
+        "acme-notifications-releases-backlog",
+        "acme-notifications-alerts-dead-letters",
+        "acme-notifications-alerts-backlog",
     }
     assert alarms["acme-notifications-errors"]["MetricName"] == "Errors"
-    for name in ("acme-notifications-UndeliveredEvents", "acme-notifications-FunctionFailures"):
+    assert alarms["acme-notifications-alerts-backlog"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    for name in ("acme-notifications-UndeliveredEvents", "acme-notifications-alerts-dead-letters"):
         assert alarms[name]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert not resources_of_type(raw, "AWS::Lambda::EventInvokeConfig")  # nothing invokes it asynchronously
+
+
+def test_every_queue_policy_grants_eventbridge_once_for_all_notification_rules(
+    default_platform: SynthesizedPlatform,
+) -> None:
+    """SQS policies hold at most 20 statements: one statement per queue covers every rule."""
+    raw = default_platform.template_json("acme-notifications")
+    for policy in resources_of_type(raw, "AWS::SQS::QueuePolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert len(statements) <= 2
+        for statement in statements:
+            if statement["Effect"] == "Allow":
+                assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+                assert statement["Condition"]["ArnLike"] == {
+                    "aws:SourceArn": f"arn:aws:events:eu-west-1:{TOOLING}:rule/acme-notify-*"
+                }
+                assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": TOOLING}
 
 
 def test_notifier_runs_newest_python_on_arm_with_routes_but_no_urls(default_platform: SynthesizedPlatform) -> None:
@@ -203,7 +243,7 @@ def test_notifier_runs_newest_python_on_arm_with_routes_but_no_urls(default_plat
     ]
     props = function["Properties"]
     assert props["Runtime"] == "python3.14" and props["Architectures"] == ["arm64"]
-    assert props["Timeout"] == 60
+    assert props["Timeout"] == 120
     variables = props["Environment"]["Variables"]
     routes = json.loads(variables["ROUTES"])
     assert routes["deployment_failed"] == ["alerts", "releases"]

@@ -395,7 +395,17 @@ class Simulator:
     def _place(
         self, stack: StackModel, action: Action, identity: Identity, referenced: list[Identity], usage: Usage
     ) -> list[str]:
-        """ARNs the action acts on: exact matches of its resource types first, else parts of them."""
+        """ARNs the action acts on: exact matches of its resource types first, else parts of them.
+
+        An action that takes the handled resource's own IAM type acts on that resource (the
+        TagResource of an event source mapping tags the mapping, not the function it names).
+        """
+        own = identity.resource_type
+        if own is not None and identity.arn is not None and identity.type in OWN_RESOURCE_ONLY:
+            for type_name, _required in action.resource_types:
+                resource_type = self.iam.resource_type(action.service, type_name)
+                if resource_type is not None and resource_type.arn_format == own.arn_format:
+                    return [identity.arn]
         exact: list[str] = []
         parts: list[str] = []
         for type_name, _required in action.resource_types:
@@ -646,6 +656,10 @@ def _aggregate(permission: str, checks: list[Check]) -> Check:
         note,
         bool(failed),
     )
+
+
+# Resource types whose handlers call multi-type actions (TagResource) on the resource itself only.
+OWN_RESOURCE_ONLY = frozenset({"AWS::Lambda::EventSourceMapping"})
 
 
 def _service_of_type(type_name: str) -> str:

@@ -62,6 +62,7 @@ IAM_TYPE_OF = {
     "AWS::Lambda::Version": "function version",
     "AWS::Lambda::Alias": "function alias",
     "AWS::EC2::EIP": "elastic-ip",
+    "AWS::Chatbot::MicrosoftTeamsChannelConfiguration": "ChatbotConfiguration",
 }
 # Name placeholders of ARN formats that are not spelled like the type's name property.
 NAME_PROPERTY_OF_PLACEHOLDER = {
@@ -71,6 +72,11 @@ NAME_PROPERTY_OF_PLACEHOLDER = {
     ("AWS::CodeDeploy::DeploymentConfig", "DeploymentConfigurationName"): "DeploymentConfigName",
     ("AWS::SSM::Parameter", "ParameterNameWithoutLeadingSlash"): "Name",
     ("AWS::IAM::ManagedPolicy", "PolicyNameWithPath"): "ManagedPolicyName",
+    ("AWS::Chatbot::MicrosoftTeamsChannelConfiguration", "ChatbotConfigurationName"): "ConfigurationName",
+}
+# Placeholders a resource type fixes: chatbot:...:chat-configuration/<type>/<name> of a Teams channel.
+FIXED_PLACEHOLDERS = {
+    ("AWS::Chatbot::MicrosoftTeamsChannelConfiguration", "ConfigurationType"): "microsoft-teams-channel",
 }
 # Types that attach something to another resource and have no ARN of their own.
 ATTACHMENTS = {
@@ -277,7 +283,11 @@ class StackModel:
         return name
 
     def _other_placeholder(self, logical_id: str, placeholder: str, properties: dict[str, Any]) -> str:
-        """A non-name placeholder: from the property it names, from a referenced resource, or opaque."""
+        """A non-name placeholder: fixed by the type, from the property it names, from a referenced resource,
+        or opaque."""
+        fixed = FIXED_PLACEHOLDERS.get((self.resources[logical_id]["Type"], placeholder))
+        if fixed is not None:
+            return fixed
         for candidate in (placeholder, placeholder.removesuffix("Name"), placeholder.removesuffix("Id")):
             if candidate in properties:
                 resolution = Resolution()
