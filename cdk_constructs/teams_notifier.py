@@ -214,6 +214,9 @@ class TeamsNotifier(Construct):
             {
                 "Serverless-LambdaDLQ": "The function is invoked only by SQS event source mappings; what it cannot "
                 "post stays in, or is moved to, each channel's FIFO dead-letter queue (redrive policy).",
+                "Serverless-LambdaEventSourceMappingDestination": "An SQS event source mapping takes no on-failure "
+                "destination (that is for streams and Kafka); each queue's redrive policy moves a message to the "
+                "channel's FIFO dead-letter queue after 5 receives, and the notifier parks refused cards there at once.",
             },
         )
         acknowledge_grant_wildcards(self.function)
