@@ -216,7 +216,7 @@ class TeamsNotifier(Construct):
                 "post stays in, or is moved to, each channel's FIFO dead-letter queue (redrive policy).",
                 "Serverless-LambdaEventSourceMappingDestination": "An SQS event source mapping takes no on-failure "
                 "destination (that is for streams and Kafka); each queue's redrive policy moves a message to the "
-                "channel's FIFO dead-letter queue after 5 receives, and the notifier parks refused cards there at once.",
+                "channel's FIFO dead-letter queue after 5 receives; the notifier parks refused cards there at once.",
             },
         )
         acknowledge_grant_wildcards(self.function)
