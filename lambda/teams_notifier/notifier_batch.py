@@ -29,10 +29,9 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from notifier_auth import TokenError
 from notifier_cards import CardContext, build_card, build_summary_card, summary_item, workflows_message
 from notifier_delivery import DeliveryResult
-from notifier_dispatch import Deadline, Dependencies, authorization
+from notifier_dispatch import Deadline, Dependencies, post_to_webhook
 from notifier_events import AwsEvent, EventKind, MalformedEventError, classify, parse_event
 from notifier_idempotency import Claim, post_together
 from notifier_logging import logger
@@ -248,29 +247,17 @@ class ChannelBatch:
 
         def send(carried: list[str]) -> DeliveryResult:
             payload = body if isinstance(body, bytes) else body(carried)
-            try:
-                headers = authorization(webhook, self.deps, self.deadline.remaining_seconds)
-            except TokenError as error:
-                logger.error(
-                    "no Entra ID token", error=str(error), status=error.status, oauth_error=error.error, **fields
-                )
-                if error.status in (400, 401):
-                    self.deps.secrets.invalidate(secret_id)  # a rotated client secret is read next time
-                return DeliveryResult(False, 0, error.status, "no_token")
-            result = self.deps.post(
-                webhook.url,
+            return post_to_webhook(
+                webhook,
+                secret_id,
                 payload,
+                self.deps,
                 self.deadline.remaining_seconds,
                 {**fields, "card_bytes": len(payload)},
-                headers={**headers, EVENT_IDS_HEADER: ",".join(carried)},
+                headers={EVENT_IDS_HEADER: ",".join(carried)},
                 before_attempt=wait_for_slot,
                 retry_after=lambda seconds: self.runtime.hold(channel, seconds),
             )
-            if result.status_code == 401 and webhook.entra is not None and self.deps.tokens is not None:
-                # The token may have been revoked: a fresh one next time, and the record comes back.
-                self.deps.tokens.invalidate(webhook.entra)
-                return DeliveryResult(False, result.attempts, 401, "token_refused")
-            return result
 
         if single:
             claim, result = self.deps.deliveries.post(

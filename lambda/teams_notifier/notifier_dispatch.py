@@ -60,6 +60,35 @@ def authorization(webhook: Webhook, deps: Dependencies, remaining_seconds: Calla
     return deps.tokens.authorization(webhook.entra, timeout=max(0.1, min(5.0, remaining_seconds() - 2.0)))
 
 
+def post_to_webhook(
+    webhook: Webhook,
+    secret_id: str,
+    body: bytes,
+    deps: Dependencies,
+    remaining_seconds: Callable[[], float],
+    fields: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str] | None = None,
+    **options: Any,
+) -> DeliveryResult:
+    """Post with the webhook's Entra ID token, if it needs one; after a 401 the next post asks for a fresh token.
+
+    Outcome "no_token" when no token could be had; "token_refused" when the webhook refused the token.
+    """
+    try:
+        token = authorization(webhook, deps, remaining_seconds)
+    except TokenError as error:
+        logger.error("no Entra ID token", error=str(error), status=error.status, oauth_error=error.error, **fields)
+        if error.status in (400, 401):
+            deps.secrets.invalidate(secret_id)  # a rotated client secret is read next time
+        return DeliveryResult(False, 0, error.status, "no_token")
+    result = deps.post(webhook.url, body, remaining_seconds, fields, headers={**token, **(headers or {})}, **options)
+    if result.status_code == 401 and webhook.entra is not None and deps.tokens is not None:
+        deps.tokens.invalidate(webhook.entra)  # the token may have been revoked
+        return DeliveryResult(False, result.attempts, 401, "token_refused")
+    return result
+
+
 @dataclass(frozen=True)
 class Deadline:
     remaining_seconds: Callable[[], float]
@@ -128,17 +157,7 @@ def _deliver(
         return "failed"
 
     def send() -> DeliveryResult:
-        try:
-            headers = authorization(webhook, deps, deadline.remaining_seconds)
-        except TokenError as error:
-            logger.error("no Entra ID token", error=str(error), status=error.status, oauth_error=error.error, **fields)
-            if error.status in (400, 401):
-                deps.secrets.invalidate(secret_id)  # a rotated client secret is read next time
-            return DeliveryResult(False, 0, error.status, "no_token")
-        result = deps.post(webhook.url, body, deadline.remaining_seconds, fields, headers=headers)
-        if result.status_code == 401 and webhook.entra is not None and deps.tokens is not None:
-            deps.tokens.invalidate(webhook.entra)  # the next attempt asks for a fresh token
-        return result
+        return post_to_webhook(webhook, secret_id, body, deps, deadline.remaining_seconds, fields)
 
     try:
         claim, result = deps.deliveries.post(event.get_id, channel, kind.value, send, deadline.remaining_seconds)
@@ -153,7 +172,7 @@ def _deliver(
         logger.info("posted", attempts=attempts, status_code=status_code, **fields)
         return "posted"
     if result is not None:
-        if result.outcome == "rejected":
+        if result.outcome in ("rejected", "token_refused"):
             # The webhook refused the URL or the card; re-read the secret next time in case it was rotated.
             deps.secrets.invalidate(secret_id)
         logger.error(
