@@ -16,6 +16,12 @@ tooling account's policy and bootstrap; then, from the tooling account through t
 CodeArtifact and notifications, the environment foundations, the service stacks, the pipelines,
 pull-request validation.
 Every profile is checked with STS before anything touches its account.
+
+A config with `delivery: amazon_q` channels also gets one manual step per Microsoft Teams team,
+listed before the notifications stack is deployed: an administrator of the team authorizes it once
+in the Amazon Q Developer in chat applications console of the tooling account (CloudFormation
+cannot create AWS::Chatbot::MicrosoftTeamsChannelConfiguration before that). The tool cannot do or
+check it; it prints it, in the dry run and in --execute.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from config import ConfigError, load_config
-from config.model import PlatformConfig
+from config.model import Channel, PlatformConfig
 from config.names import Names
 from config.policies import cfn_execution_policy_name, execution_policy
 
@@ -57,17 +63,21 @@ class Account:
 
 @dataclass(frozen=True)
 class Step:
-    """One thing the bootstrap does: an execution policy to put in place, or a CLI command."""
+    """One thing the bootstrap does: an execution policy to put in place, a CLI command, or a manual step."""
 
     description: str
     account: Account
     command: tuple[str, ...] = ()
     policy_name: str = ""
     policy_document: dict[str, Any] = field(default_factory=dict)
+    # What a person does by hand (the tool neither does nor checks it).
+    manual: str = ""
 
     def render(self) -> str:
         if self.command:
             return shlex.join(self.command)
+        if self.manual:
+            return f"(manual) {self.manual}"
         return (
             f"(boto3) create or update IAM managed policy {self.policy_name} in {self.account.account} "
             f"({len(json.dumps(self.policy_document))} characters, see config/policies.py)"
@@ -128,6 +138,35 @@ def quota_step(tooling: Account, config_path: str | None = None) -> Step:
             *(["-c", config_path] if config_path else []),
         ),
     )
+
+
+def amazon_q_steps(config: PlatformConfig, tooling: Account) -> list[Step]:
+    """One manual step per Microsoft Teams team (and tenant) that `delivery: amazon_q` channels post to."""
+    names = Names(config)
+    teams: dict[tuple[str, str], list[Channel]] = {}
+    for channel in config.notifications.channels:
+        if channel.delivery == "amazon_q" and channel.amazon_q is not None:
+            teams.setdefault((channel.amazon_q.tenant_id, channel.amazon_q.team_id), []).append(channel)
+    steps = []
+    for (tenant_id, team_id), channels in teams.items():
+        listed = ", ".join(c.name for c in channels)
+        configurations = ", ".join(names.amazon_q_configuration(c) for c in channels)
+        steps.append(
+            Step(
+                f"One-time manual step before the notifications stack: authorize the Microsoft Teams team {team_id} "
+                f"(tenant {tenant_id}) for Amazon Q Developer in chat applications (amazon_q channel(s) {listed})",
+                tooling,
+                manual=(
+                    f"in the Amazon Q Developer in chat applications console of the {tooling.label}, an "
+                    f"administrator of team {team_id} configures a Microsoft Teams client: paste the link of a "
+                    "channel of that team and accept Microsoft's authorization page. Until then CloudFormation "
+                    f"cannot create the channel configuration(s) {configurations} "
+                    "(AWS::Chatbot::MicrosoftTeamsChannelConfiguration) and the notifications stack fails; this "
+                    "tool can neither do nor check it"
+                ),
+            )
+        )
+    return steps
 
 
 def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None = None) -> list[Step]:
@@ -195,6 +234,7 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
         if stacks:
             steps.append(_deploy_step(description, tooling, cdk, stacks, context))
 
+    steps.extend(amazon_q_steps(config, tooling))
     deploy(
         "Deploy the shared tooling stacks (pipeline triggers, CodeArtifact, notifications)",
         [names.tooling_stack, names.codeartifact_stack, names.notifications_stack],
@@ -317,6 +357,8 @@ def bootstrap(
             continue
         if step.command:
             runner(step.command)
+        elif step.manual:
+            out("  -> not done or checked by this tool: if it has not been done, the next deploy stops on it")
         else:
             out(f"  -> {aws.put_policy(step)}")
     return steps
@@ -327,7 +369,7 @@ def write_policies(steps: Sequence[Step], directory: Path, out: Callable[[str], 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for step in steps:
-        if step.command:
+        if not step.policy_name:
             continue
         path = directory / f"{step.account.account}.json"
         path.write_text(json.dumps(step.policy_document, indent=2) + "\n", encoding="utf-8")

@@ -17,6 +17,9 @@ registration; they are stored with the URL as {"url": ..., "entra": {...}} (noti
 
 The client secret is asked for after the URL (not echoed), or read from the second line of
 standard input (the URL on the first); it is never taken from the command line, and never printed.
+
+A `delivery: amazon_q` channel has no webhook: Amazon Q Developer in chat applications posts through
+its own Teams app. The tool refuses it (exit code 2) before it reads anything or calls AWS.
 """
 
 from __future__ import annotations
@@ -136,6 +139,19 @@ def channel_of(config: PlatformConfig, name: str) -> Channel:
     raise WebhookError(f"{name!r} is not a channel of notifications.channels; allowed: {known}")
 
 
+def refuse_amazon_q(channel: Channel) -> None:
+    """An amazon_q channel has no webhook and no secret: nothing to store, say what to do instead."""
+    if channel.delivery == "amazon_q":
+        raise WebhookError(
+            f"{channel.name} is delivered by Amazon Q Developer in chat applications (delivery: amazon_q), which "
+            "posts through its own Teams app: it has no webhook URL and no secret to store it in. Instead, have an "
+            "administrator of its team authorize Microsoft Teams once in the Amazon Q Developer console of the "
+            "tooling account (python -m tools.bootstrap lists the step), then deploy the notifications stack; to "
+            "post through a Workflows webhook, give the channel `delivery: lambda` (or api_destination) and run "
+            "this command again"
+        )
+
+
 def refuse_entra_for_api_destination(channel: Channel) -> None:
     if channel.delivery == "api_destination":
         raise WebhookError(
@@ -153,6 +169,7 @@ def store(
     entra: EntraCredentials | None = None,
 ) -> dict[str, Any]:
     """Put the URL (and any Entra credentials) into the channel's secret; refresh its API destination if it has one."""
+    refuse_amazon_q(channel)
     if entra is not None:
         refuse_entra_for_api_destination(channel)
     names = Names(config)
@@ -214,6 +231,7 @@ def main(argv: Sequence[str] | None = None, client: Callable[[str], Any] | None 
     try:
         config = load_config(args.config)
         channel = channel_of(config, args.channel)
+        refuse_amazon_q(channel)  # before asking for anything
         with_entra = args.entra_client_id is not None
         if with_entra:
             refuse_entra_for_api_destination(channel)  # before asking for anything

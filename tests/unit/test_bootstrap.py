@@ -16,6 +16,7 @@ from moto import mock_aws
 from config import load_config
 from config.model import PlatformConfig
 from config.policies import execution_policy
+from tests.config_cases import example_config
 from tools import bootstrap as tool
 
 CDK = "cdk"
@@ -132,6 +133,85 @@ def test_offline_dry_run_prints_every_command_and_calls_nothing(capsys: pytest.C
     assert "[1/14] Quota preflight: request every quota increase" in out
     for step in tool.plan(load_config(), cdk=CDK):
         assert step.render() in out
+
+
+# --------------------------------------------------------------------------------------
+# Amazon Q Developer channels: the one-time Teams authorization is listed, never run
+# --------------------------------------------------------------------------------------
+
+TEAM = "19b2c3d4-0000-4000-8000-00000000abcd"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+
+def with_amazon_q(*channels: tuple[str, str]) -> PlatformConfig:
+    """The example config plus amazon_q channels (name, team id), each routed pipeline_failed."""
+    data = example_config()
+    for index, (name, team) in enumerate(channels):
+        data["notifications"]["channels"].append(
+            {
+                "name": name,
+                "delivery": "amazon_q",
+                "amazon_q": {"team_id": team, "channel_id": f"19:chan{index}@thread.tacv2", "tenant_id": TENANT},
+            }
+        )
+    data["notifications"]["routes"].append({"events": ["pipeline_failed"], "channels": [n for n, _ in channels]})
+    return PlatformConfig.model_validate(data)
+
+
+def test_the_default_config_has_no_manual_step(config: PlatformConfig) -> None:
+    assert not any(step.manual for step in tool.plan(config, cdk=CDK))
+
+
+def test_an_amazon_q_channel_lists_the_teams_authorization_before_the_notifications_stack() -> None:
+    other_team = "29b2c3d4-0000-4000-8000-00000000abcd"
+    config = with_amazon_q(("ops", TEAM), ("oncall", TEAM), ("security", other_team))
+    steps = tool.plan(config, cdk=CDK)
+    manual = [s for s in steps if s.manual]
+    # One step per team: ops and oncall share a team, security has its own.
+    assert len(manual) == 2 and len(steps) == 14 + 2
+    first, second = manual
+    assert first.description == (
+        f"One-time manual step before the notifications stack: authorize the Microsoft Teams team {TEAM} "
+        f"(tenant {TENANT}) for Amazon Q Developer in chat applications (amazon_q channel(s) ops, oncall)"
+    )
+    assert other_team in second.description and "(amazon_q channel(s) security)" in second.description
+    rendered = first.render()
+    assert rendered.startswith("(manual) in the Amazon Q Developer in chat applications console of the tooling")
+    assert "account 111111111111" in rendered and f"administrator of team {TEAM}" in rendered
+    assert "acme-ops, acme-oncall (AWS::Chatbot::MicrosoftTeamsChannelConfiguration)" in rendered
+    assert first.account == tool.tooling_account(config) and not first.command and not first.policy_name
+    # Right before the stacks that include acme-notifications.
+    deploy = next(i for i, s in enumerate(steps) if "acme-notifications" in s.command)
+    assert steps.index(second) == deploy - 1 and steps.index(first) == deploy - 2
+
+
+class PolicyRecorder(tool.AwsAccess):
+    def __init__(self) -> None:
+        self.policies: list[str] = []
+
+    def put_policy(self, step: tool.Step) -> str:
+        self.policies.append(step.policy_name)
+        return f"arn:aws:iam::{step.account.account}:policy/{step.policy_name}"
+
+
+def test_the_dry_run_prints_the_manual_step_and_execute_runs_nothing_for_it(tmp_path: Path) -> None:
+    config = with_amazon_q(("ops", TEAM))
+    lines: list[str] = []
+    steps = tool.bootstrap(config, execute=False, verify=False, aws=PolicyRecorder(), out=lines.append, cdk=CDK)
+    out = "\n".join(lines)
+    number = next(i for i, s in enumerate(steps, start=1) if s.manual)
+    assert f"[{number}/{len(steps)}] One-time manual step before the notifications stack" in out
+    assert "(manual) in the Amazon Q Developer in chat applications console" in out
+    aws, runner, lines = PolicyRecorder(), Recorder(), []
+    tool.bootstrap(config, execute=True, verify=False, aws=aws, runner=runner, out=lines.append, cdk=CDK)
+    assert len(runner.commands) == len([s for s in steps if s.command])  # nothing is run for the manual step
+    assert aws.policies == ["acme-cdk-cfn-execution"] * 3
+    assert "  -> not done or checked by this tool: if it has not been done, the next deploy stops on it" in lines
+    assert [p.name for p in tool.write_policies(steps, tmp_path, out=lambda _: None)] == [
+        "222222222222.json",
+        "333333333333.json",
+        "111111111111.json",
+    ]
 
 
 @pytest.mark.usefixtures("aws_env")

@@ -11,10 +11,12 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from config import load_config
+from tests.config_cases import example_config
 from tools import teams_webhook
 
 URL = (
@@ -294,3 +296,57 @@ def test_tenant_and_client_go_together(capsys: pytest.CaptureFixture[str]) -> No
             teams_webhook.main(["--channel", "releases", *options])
         assert raised.value.code == 2
     assert "go together" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# amazon_q channels have no webhook: refused before anything is read or stored
+# --------------------------------------------------------------------------------------
+
+AMAZON_Q = {
+    "team_id": "19b2c3d4-0000-4000-8000-00000000abcd",
+    "channel_id": "19:a1b2c3d4e5f6@thread.tacv2",
+    "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+}
+
+
+@pytest.fixture
+def amazon_q_config(tmp_path: Path) -> Path:
+    """The example config plus `ops`, an amazon_q channel, as a file for -c."""
+    data = example_config()
+    data["notifications"]["channels"].append({"name": "ops", "delivery": "amazon_q", "amazon_q": AMAZON_Q})
+    data["notifications"]["routes"].append({"events": ["pipeline_failed"], "channels": ["ops"]})
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("options", [(), ENTRA_OPTIONS], ids=["url", "url-and-entra"])
+def test_an_amazon_q_channel_is_refused_without_touching_secrets_manager(
+    aws: dict[str, tuple[Any, Stubber]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    amazon_q_config: Path,
+    options: tuple[str, ...],
+) -> None:
+    """No expected calls on the Stubbers: any Secrets Manager or Lambda call would fail the test."""
+    stdin = f"{URL}\n{CLIENT_SECRET}"
+    assert run(aws, "ops", stdin, monkeypatch, "-c", str(amazon_q_config), *options) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "teams_webhook: ops is delivered by Amazon Q Developer in chat applications (delivery: amazon_q)"
+    )
+    assert "no webhook URL" in err and "python -m tools.bootstrap lists the step" in err
+    assert "`delivery: lambda`" in err
+    assert sys.stdin.read() == stdin  # refused before reading the URL or the secret
+    assert "sig=" not in err and CLIENT_SECRET not in err
+
+
+def test_store_refuses_an_amazon_q_channel_too(amazon_q_config: Path) -> None:
+    config = load_config(amazon_q_config)
+    ops = teams_webhook.channel_of(config, "ops")
+
+    def no_client(name: str) -> Any:
+        raise AssertionError(f"asked for a {name} client")
+
+    with pytest.raises(teams_webhook.WebhookError, match="has no webhook URL"):
+        teams_webhook.store(config, ops, URL, no_client)
