@@ -180,7 +180,11 @@ def store(
     what = "webhook URL" if entra is None else f"webhook URL and the Entra client credentials of {entra.client_id}"
     out(f"stored the {what} of {channel.name} in {secret} (version {version})")
     if channel.delivery != "api_destination":
-        out("the notifier function reads it within 5 minutes (its secret cache); nothing else to do")
+        out("the notifier function reads it within 5 minutes (its secret cache)")
+        out(
+            f"cards parked in {names.notification_dead_letter_queue(channel)} while the channel had no usable URL "
+            f"are not re-sent by themselves: python -m tools.notifications redrive --channel {channel.name}"
+        )
         return {"secret": secret, "version": version}
     response = client("lambda").invoke(
         FunctionName=names.teams_destinations_function,

@@ -88,7 +88,9 @@ def test_a_notifier_channel_is_only_stored(
 ) -> None:
     expect_put(aws, "acme/teams/releases")
     assert run(aws, "releases", URL, monkeypatch) == 0
-    assert "within 5 minutes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "within 5 minutes" in out
+    assert "python -m tools.notifications redrive --channel releases" in out and "acme-notify-releases-dlq.fifo" in out
 
 
 def test_a_failed_refresh_is_reported(
