@@ -42,8 +42,6 @@ BURST_WINDOW_SECONDS = 60.0
 EVENT_IDS_HEADER = "X-Notifier-Event-Ids"
 # A record is not started with less time than this left (one attempt, its slot and the margin).
 MIN_RECORD_SECONDS = 10.0
-# Outcomes after which posting again cannot succeed until someone changes something.
-PERMANENT_OUTCOMES = frozenset({"rejected", "unusable_secret", "not_an_event"})
 
 
 class RecordFailedError(Exception):
@@ -346,6 +344,8 @@ def handle_batch(
     processor = SqsFifoPartialProcessor()
     # A batch that failed entirely (Teams down) is reported record by record like a partial one, not
     # raised: the records return to the queue either way, and the backlog alarm watches a long outage.
+    # A public attribute of every Powertools batch processor; SqsFifoPartialProcessor's constructor does
+    # not take it yet (aws-powertools/powertools-lambda-python#7596).
     processor.raise_on_entire_batch_failure = False
     response = process_partial_response(event=dict(event), record_handler=batch, processor=processor, context=context)
     logger.info(
