@@ -1,0 +1,590 @@
+"""tools.ops against botocore's Stubber (the real service models validate every request and response)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from tools import ops
+from tools.bootstrap import Account, AwsAccess
+
+T0 = datetime(2026, 12, 2, 18, 40, tzinfo=UTC)
+E1, E2, E3, NEW = (f"{n}1a2b3c4-5d6e-4f70-8192-a3b4c5d6e7f8" for n in "abcd")
+TOKEN = "0f1e2d3c-4b5a-4968-8776-655443322110"
+ACCOUNTS = {"tooling": "111111111111", "dev": "222222222222", "prod": "333333333333"}
+
+
+class StubbedAws(AwsAccess):
+    """One stubbed client per (account role, service); STS answers with `accounts` (the config's by default)."""
+
+    def __init__(self, accounts: dict[str, str] | None = None) -> None:
+        self.clients: dict[tuple[str, str], Any] = {}
+        self.stubs: dict[tuple[str, str], Stubber] = {}
+        for role, account in (accounts or ACCOUNTS).items():
+            self.stub(role, "sts").add_response(
+                "get_caller_identity",
+                {"UserId": "AROA", "Account": account, "Arn": f"arn:aws:sts::{account}:assumed-role/Ops/alice"},
+            )
+
+    def stub(self, role: str, service: str) -> Stubber:
+        if (role, service) not in self.stubs:
+            client = boto3.Session(aws_access_key_id="k", aws_secret_access_key="s", region_name="eu-west-1").client(
+                service
+            )
+            self.clients[(role, service)] = client
+            self.stubs[(role, service)] = Stubber(client).__enter__()
+        return self.stubs[(role, service)]
+
+    def client(self, account: Account, service: str, region: str | None = None) -> Any:
+        self.stub(account.role, service)
+        return self.clients[(account.role, service)]
+
+
+def run(aws: AwsAccess, *argv: str, **kwargs: Any) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    code = ops.main(list(argv), aws=aws, out=lines.append, sleep=lambda _: None, **kwargs)
+    return code, lines
+
+
+def state(*stages: dict[str, Any]) -> dict[str, Any]:
+    return {"pipelineName": "x", "pipelineVersion": 1, "stageStates": list(stages)}
+
+
+def stage(name: str, status: str = "Succeeded", execution: str = E1, enabled: bool = True, **extra: Any) -> dict:
+    transition: dict[str, Any] = {"enabled": enabled}
+    if not enabled:
+        transition |= {
+            "disabledReason": "ops freeze by Ops alice - holiday",
+            "lastChangedBy": "alice",
+            "lastChangedAt": T0,
+        }
+    return {
+        "stageName": name,
+        "inboundTransitionState": transition,
+        "latestExecution": {"pipelineExecutionId": execution, "status": status},
+        **extra,
+    }
+
+
+def approval(name: str, pending: bool) -> dict:
+    latest: dict[str, Any] = {"status": "InProgress", "token": TOKEN} if pending else {"status": "Succeeded"}
+    return stage(
+        name,
+        "InProgress" if pending else "Succeeded",
+        actionStates=[{"actionName": "Approve", "latestExecution": latest}],
+    )
+
+
+def summary(execution: str, status: str = "Succeeded", **extra: Any) -> dict:
+    return {
+        "pipelineExecutionId": execution,
+        "status": status,
+        "startTime": T0,
+        "sourceRevisions": [{"actionName": "Source", "revisionId": "9f8e7d6c5b4a", "revisionSummary": "Fix totals"}],
+        **extra,
+    }
+
+
+def executions(*items: dict) -> dict:
+    return {"pipelineExecutionSummaries": list(items)}
+
+
+FULL = [
+    stage("Source"),
+    stage("Build"),
+    stage("Test"),
+    stage("Deploy-dev"),
+    approval("Approve-prod", False),
+    stage("Deploy-prod"),
+]
+
+
+# ----- help and argument errors -----
+
+
+@pytest.mark.parametrize("command", ["status", "approve", "reject", "stop", "rollback", "freeze", "unfreeze"])
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        ops.main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"python -m tools.ops {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["status", "--service", "nope"], "unknown service nope; allowed: storefront, orders, pricing"),
+        (["status", "--environment", "qa"], "unknown environment qa; allowed: dev, prod"),
+        (["approve", "orders", "qa", "--comment", "x"], "unknown environment qa; allowed: dev, prod"),
+        (["approve", "orders", "dev", "--comment", "x"], "dev has no approval stage; environments with approval: prod"),
+        (["stop", "nope", "--reason", "x"], "unknown service nope"),
+        (["freeze", "--reason", "x", "--until", "2020-01-01T00:00Z"], "is in the past"),
+    ],
+)
+def test_bad_names_are_refused_before_aws(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run(StubbedAws({}), *argv, now=lambda: T0)
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_wrong_account_profile_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run(StubbedAws({"tooling": "999999999999"}), "stop", "orders", "--reason", "x")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is account 999999999999" in err and "expects tooling account 111111111111" in err
+    assert "Traceback" not in err
+
+
+def test_missing_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    text = (ops.load_config.__globals__["DEFAULT_CONFIG"]).read_text()
+    config = tmp_path / "p.yaml"
+    config.write_text("\n".join(line for line in text.splitlines() if "profile:" not in line))
+    code = ops.main(["-c", str(config), "stop", "orders", "--reason", "x"])
+    assert code == 2
+    assert "no AWS credentials for the tooling account 111111111111" in capsys.readouterr().err
+
+
+def test_unknown_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    assert ops.main(["stop", "orders", "--reason", "x"]) == 2
+    assert "profile 'acme-tooling' for the tooling account 111111111111" in capsys.readouterr().err
+
+
+def test_pipeline_not_found(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    aws.stub("tooling", "codepipeline").add_client_error("get_pipeline_state", "PipelineNotFoundException")
+    assert run(aws, "stop", "orders", "--reason", "x")[0] == 2
+    assert "pipeline acme-orders not found in the tooling account 111111111111" in capsys.readouterr().err
+
+
+def test_access_denied(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    aws.stub("tooling", "codepipeline").add_client_error(
+        "get_pipeline_state", "AccessDeniedException", "not authorized to perform codepipeline:GetPipelineState"
+    )
+    assert run(aws, "stop", "orders", "--reason", "x")[0] == 2
+    err = capsys.readouterr().err
+    assert "access denied to stop: not authorized" in err and "Traceback" not in err
+
+
+# ----- status -----
+
+
+def _status_stubs(aws: StubbedAws, *, dev_alarm: str = "OK") -> None:
+    cp = aws.stub("tooling", "codepipeline")
+    stages = [*FULL[:5], stage("Deploy-prod", "Failed", E2, enabled=False)]
+    cp.add_response("get_pipeline_state", state(*stages), {"name": "acme-orders"})
+    cp.add_response(
+        "list_pipeline_executions", executions(summary(E2, "Failed")), {"pipelineName": "acme-orders", "maxResults": 1}
+    )
+    for env in ("dev", "prod"):
+        cp.add_response(
+            "list_pipeline_executions",
+            executions(summary(E1)),
+            {
+                "pipelineName": "acme-orders",
+                "maxResults": 1,
+                "filter": {"succeededInStage": {"stageName": f"Deploy-{env}"}},
+            },
+        )
+    names = [f"acme-dev-orders-{w}" for w in ops.ROLLBACK_ALARMS["ecs"]]
+    aws.stub("dev", "cloudwatch").add_response(
+        "describe_alarms",
+        {"MetricAlarms": [{"AlarmName": n, "StateValue": dev_alarm if "blue-target" in n else "OK"} for n in names]},
+        {"AlarmNames": names, "AlarmTypes": ["MetricAlarm"]},
+    )
+
+
+def test_status_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws({"tooling": ACCOUNTS["tooling"], "dev": ACCOUNTS["dev"], "prod": "999999999999"})
+    _status_stubs(aws, dev_alarm="ALARM")
+    code, lines = run(aws, "status", "--service", "orders")
+    assert code == 0
+    table = lines[0]
+    print(table)
+    assert "ALARM: blue-target-5xx" in table
+    assert "FROZEN" in table and "holiday" in table
+    assert "unknown (no access)" in table and "is account 999999999999" in table
+    assert "9f8e7d6 Fix totals" in table and "Failed" in table
+
+    aws = StubbedAws({"tooling": ACCOUNTS["tooling"], "dev": ACCOUNTS["dev"], "prod": "999999999999"})
+    _status_stubs(aws)
+    code, lines = run(aws, "status", "--service", "orders", "--json")
+    rows = json.loads(lines[0])
+    assert [r["environment"] for r in rows] == ["dev", "prod"]
+    assert rows[0]["alarms"] == dict.fromkeys((f"acme-dev-orders-{w}" for w in ops.ROLLBACK_ALARMS["ecs"]), "OK")
+    assert rows[1]["alarms"] is None and rows[1]["freeze"][0]["stage"] == "Deploy-prod"
+    assert rows[1]["approval"] == "none" and rows[0]["approval"] is None
+    assert rows[1]["deploy_status"] == "Failed" and rows[1]["live_execution"] == E1
+
+
+def test_rollback_alarm_names_match_the_service_templates() -> None:
+    from pathlib import Path
+
+    snapshots = Path(__file__).parent.parent / "snapshot" / "__snapshots__" / "test_snapshots"
+    for service, platform in (("storefront", "ec2"), ("orders", "ecs"), ("pricing", "lambda")):
+        text = (snapshots / f"test_every_stack_matches_its_snapshot[acme-service-{service}-dev].json").read_text()
+        found = sorted(set(__import__("re").findall(rf'"AlarmName": "acme-dev-{service}-([a-z0-9-]+)"', text)))
+        assert found == sorted(ops.ROLLBACK_ALARMS[platform])
+
+
+# ----- approve / reject -----
+
+
+@pytest.mark.parametrize(("verb", "status"), [("approve", "Approved"), ("reject", "Rejected")])
+def test_approve_and_reject(verb: str, status: str) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(approval("Approve-prod", True)), {"name": "acme-orders"})
+    cp.add_response(
+        "put_approval_result",
+        {"approvedAt": T0},
+        {
+            "pipelineName": "acme-orders",
+            "stageName": "Approve-prod",
+            "actionName": "Approve",
+            "result": {"summary": "dev looks good", "status": status},
+            "token": TOKEN,
+        },
+    )
+    code, lines = run(aws, verb, "orders", "prod", "--comment", "dev looks good")
+    assert code == 0 and lines == [f"acme-orders Approve-prod: {status.lower()} (dev looks good)"]
+    cp.assert_no_pending_responses()
+
+
+def test_approve_with_nothing_pending(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    aws.stub("tooling", "codepipeline").add_response("get_pipeline_state", state(approval("Approve-prod", False)))
+    assert run(aws, "approve", "orders", "prod", "--comment", "ok")[0] == 2
+    assert "nothing is waiting for approval in acme-orders Approve-prod" in capsys.readouterr().err
+
+
+def test_approve_already_completed(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(approval("Approve-prod", True)))
+    cp.add_client_error("put_approval_result", "ApprovalAlreadyCompletedException")
+    assert run(aws, "approve", "orders", "prod", "--comment", "ok")[0] == 2
+    assert "completed or replaced meanwhile" in capsys.readouterr().err
+
+
+# ----- stop -----
+
+
+def test_stop_the_execution_in_progress() -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL))
+    cp.add_response("list_pipeline_executions", executions(summary(E2, "InProgress"), summary(E1)))
+    cp.add_response(
+        "stop_pipeline_execution",
+        {"pipelineExecutionId": E2},
+        {"pipelineName": "acme-orders", "pipelineExecutionId": E2, "abandon": True, "reason": "bad build"},
+    )
+    code, lines = run(aws, "stop", "orders", "--reason", "bad build")
+    assert code == 0 and lines == [f"acme-orders: stopping and abandoning execution {E2} (bad build)"]
+
+
+@pytest.mark.parametrize(
+    ("running", "argv", "message"),
+    [
+        ([], [], "acme-orders has no execution in progress"),
+        ([E2, E3], [], "has 2 executions in progress; choose one: --execution-id"),
+        ([E2], ["--execution-id", E3], f"execution {E3} of acme-orders is not in progress; in progress: {E2}"),
+    ],
+)
+def test_stop_errors(running: list[str], argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL))
+    cp.add_response("list_pipeline_executions", executions(*(summary(e, "InProgress") for e in running), summary(E1)))
+    assert run(aws, "stop", "orders", "--reason", "x", *argv)[0] == 2
+    assert message in capsys.readouterr().err
+
+
+def test_stop_not_stoppable(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL))
+    cp.add_response("list_pipeline_executions", executions(summary(E2, "InProgress")))
+    cp.add_client_error("stop_pipeline_execution", "PipelineExecutionNotStoppableException")
+    assert run(aws, "stop", "orders", "--reason", "x")[0] == 2
+    assert "cannot be stopped any more" in capsys.readouterr().err
+
+
+# ----- rollback -----
+
+GROUP = {
+    "applicationName": "acme-prod-orders",
+    "deploymentGroupName": "acme-prod-orders",
+    "includeOnlyStatuses": ops.RUNNING_DEPLOYMENT,
+}
+
+
+def test_rollback_stops_a_running_deployment_and_waits() -> None:
+    aws = StubbedAws()
+    aws.stub("tooling", "codepipeline").add_response("get_pipeline_state", state(*FULL))
+    cd = aws.stub("prod", "codedeploy")
+    cd.add_response("list_deployments", {"deployments": ["d-ABC123"]}, GROUP)
+    cd.add_response(
+        "stop_deployment",
+        {"status": "Pending", "statusMessage": "Stopping"},
+        {"deploymentId": "d-ABC123", "autoRollbackEnabled": True},
+    )
+    cd.add_response("get_deployment", {"deploymentInfo": {"deploymentId": "d-ABC123", "status": "InProgress"}})
+    cd.add_response(
+        "get_deployment",
+        {
+            "deploymentInfo": {
+                "deploymentId": "d-ABC123",
+                "status": "Stopped",
+                "rollbackInfo": {"rollbackDeploymentId": "d-XYZ789"},
+            }
+        },
+    )
+    code, lines = run(aws, "rollback", "orders", "prod", "--wait")
+    assert code == 0
+    assert lines[0] == "acme-prod-orders: stopping CodeDeploy deployment d-ABC123 with rollback (Pending: Stopping)"
+    assert lines[1:] == ["  0s: d-ABC123 InProgress", "  15s: d-ABC123 Stopped, rollback deployment d-XYZ789"]
+
+
+def test_rollback_stage_to_the_previous_success_and_waits() -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL[:5], stage("Deploy-prod", "Succeeded", E3)))
+    aws.stub("prod", "codedeploy").add_response("list_deployments", {"deployments": []}, GROUP)
+    cp.add_response(
+        "list_pipeline_executions",
+        executions(summary(E3), summary(E2), summary(E1)),
+        {"pipelineName": "acme-orders", "filter": {"succeededInStage": {"stageName": "Deploy-prod"}}},
+    )
+    cp.add_response(
+        "rollback_stage",
+        {"pipelineExecutionId": NEW},
+        {"pipelineName": "acme-orders", "stageName": "Deploy-prod", "targetPipelineExecutionId": E2},
+    )
+    cp.add_response(
+        "get_pipeline_execution",
+        {"pipelineExecution": {"pipelineExecutionId": NEW, "status": "Succeeded"}},
+        {"pipelineName": "acme-orders", "pipelineExecutionId": NEW},
+    )
+    code, lines = run(aws, "rollback", "orders", "prod", "--wait")
+    assert code == 0
+    assert lines == [
+        f"acme-orders Deploy-prod: rolling back to execution {E2} (revision 9f8e7d6 Fix totals) as execution {NEW}",
+        f"  0s: {NEW} Succeeded",
+    ]
+
+
+def test_rollback_after_a_failed_deploy_goes_to_the_live_release() -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL[:5], stage("Deploy-prod", "Failed", E3)))
+    aws.stub("prod", "codedeploy").add_response("list_deployments", {"deployments": []}, GROUP)
+    cp.add_response("list_pipeline_executions", executions(summary(E2), summary(E1)))
+    cp.add_response(
+        "rollback_stage",
+        {"pipelineExecutionId": NEW},
+        {"pipelineName": "acme-orders", "stageName": "Deploy-prod", "targetPipelineExecutionId": E2},
+    )
+    assert run(aws, "rollback", "orders", "prod")[0] == 0
+
+
+def test_rollback_wait_is_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL))
+    aws.stub("prod", "codedeploy").add_response("list_deployments", {"deployments": []}, GROUP)
+    cp.add_response("list_pipeline_executions", executions(summary(E1, executionType="STANDARD"), summary(E2)))
+    cp.add_response("rollback_stage", {"pipelineExecutionId": NEW})
+    for _ in range(3):
+        cp.add_response(
+            "get_pipeline_execution", {"pipelineExecution": {"pipelineExecutionId": NEW, "status": "InProgress"}}
+        )
+    code, lines = run(aws, "rollback", "orders", "prod", "--wait", "--timeout", "30")
+    assert code == 2 and len(lines) == 4
+    assert "still not finished after 30 s" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("deploy", "succeeded", "error", "message"),
+    [
+        ("InProgress", [], None, "is running but no CodeDeploy deployment is"),
+        ("Succeeded", [], None, "no execution of acme-orders ever succeeded in Deploy-prod"),
+        ("Succeeded", [E1], None, "no earlier execution of acme-orders succeeded in Deploy-prod"),
+        ("Succeeded", [E1, E2], "UnableToRollbackStageException", "CodePipeline cannot roll acme-orders Deploy-prod"),
+    ],
+)
+def test_rollback_errors(
+    deploy: str, succeeded: list[str], error: str | None, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL[:5], stage("Deploy-prod", deploy, E1)))
+    aws.stub("prod", "codedeploy").add_response("list_deployments", {"deployments": []})
+    if deploy != "InProgress":
+        cp.add_response("list_pipeline_executions", executions(*(summary(e) for e in succeeded)))
+    if error:
+        cp.add_client_error("rollback_stage", error)
+    assert run(aws, "rollback", "orders", "prod")[0] == 2
+    assert message in capsys.readouterr().err
+
+
+def test_rollback_without_deployment_group(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    aws.stub("tooling", "codepipeline").add_response("get_pipeline_state", state(*FULL))
+    aws.stub("prod", "codedeploy").add_client_error("list_deployments", "DeploymentGroupDoesNotExistException")
+    assert run(aws, "rollback", "orders", "prod")[0] == 2
+    assert "deploy acme-service-orders-prod first" in capsys.readouterr().err
+
+
+# ----- freeze / unfreeze -----
+
+REASON = (
+    "ops freeze by arn aws sts 111111111111 assumed-role Ops alice at 2026-12-02 18.40 UTC until "
+    "2026-12-27 08.00 UTC - holiday"
+)
+
+
+def _freeze_state(cp: Stubber, service: str, enabled: bool = True) -> None:
+    cp.add_response(
+        "get_pipeline_state",
+        state(
+            *FULL[:3],
+            stage("Deploy-dev"),
+            approval("Approve-prod", False) | {"inboundTransitionState": {"enabled": enabled}},
+            stage("Deploy-prod"),
+        ),
+        {"name": f"acme-{service}"},
+    )
+
+
+def test_freeze_records_who_when_until_why() -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    _freeze_state(cp, "orders")
+    for name in ("Approve-prod", "Deploy-prod"):
+        cp.add_response(
+            "disable_stage_transition",
+            {},
+            {"pipelineName": "acme-orders", "stageName": name, "transitionType": "Inbound", "reason": REASON},
+        )
+    code, lines = run(
+        aws,
+        "freeze",
+        "--service",
+        "orders",
+        "--environment",
+        "prod",
+        "--reason",
+        "holiday",
+        "--until",
+        "2026-12-27T08:00Z",
+        now=lambda: T0,
+    )
+    assert code == 0, lines
+    assert lines == ["acme-orders Approve-prod: frozen", "acme-orders Deploy-prod: frozen", f"reason: {REASON}"]
+    limit, pattern = ops.reason_limits(aws.clients[("tooling", "codepipeline")])
+    assert limit == 300 and pattern.fullmatch(REASON)
+
+
+def test_freeze_undoes_what_it_did_when_one_call_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    _freeze_state(cp, "storefront")
+    _freeze_state(cp, "orders")
+    cp.add_response(
+        "disable_stage_transition",
+        {},
+        {"pipelineName": "acme-storefront", "stageName": "Approve-prod", "transitionType": "Inbound", "reason": ANY},
+    )
+    cp.add_response(
+        "disable_stage_transition",
+        {},
+        {"pipelineName": "acme-storefront", "stageName": "Deploy-prod", "transitionType": "Inbound", "reason": ANY},
+    )
+    cp.add_client_error("disable_stage_transition", "AccessDeniedException", "denied")
+    for name in ("Deploy-prod", "Approve-prod"):
+        cp.add_response(
+            "enable_stage_transition",
+            {},
+            {"pipelineName": "acme-storefront", "stageName": name, "transitionType": "Inbound"},
+        )
+    code, _ = run(
+        aws,
+        "freeze",
+        "--service",
+        "storefront",
+        "--service",
+        "orders",
+        "--environment",
+        "prod",
+        "--reason",
+        "holiday",
+        now=lambda: T0,
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "access denied to freezing acme-orders Approve-prod" in err
+    assert "undone: acme-storefront Approve-prod, acme-storefront Deploy-prod (back as before)" in err
+    cp.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [("CHG-1, see wiki", "--reason contains ','"), ("x" * 250, "shorten --reason to at most")],
+)
+def test_freeze_reason_is_refused_clearly(reason: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    code, _ = run(aws, "freeze", "--reason", reason, now=lambda: T0)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_unfreeze_and_its_undo(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    frozen = stage("Deploy-prod", enabled=False)
+    cp.add_response("get_pipeline_state", state(*FULL[:5], frozen))
+    cp.add_response(
+        "enable_stage_transition",
+        {},
+        {"pipelineName": "acme-orders", "stageName": "Deploy-prod", "transitionType": "Inbound"},
+    )
+    code, lines = run(aws, "unfreeze", "--service", "orders", "--environment", "prod")
+    assert code == 0
+    assert lines == ["acme-orders Deploy-prod: unfrozen (was: ops freeze by Ops alice - holiday)"]
+
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL[:3], stage("Deploy-dev", enabled=False), FULL[4], frozen))
+    cp.add_response("enable_stage_transition", {})
+    cp.add_client_error("enable_stage_transition", "ValidationException", "boom")
+    cp.add_response(
+        "disable_stage_transition",
+        {},
+        {
+            "pipelineName": "acme-orders",
+            "stageName": "Deploy-dev",
+            "transitionType": "Inbound",
+            "reason": "ops freeze by Ops alice - holiday",
+        },
+    )
+    assert run(aws, "unfreeze", "--service", "orders")[0] == 2
+    assert "undone: acme-orders Deploy-dev (back as before)" in capsys.readouterr().err
+
+
+def test_unfreeze_with_nothing_frozen() -> None:
+    aws = StubbedAws()
+    aws.stub("tooling", "codepipeline").add_response("get_pipeline_state", state(*FULL))
+    assert run(aws, "unfreeze", "--service", "orders") == (0, ["nothing was frozen"])
