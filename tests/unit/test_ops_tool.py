@@ -25,11 +25,12 @@ class StubbedAws(AwsAccess):
     def __init__(self, accounts: dict[str, str] | None = None) -> None:
         self.clients: dict[tuple[str, str], Any] = {}
         self.stubs: dict[tuple[str, str], Stubber] = {}
-        for role, account in (accounts or ACCOUNTS).items():
-            self.stub(role, "sts").add_response(
-                "get_caller_identity",
-                {"UserId": "AROA", "Account": account, "Arn": f"arn:aws:sts::{account}:assumed-role/Ops/alice"},
-            )
+        for role, account in (ACCOUNTS if accounts is None else accounts).items():
+            for _ in range(2 if role == "tooling" else 1):  # freeze asks STS again for the caller's ARN
+                self.stub(role, "sts").add_response(
+                    "get_caller_identity",
+                    {"UserId": "AROA", "Account": account, "Arn": f"arn:aws:sts::{account}:assumed-role/Ops/alice"},
+                )
 
     def stub(self, role: str, service: str) -> Stubber:
         if (role, service) not in self.stubs:
