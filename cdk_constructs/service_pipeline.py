@@ -44,10 +44,9 @@ from cdk_constructs.nag import (
 )
 from cdk_constructs.secure_defaults import RETAINED
 from config.model import Environment, Service
-from config.names import Names
+from config.names import APPROVAL_ACTION, Names, approval_stage, deploy_stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-APPROVAL_ACTION = "Approve"
 TEMPLATES_DIR = REPO_ROOT / "service_templates"
 
 
@@ -330,12 +329,12 @@ class ServicePipeline(Construct):
         self.approval_actions: list[tuple[str, actions.ManualApprovalAction]] = []
         for target in self.targets:
             if target.environment.approval:
-                stage_name = f"Approve-{target.name}"
+                stage_name = approval_stage(target.environment)
                 approval = self._approval_action(target)
                 self.pipeline.add_stage(stage_name=stage_name, actions=[approval])
                 self.approval_actions.append((stage_name, approval))
             self.pipeline.add_stage(
-                stage_name=f"Deploy-{target.name}",
+                stage_name=deploy_stage(target.environment),
                 actions=[self._deploy_action(target, build_output)],
             )
 

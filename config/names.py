@@ -20,6 +20,19 @@ PULL_REQUEST_PROJECT_SUFFIX = "-pr"
 # forward to at most 5 targets, and each bus holds at most 300 rules by default.
 PIPELINE_TRIGGER_BUSES = 5
 
+# Each service pipeline's manual approval action (in its Approve-<env> stage).
+APPROVAL_ACTION = "Approve"
+
+
+def deploy_stage(env: Environment) -> str:
+    """The service pipeline stage that deploys to ``env``."""
+    return f"Deploy-{env.name}"
+
+
+def approval_stage(env: Environment) -> str:
+    """The service pipeline stage that waits for a manual approval before ``env`` (``approval: true``)."""
+    return f"Approve-{env.name}"
+
 
 @dataclass(frozen=True)
 class Names:

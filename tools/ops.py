@@ -25,14 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from config import ConfigError, load_config
 from config.model import Environment, PlatformConfig, Service
-from config.names import Names
+from config.names import APPROVAL_ACTION, Names, approval_stage, deploy_stage
 from tools.bootstrap import Account, AwsAccess, BootstrapError, tooling_account
 
-APPROVAL_ACTION = "Approve"  # cdk_constructs/service_pipeline.py APPROVAL_ACTION
 # The rollback alarms each platform's deployment group watches (cdk_constructs/ec2_target.py,
 # ecs_target.py, lambda_target.py: RollbackAlarms.add suffixes), named Names.alarm(service, env, suffix).
 ROLLBACK_ALARMS: dict[str, tuple[str, ...]] = {
@@ -45,6 +44,14 @@ RUNNING_DEPLOYMENT = ["Created", "Queued", "InProgress", "Baking", "Ready"]
 FINISHED_DEPLOYMENT = frozenset({"Succeeded", "Failed", "Stopped"})
 FREEZE_MARK = "ops freeze"
 NO_ACCESS = "unknown (no access)"
+
+
+class _HasName(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Named = TypeVar("Named", bound=_HasName)
 
 
 class OpsError(Exception):
@@ -60,28 +67,21 @@ class Target:
     environment: Environment
 
 
-def deploy_stage(env: Environment) -> str:
-    return f"Deploy-{env.name}"
-
-
-def approval_stage(env: Environment) -> str:
-    return f"Approve-{env.name}"
+def _pick(kind: str, items: Sequence[Named], wanted: Sequence[str]) -> list[Named]:
+    """The ``wanted`` items by name, once each, in the order asked (all of them when none is named)."""
+    by_name = {item.name: item for item in items}
+    unknown = [w for w in wanted if w not in by_name]
+    if unknown:
+        raise OpsError(f"unknown {kind} {', '.join(unknown)}; allowed: {', '.join(by_name)}")
+    return [by_name[w] for w in dict.fromkeys(wanted)] if wanted else list(items)
 
 
 def pick_services(config: PlatformConfig, wanted: Sequence[str]) -> list[Service]:
-    by_name = {s.name: s for s in config.services}
-    unknown = [w for w in wanted if w not in by_name]
-    if unknown:
-        raise OpsError(f"unknown service {', '.join(unknown)}; allowed: {', '.join(by_name)}")
-    return [by_name[w] for w in dict.fromkeys(wanted)] if wanted else list(config.services)
+    return _pick("service", config.services, wanted)
 
 
 def pick_environments(config: PlatformConfig, wanted: Sequence[str]) -> list[Environment]:
-    by_name = {e.name: e for e in config.environments}
-    unknown = [w for w in wanted if w not in by_name]
-    if unknown:
-        raise OpsError(f"unknown environment {', '.join(unknown)}; allowed: {', '.join(by_name)}")
-    return [by_name[w] for w in dict.fromkeys(wanted)] if wanted else list(config.environments)
+    return _pick("environment", config.environments, wanted)
 
 
 def targets(config: PlatformConfig, services: Sequence[str] = (), environments: Sequence[str] = ()) -> list[Target]:
@@ -226,14 +226,20 @@ def _freezes(state: dict[str, Any], env: Environment) -> list[dict[str, str]]:
     return found
 
 
-def _approval(state: dict[str, Any], env: Environment) -> str | None:
-    if not env.approval:
-        return None
+def approval_execution(state: dict[str, Any], env: Environment) -> dict[str, Any]:
+    """The latest execution of the approval action before ``env`` in a GetPipelineState answer ({} if none)."""
     found = stage(state, approval_stage(env))
     action: dict[str, Any] = next(
         (a for a in (found or {}).get("actionStates", []) if a.get("actionName") == APPROVAL_ACTION), {}
     )
-    latest = action.get("latestExecution") or {}
+    latest: dict[str, Any] = action.get("latestExecution") or {}
+    return latest
+
+
+def _approval(state: dict[str, Any], env: Environment) -> str | None:
+    if not env.approval:
+        return None
+    latest = approval_execution(state, env)
     if latest.get("status") == "InProgress":
         return "pending (token)" if latest.get("token") else "pending (no token)"
     return "none"
@@ -382,11 +388,7 @@ def put_approval(ops: Ops, target: Target, approved: bool, comment: str, out: Ca
     if len(comment) > 512:  # ApprovalSummary: max 512 (botocore model)
         raise OpsError(f"--comment is {len(comment)} characters; allowed: at most 512 (CodePipeline's limit)")
     pipeline = ops.names.pipeline(service)
-    found = stage(ops.pipeline_state(service), approval_stage(env))
-    action: dict[str, Any] = next(
-        (a for a in (found or {}).get("actionStates", []) if a.get("actionName") == APPROVAL_ACTION), {}
-    )
-    latest = action.get("latestExecution") or {}
+    latest = approval_execution(ops.pipeline_state(service), env)
     token = latest.get("token")
     if latest.get("status") != "InProgress" or not token:
         raise OpsError(f"nothing is waiting for approval in {pipeline} {approval_stage(env)}")
