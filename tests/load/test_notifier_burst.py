@@ -31,7 +31,9 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda"))  # notifier_helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lambda" / "teams_notifier"))  # the notifier's modules
 
+from notifier_events import EVENT_KINDS, classify, parse_event
 from notifier_helpers import (
     CLIENTS,
     load_notifier,
@@ -49,8 +51,6 @@ RATE = 4  # posts per second per webhook: Microsoft's documented limit, the chan
 OUTAGE = Outage(start=60.0, end=90.0)  # 30 s of 503s, a minute into the burst
 BURST_EVENTS = 1200
 
-# What each channel subscribes to: "alerts" takes every kind, "releases" the pipeline and
-# deployment lifecycle (so the two queues hold different, overlapping mixes).
 ALL_KINDS_ROUTE = "*"
 RELEASE_KINDS = (
     "pipeline_started", "pipeline_succeeded", "pipeline_failed", "approval_waiting", "deployment_started",
@@ -73,15 +73,19 @@ class Scenario:
     standin: TeamsStandIn
 
 
-def kind_router(routes: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], list[str]]:
+# What each channel subscribes to: "alerts" takes every kind, "releases" the pipeline and
+# deployment lifecycle (so the two queues hold different, overlapping mixes).
+ROUTES: dict[str, Any] = {"alerts": ALL_KINDS_ROUTE, "releases": RELEASE_KINDS}
+
+
+def channels_for(kind: str) -> list[str]:
+    """The channels whose routes name ``kind``."""
+    return [c for c, kinds in ROUTES.items() if kinds == ALL_KINDS_ROUTE or kind in kinds]
+
+
+def route(event: Mapping[str, Any]) -> list[str]:
     """The channels whose rule would match an event: its kind (as the notifier classifies it) is routed there."""
-    from notifier_events import classify, parse_event  # the notifier's modules (on sys.path)
-
-    def route(event: Mapping[str, Any]) -> list[str]:
-        kind = classify(parse_event(dict(event)), "-pr").value
-        return [c for c, kinds in routes.items() if kinds == ALL_KINDS_ROUTE or kind in kinds]
-
-    return route
+    return channels_for(classify(parse_event(dict(event)), "-pr").value)
 
 
 def run_scenario(
@@ -94,7 +98,9 @@ def run_scenario(
     seed: int = 7,
     redrive: bool = False,
     samples: tuple[str, ...] | None = None,
+    record: Callable[[BurstReport], None],
 ) -> Scenario:
+    """Run the burst; the report is recorded for the terminal summary and printed."""
     clock = VirtualClock()
     events = burst(count, seed=seed, services=300, spread_seconds=20.0, samples=samples)
     with TeamsStandIn(clock, webhook) as standin, mocked_aws(None):
@@ -106,14 +112,10 @@ def run_scenario(
         }
         for channel in channels:
             put_webhook_secret(channel, standin.url(channel))
-        routes: dict[str, Any] = {"alerts": ALL_KINDS_ROUTE, "releases": RELEASE_KINDS}
         module = load_notifier(
             monkeypatch,
             POWERTOOLS_LOG_LEVEL="WARNING",  # 1,500 cards x 3 INFO lines would be noise here
-            ROUTES={
-                kind: [c for c, kinds in routes.items() if kinds == ALL_KINDS_ROUTE or kind in kinds]
-                for kind in _kinds()
-            },
+            ROUTES={kind: channels_for(kind) for kind in EVENT_KINDS},
             CHANNEL_QUEUES={f"acme-notify-{c}.fifo": c for c in channels},
             DEAD_LETTER_QUEUES=dead_letters,
             RATE_LIMITS=dict.fromkeys(channels, RATE),
@@ -128,7 +130,6 @@ def run_scenario(
         def invoke(event: dict[str, Any], context: LambdaContext) -> Any:
             return module.handle_sqs(event, context, settings, dependencies, runtime)
 
-        route = kind_router(routes)
         routed = {c: sum(1 for e in events if c in route(e.event)) for c in channels}
         lost_deletes = [e.id for e in events[: lose_delete_once * 7 : 7]]
         report = run_burst(
@@ -142,13 +143,9 @@ def run_scenario(
             lose_delete_once=lost_deletes,
             redrive=redrive,
         )
+    record(report)
+    print(report.format_report())
     return Scenario(report, events, routed, standin)
-
-
-def _kinds() -> tuple[str, ...]:
-    from notifier_events import EVENT_KINDS  # the notifier's own list (its module dir is on sys.path)
-
-    return EVENT_KINDS
 
 
 WEBHOOK = WebhookConfig(rate=RATE, fail_fraction=0.02, seed=3, outage=OUTAGE, latency_seconds=0.05)
@@ -158,10 +155,8 @@ def test_a_burst_of_1200_events_drains_at_the_rate_limit_with_nothing_lost_or_du
     monkeypatch: pytest.MonkeyPatch, record_load_report: Callable[[BurstReport], None]
 ) -> None:
     """One card per event (summaries off): the rate limit is the floor, and the notifier keeps to it."""
-    scenario = run_scenario(monkeypatch, summaries_after=None, webhook=WEBHOOK)
+    scenario = run_scenario(monkeypatch, summaries_after=None, webhook=WEBHOOK, record=record_load_report)
     report = scenario.report
-    record_load_report(report)
-    print(report.format_report())
     total = report.total
     assert total.unique_events >= 1000, scenario.routed
     assert report.problems() == []
@@ -192,10 +187,9 @@ def test_burst_summaries_and_lost_deletes_post_every_event_once(
         lose_delete_once=12,
         seed=11,
         samples=RESTART_SAMPLES,
+        record=record_load_report,
     )
     report = scenario.report
-    record_load_report(report)
-    print(report.format_report())
     total = report.total
     assert total.unique_events >= 1000, scenario.routed
     assert report.problems() == []
@@ -215,10 +209,10 @@ def test_an_hour_long_outage_dead_letters_and_the_redrive_delivers_each_event_on
     queue; once the queue is empty the dead-letter queue is moved back (StartMessageMoveTask, as
     ``python -m tools.notifications redrive`` does) and everything is delivered, once."""
     down = WebhookConfig(rate=RATE, outage=Outage(0.0, 3600.0), latency_seconds=0.05)
-    scenario = run_scenario(monkeypatch, count=60, summaries_after=None, webhook=down, seed=5, redrive=True)
+    scenario = run_scenario(
+        monkeypatch, count=60, summaries_after=None, webhook=down, seed=5, redrive=True, record=record_load_report
+    )
     report = scenario.report
-    record_load_report(report)
-    print(report.format_report())
     total = report.total
     print(f"moved back from the dead-letter queues: {total.redriven}")
     assert total.redriven > 0  # the outage really exhausted the receives
