@@ -26,6 +26,7 @@ from pydantic import (
     JsonValue,
     Tag,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -640,6 +641,149 @@ class EnvironmentOverride(BaseModel):
     )
 
 
+# ----- release guardrails (docs/adr/0008) -----
+
+# DeploymentWindow cron fields (seconds, minutes, hours, day-of-month, month, day-of-week[, year]):
+# the fields a freeze may restrict, with their domain and names.
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_CRON_FIELDS: dict[int, tuple[str, int, int, tuple[str, ...]]] = {
+    2: ("hours", 0, 23, ()),
+    3: ("day-of-month", 1, 31, ()),
+    4: ("month", 1, 12, _MONTHS),
+    5: ("day-of-week", 1, 7, _DAYS),
+}
+RULE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
+MAX_RULES_PER_CONDITION = 5
+
+
+def _cron_values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int]:
+    """The values of one cron field made of values and ranges (a, a-b, a,b-c); ValueError otherwise."""
+
+    def value(token: str) -> int:
+        if token.upper() in names:
+            return names.index(token.upper()) + low
+        if not token.isdigit() or not low <= int(token) <= high:
+            raise ValueError(token)
+        return int(token)
+
+    values: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        start, end = value(first), value(last or first)
+        if start > end:
+            raise ValueError(part)
+        values |= set(range(start, end + 1))
+    return values
+
+
+def freeze_allow_cron(cron: str) -> str:
+    """The DeploymentWindow cron (an ALLOW window) that is the complement of a freeze's frozen time.
+
+    A DeploymentWindow rule passes inside the window its cron describes and rules in one condition
+    are ANDed, so a freeze is expressible only when its complement is one window: the freeze must
+    restrict exactly one of hours, day-of-month, month or day-of-week, with plain values and ranges.
+    """
+    fields = cron.split()
+    allowed = (
+        "6 or 7 DeploymentWindow cron fields (seconds minutes hours day-of-month month day-of-week [year]) "
+        "restricting exactly one of hours, day-of-month, month or day-of-week with values and ranges, "
+        "e.g. '* * * ? DEC * *' (all of December)"
+    )
+    if len(fields) not in (6, 7):
+        raise ValueError(f"{cron!r} has {len(fields)} fields; allowed: {allowed}")
+    if len(fields) == 6:
+        fields.append("*")
+    if fields[0] != "*" or fields[1] != "*" or fields[6] != "*":
+        raise ValueError(f"{cron!r} restricts seconds, minutes or year; allowed: {allowed}")
+    if (fields[3] == "?") == (fields[5] == "?"):
+        raise ValueError(f"{cron!r}: exactly one of day-of-month and day-of-week must be '?'; allowed: {allowed}")
+    restricted = [i for i in _CRON_FIELDS if fields[i] not in ("*", "?")]
+    if len(restricted) != 1:
+        raise ValueError(
+            f"{cron!r} restricts {len(restricted)} fields; its complement would be a union of windows, which one "
+            f"DeploymentWindow rule cannot express; allowed: {allowed}"
+        )
+    index = restricted[0]
+    label, low, high, names = _CRON_FIELDS[index]
+    try:
+        frozen = _cron_values(fields[index], low, high, names)
+    except ValueError as error:
+        raise ValueError(f"{cron!r}: {label} value {str(error)!r} is not allowed; allowed: {allowed}") from None
+    rest = sorted(set(range(low, high + 1)) - frozen)
+    if not rest:
+        raise ValueError(f"{cron!r} freezes every {label}, so nothing could ever deploy; allowed: {allowed}")
+    fields[index] = ",".join(str(v) for v in rest)
+    if index == 3:
+        fields[5] = "?"
+    elif index == 5:
+        fields[3] = "?"
+    return " ".join(fields)
+
+
+def _time_zone(value: str) -> str:
+    import zoneinfo
+
+    if value not in zoneinfo.available_timezones():
+        raise ValueError(f"{value!r} is not an IANA time zone; allowed: a tz database name, e.g. Europe/Berlin")
+    return value
+
+
+class Freeze(BaseModel):
+    """A change freeze: CodePipeline fails a gated Deploy-<env> stage entered during it (docs/adr/0008)."""
+
+    model_config = _forbid_extra()
+
+    name: Annotated[str, _pattern_validator(RULE_NAME_PATTERN, "1-100 of A-Z a-z 0-9 . @ _ -")] = Field(
+        description="Freeze name, the name of its DeploymentWindow rule."
+    )
+    cron: str = Field(
+        description="The frozen time, in DeploymentWindow cron fields, restricting exactly one of hours, "
+        "day-of-month, month or day-of-week, e.g. '* * * ? DEC * *'. The rule gets its complement (the rule "
+        "allows deploys inside its window)."
+    )
+    timezone: Annotated[str, AfterValidator(_time_zone)] = Field(default="UTC", description="IANA time zone.")
+    reason: str = Field(min_length=1, max_length=200, description="Why; shown on the Teams card.")
+    environments: list[EnvironmentName] | None = Field(
+        default=None, description="Environments it freezes; default: every environment."
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _complement_exists(cls, value: str) -> str:
+        freeze_allow_cron(value)
+        return value
+
+    @property
+    def allow_cron(self) -> str:
+        return freeze_allow_cron(self.cron)
+
+
+class ReleaseGuardrails(BaseModel):
+    """Stage conditions of the Deploy-<env> stages (docs/adr/0008); per service, it replaces the platform's."""
+
+    model_config = _forbid_extra()
+
+    promotion_gate: bool = Field(
+        default=True,
+        description="Fail Deploy-<env> while the previous environment's rollback alarms are in ALARM "
+        "(every environment after the first in promotion order).",
+    )
+    gate_wait_minutes: int | None = Field(
+        default=None, ge=1, le=1440, description="Minutes the gate waits for the alarms to recover before it fails."
+    )
+    bake_minutes: int | None = Field(
+        default=None,
+        ge=1,
+        le=1440,
+        description="Minutes the service must stay out of ALARM after a deploy before the next stage; an alarm "
+        "rolls the stage back. Default: no bake time.",
+    )
+    stage_rollback: bool = Field(
+        default=True, description="Roll a failed Deploy-<env> stage back to its last successful execution."
+    )
+
+
 class Service(BaseModel):
     """One service: a repository, a pipeline, and a deployment target per environment."""
 
@@ -683,6 +827,9 @@ class Service(BaseModel):
         default=None,
         description="EC2 and ECS: the hosts and paths routed to it. Default: hosts [<name>.*] on a shared load "
         "balancer, every request on its own.",
+    )
+    release_guardrails: ReleaseGuardrails | None = Field(
+        default=None, description="Stage conditions for this service; default: the platform's."
     )
     ec2: Ec2Settings | None = None
     ecs: EcsSettings | None = None
@@ -1235,6 +1382,8 @@ class PlatformConfig(BaseModel):
     services: list[Service] = Field(default_factory=list)
     codeartifact: CodeArtifactConfig = Field(default_factory=_default_codeartifact)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    release_guardrails: ReleaseGuardrails = Field(default_factory=ReleaseGuardrails)
+    freezes: list[Freeze] = Field(default_factory=list, description="Change freezes (DeploymentWindow rules).")
     log_retention_days: int = Field(
         default=90,
         description="Retention of every log group the platform creates, in days (a CloudWatch Logs value).",
@@ -1270,6 +1419,7 @@ class PlatformConfig(BaseModel):
             self._load_balancers,
             self._custom_deployment_configs,
             self._service_environments,
+            self._freezes,
             self._pipeline_stages,
             self._pull_request_templates,
             self._channels_routed,
@@ -1412,6 +1562,36 @@ class PlatformConfig(BaseModel):
             for (account, region), labels in sorted(per_account.items())
             if len(labels) > MAX_CUSTOM_DEPLOYMENT_CONFIGS
         ]
+
+    def _freezes(self) -> list[str]:
+        env_names = [e.name for e in self.environments]
+        problems = []
+        seen: set[str] = set()
+        for index, freeze in enumerate(self.freezes):
+            if freeze.name in seen:
+                problems.append(f"freezes[{index}].name: {freeze.name!r} is given twice; allowed: unique names")
+            seen.add(freeze.name)
+            for env_name in freeze.environments or []:
+                if env_name not in env_names:
+                    problems.append(
+                        f"freezes[{index}].environments: {env_name!r} is not an environment; "
+                        f"allowed: {', '.join(env_names)}"
+                    )
+        for env_name in env_names:
+            count = len(self.freezes_of(env_name))
+            if count > MAX_RULES_PER_CONDITION:
+                problems.append(
+                    f"freezes: {count} freezes apply to {env_name!r}; allowed: at most {MAX_RULES_PER_CONDITION} "
+                    "(rules per CodePipeline condition)"
+                )
+        return problems
+
+    def freezes_of(self, env_name: str) -> list[Freeze]:
+        """The freezes that gate Deploy-<env_name>."""
+        return [f for f in self.freezes if f.environments is None or env_name in f.environments]
+
+    def guardrails_of(self, service: Service) -> ReleaseGuardrails:
+        return service.release_guardrails or self.release_guardrails
 
     def _service_environments(self) -> list[str]:
         env_names = [e.name for e in self.environments]

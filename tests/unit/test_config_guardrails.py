@@ -1,0 +1,98 @@
+"""Release guardrails in the config (docs/adr/0008): defaults, freezes as DeploymentWindow complements, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from config import parse_config
+from config.model import freeze_allow_cron
+from tests.config_cases import example_config, only_problem, problems_of
+
+
+def _freeze(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "year-end",
+        "cron": "* * * ? DEC * *",
+        "timezone": "Europe/Berlin",
+        "reason": "Holidays",
+    } | overrides
+
+
+def test_defaults_gate_every_promotion_with_stage_rollback_and_no_bake() -> None:
+    config = parse_config(example_config())
+    guardrails = config.release_guardrails
+    assert guardrails.promotion_gate and guardrails.stage_rollback
+    assert guardrails.bake_minutes is None and guardrails.gate_wait_minutes is None
+    assert config.freezes == []
+    assert all(config.guardrails_of(s) is guardrails for s in config.services)
+
+
+def test_a_service_override_replaces_the_platform_guardrails() -> None:
+    raw = example_config()
+    raw["release_guardrails"] = {"bake_minutes": 15}
+    raw["services"][0]["release_guardrails"] = {"promotion_gate": False}
+    config = parse_config(raw)
+    assert config.guardrails_of(config.services[0]).promotion_gate is False
+    assert config.guardrails_of(config.services[1]).bake_minutes == 15
+
+
+@pytest.mark.parametrize(
+    ("frozen", "allowed"),
+    [
+        ("* * * ? DEC * *", "* * * ? 1,2,3,4,5,6,7,8,9,10,11 * *"),
+        ("* * * ? * SAT,SUN", "* * * ? * 2,3,4,5,6 *"),
+        ("* * 18-23 ? * *", "* * " + ",".join(map(str, range(18))) + " ? * * *"),
+        ("* * * 24-26 * ?", "* * * " + ",".join(str(d) for d in range(1, 32) if d not in (24, 25, 26)) + " * ? *"),
+    ],
+)
+def test_a_freeze_becomes_the_complement_window(frozen: str, allowed: str) -> None:
+    assert freeze_allow_cron(frozen) == allowed
+
+
+def test_freezes_apply_platform_wide_or_to_their_environments() -> None:
+    raw = example_config()
+    raw["freezes"] = [_freeze(), _freeze(name="prod-nights", cron="* * 0-5 ? * *", environments=["prod"])]
+    config = parse_config(raw)
+    assert [f.name for f in config.freezes_of("dev")] == ["year-end"]
+    assert [f.name for f in config.freezes_of("prod")] == ["year-end", "prod-nights"]
+
+
+@pytest.mark.parametrize(
+    ("freeze", "message"),
+    [
+        (_freeze(cron="* * * 20-31 DEC ? *"), "restricts 2 fields; its complement would be a union of windows"),
+        (_freeze(cron="* * * ? JAN-DEC * *"), "freezes every month"),
+        (_freeze(cron="* * * ? DEC"), "has 5 fields"),
+        (_freeze(cron="0 * * ? DEC * *"), "restricts seconds, minutes or year"),
+        (_freeze(cron="* * * ? XMAS * *"), "month value 'XMAS' is not allowed"),
+        (_freeze(cron="* * * 1 DEC * *"), "exactly one of day-of-month and day-of-week must be '?'"),
+        (_freeze(timezone="Mars/Olympus"), "'Mars/Olympus' is not an IANA time zone"),
+        (_freeze(name="year end"), "year end"),
+    ],
+)
+def test_a_bad_freeze_names_field_and_value(freeze: dict[str, Any], message: str) -> None:
+    raw = example_config()
+    raw["freezes"] = [freeze]
+    problem = only_problem(raw)
+    assert "freezes" in problem and message in problem and "allowed" in problem
+
+
+def test_a_freeze_of_an_unknown_environment_is_refused() -> None:
+    raw = example_config()
+    raw["freezes"] = [_freeze(environments=["qa"])]
+    assert only_problem(raw) == "freezes[0].environments: 'qa' is not an environment; allowed: dev, prod"
+
+
+def test_more_freezes_than_rules_in_a_condition_are_refused() -> None:
+    raw = example_config()
+    raw["freezes"] = [_freeze(name=f"f{i}") for i in range(6)]
+    assert any("6 freezes apply to 'dev'; allowed: at most 5" in p for p in problems_of(raw))
+
+
+def test_bake_minutes_out_of_range_is_refused() -> None:
+    raw = example_config()
+    raw["release_guardrails"] = {"bake_minutes": 0}
+    problem = only_problem(raw)
+    assert "release_guardrails.bake_minutes" in problem
