@@ -12,7 +12,6 @@ bucket and key through those resources' policies.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +42,12 @@ from cdk_constructs.nag import (
     logical_id,
 )
 from cdk_constructs.secure_defaults import RETAINED
-from config.model import Environment, Service
+from cdk_constructs.stage_conditions import DeployTarget, apply_rule_roles, deploy_stage_guardrails
+from config.model import Freeze, ReleaseGuardrails, Service
 from config.names import APPROVAL_ACTION, Names, approval_stage, deploy_stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "service_templates"
-
-
-@dataclass(frozen=True)
-class DeployTarget:
-    """One environment a service deploys to, with everything the pipeline needs to reach it."""
-
-    environment: Environment
-    region: str
-
-    @property
-    def name(self) -> str:
-        return self.environment.name
-
-    @property
-    def account(self) -> str:
-        return self.environment.account
 
 
 class ServicePipeline(Construct):
@@ -79,6 +63,8 @@ class ServicePipeline(Construct):
         targets: list[DeployTarget],
         codeartifact: CodeArtifactAccess,
         log_retention: logs.RetentionDays,
+        guardrails: ReleaseGuardrails | None = None,
+        freezes: dict[str, list[Freeze]] | None = None,
     ) -> None:
         super().__init__(scope, id_)
         if not targets:
@@ -86,6 +72,8 @@ class ServicePipeline(Construct):
         self.names = names
         self.service = service
         self.targets = targets
+        self.guardrails = guardrails or ReleaseGuardrails()
+        self.freezes = freezes or {}
 
         self.store = EncryptedArtifactStore(
             self,
@@ -327,16 +315,30 @@ class ServicePipeline(Construct):
             ],
         )
         self.approval_actions: list[tuple[str, actions.ManualApprovalAction]] = []
+        previous: DeployTarget | None = None
         for target in self.targets:
             if target.environment.approval:
                 stage_name = approval_stage(target.environment)
                 approval = self._approval_action(target)
                 self.pipeline.add_stage(stage_name=stage_name, actions=[approval])
                 self.approval_actions.append((stage_name, approval))
-            self.pipeline.add_stage(
-                stage_name=deploy_stage(target.environment),
-                actions=[self._deploy_action(target, build_output)],
+            deploy_name = deploy_stage(target.environment)
+            guardrails = deploy_stage_guardrails(
+                names,
+                service,
+                deploy_name,
+                target,
+                previous,
+                self.guardrails,
+                self.freezes.get(target.name, []),
             )
+            self.pipeline.add_stage(
+                stage_name=deploy_name,
+                actions=[self._deploy_action(target, build_output)],
+                **guardrails.stage_props(),  # type: ignore[arg-type]
+            )
+            apply_rule_roles(self.pipeline, self.pipeline.stage_count - 1, guardrails)
+            previous = target
 
     def _delivery(self) -> dict[str, Any]:
         """The push rule's delivery: a push older than two hours is not worth building."""

@@ -654,7 +654,17 @@ _CRON_FIELDS: dict[int, tuple[str, int, int, tuple[str, ...]]] = {
     5: ("day-of-week", 1, 7, _DAYS),
 }
 RULE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
+# botocore's CodePipeline model: ConditionList max 1 (one condition per BeforeEntry / OnSuccess / OnFailure),
+# RuleDeclarationList max 5 (rules per condition).
 MAX_RULES_PER_CONDITION = 5
+# The rollback alarms each platform's deployment group watches, by name suffix (<p>-<env>-<service>-<suffix>):
+# cdk_constructs/{ec2,ecs,lambda}_target.py create exactly these (a test compares them with the templates),
+# and the promotion gate and bake time of the service pipeline name them.
+ROLLBACK_ALARM_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "ec2": ("target-5xx", "unhealthy-hosts"),
+    "ecs": ("blue-target-5xx", "blue-unhealthy-hosts", "green-target-5xx", "green-unhealthy-hosts"),
+    "lambda": ("alias-errors", "alias-throttles"),
+}
 
 
 def _cron_values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[int]:
@@ -1420,6 +1430,7 @@ class PlatformConfig(BaseModel):
             self._custom_deployment_configs,
             self._service_environments,
             self._freezes,
+            self._guardrail_rules,
             self._pipeline_stages,
             self._pull_request_templates,
             self._channels_routed,
@@ -1584,6 +1595,30 @@ class PlatformConfig(BaseModel):
                     f"freezes: {count} freezes apply to {env_name!r}; allowed: at most {MAX_RULES_PER_CONDITION} "
                     "(rules per CodePipeline condition)"
                 )
+        return problems
+
+    def _guardrail_rules(self) -> list[str]:
+        """Each Deploy-<env> stage's entry condition holds the promotion gate's alarm rules and the freezes, at most
+        5 rules in its one condition; a gate wait without a gate would do nothing."""
+        problems = []
+        for index, service in enumerate(self.services):
+            where = f"services[{index}].release_guardrails" if service.release_guardrails else "release_guardrails"
+            guardrails = self.guardrails_of(service)
+            if guardrails.gate_wait_minutes is not None and not guardrails.promotion_gate:
+                problems.append(
+                    f"{where}.gate_wait_minutes: {guardrails.gate_wait_minutes} ({service.name}) with promotion_gate "
+                    "false would do nothing; allowed: promotion_gate true, or no gate_wait_minutes"
+                )
+            for position, env in enumerate(self.environments_of(service)):
+                gate = len(ROLLBACK_ALARM_SUFFIXES[service.platform]) if guardrails.promotion_gate and position else 0
+                freezes = len(self.freezes_of(env.name))
+                if gate + freezes > MAX_RULES_PER_CONDITION:
+                    problems.append(
+                        f"{where}.promotion_gate: {service.name}'s Deploy-{env.name} entry condition would hold {gate} "
+                        f"alarm rules ({service.platform}) and {freezes} freezes; allowed: at most "
+                        f"{MAX_RULES_PER_CONDITION} rules per CodePipeline condition, so fewer freezes for "
+                        f"{env.name!r} or promotion_gate false for this service"
+                    )
         return problems
 
     def freezes_of(self, env_name: str) -> list[Freeze]:

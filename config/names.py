@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from config.model import Channel, Environment, PlatformConfig, Service
+from config.model import ROLLBACK_ALARM_SUFFIXES, Channel, Environment, PlatformConfig, Service
 
 # Pull-request build projects end in this; the validator's rule and the notifier match on it.
 PULL_REQUEST_PROJECT_SUFFIX = "-pr"
@@ -310,3 +310,8 @@ class Names:
 
     def alarm(self, service: Service, env: Environment, what: str) -> str:
         return f"{self.prefix}-{env.name}-{service.name}-{what}"
+
+    def rollback_alarms(self, service: Service, env: Environment) -> dict[str, str]:
+        """The alarms CodeDeploy rolls ``service``'s deployments in ``env`` back on, by suffix: what the
+        deployment group watches, the promotion gate of the next environment and the bake time check."""
+        return {what: self.alarm(service, env, what) for what in ROLLBACK_ALARM_SUFFIXES[service.platform]}

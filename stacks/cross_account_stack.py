@@ -214,6 +214,14 @@ class CrossAccountRolesStack(Stack):
             [f"arn:aws:lambda:{region}:{account}:function:{env_prefix}*"],
             "Functions of this environment's services: the deploy worker publishes new versions of them.",
         )
+        allow(
+            role,
+            "ReadRollbackAlarms",
+            ["cloudwatch:DescribeAlarms"],
+            [f"arn:aws:cloudwatch:{region}:{account}:alarm:{env_prefix}*"],
+            "The service pipelines' promotion-gate and bake-time rules (CloudWatchAlarm) read this environment's "
+            "rollback alarms, all named <platform>-<env>-<service>-<what>, as this role (docs/adr/0008).",
+        )
 
     def _grant_artifact_read(self, names: Names, region: str, *roles: iam.Role) -> None:
         """Identity side of the artifact access; the tooling bucket and key policies name these roles."""

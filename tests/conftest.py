@@ -31,3 +31,12 @@ def default_platform(default_config: PlatformConfig, tmp_path_factory: pytest.Te
     from tests.platform_synth import synth_platform
 
     return synth_platform(default_config, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def varied_platform(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """tests/config_cases.varied_config, synthesized once: 9 services, 3 environments, guardrails and freezes."""
+    from tests.config_cases import varied_config
+    from tests.platform_synth import synth_platform
+
+    return synth_platform(varied_config(), tmp_path_factory.mktemp("varied"))

@@ -32,13 +32,6 @@ from config.model import Environment, PlatformConfig, Service
 from config.names import APPROVAL_ACTION, Names, approval_stage, deploy_stage
 from tools.bootstrap import Account, AwsAccess, BootstrapError, tooling_account
 
-# The rollback alarms each platform's deployment group watches (cdk_constructs/ec2_target.py,
-# ecs_target.py, lambda_target.py: RollbackAlarms.add suffixes), named Names.alarm(service, env, suffix).
-ROLLBACK_ALARMS: dict[str, tuple[str, ...]] = {
-    "ec2": ("target-5xx", "unhealthy-hosts"),
-    "ecs": ("blue-target-5xx", "blue-unhealthy-hosts", "green-target-5xx", "green-unhealthy-hosts"),
-    "lambda": ("alias-errors", "alias-throttles"),
-}
 # CodeDeploy DeploymentStatus values of a deployment that StopDeployment can still stop (botocore model).
 RUNNING_DEPLOYMENT = ["Created", "Queued", "InProgress", "Baking", "Ready"]
 FINISHED_DEPLOYMENT = frozenset({"Succeeded", "Failed", "Stopped"})
@@ -305,13 +298,7 @@ def status(ops: Ops, selected: Sequence[Target]) -> list[Row]:
         environment = ops.config.environment(env_name)
         env_rows = [r for r in rows if r.environment == env_name]
         services = {s.name: s for s in ops.config.services}
-        wanted = {
-            r.service: [
-                names.alarm(services[r.service], environment, what)
-                for what in ROLLBACK_ALARMS[services[r.service].platform]
-            ]
-            for r in env_rows
-        }
+        wanted = {r.service: list(names.rollback_alarms(services[r.service], environment).values()) for r in env_rows}
         try:
             states = alarm_states(ops, environment, [a for alarms in wanted.values() for a in alarms])
         except (OpsError, ClientError, BotoCoreError) as error:

@@ -9,24 +9,18 @@ with the test's output, never passed silently.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from config import parse_config
-from config.model import EVENT_KINDS, PlatformConfig
 from config.policies import execution_policies
-from tests.platform_synth import SynthesizedPlatform, synth_platform
+from tests.platform_synth import SynthesizedPlatform
 from tools import bootstrap
 from tools.preflight.__main__ import main as preflight
 from tools.preflight.simulate import NOT_CALLED, UNKNOWN_ACTION, UNPLACED, Report, simulate
 from tools.preflight.template import Assembly
-from tools.scale_config import scaled_config, shared_network
-
-CERTIFICATE = "arn:aws:acm:eu-west-1:333333333333:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 
 
 def run(platform: SynthesizedPlatform, policies: dict[str, dict[str, Any]] | None = None) -> Report:
@@ -51,56 +45,6 @@ def test_the_default_platform_would_deploy(
     assert len(report.checks) > 5000
     for verdict in (UNPLACED, NOT_CALLED, UNKNOWN_ACTION):
         assert report.listed(verdict), verdict
-
-
-def varied_config() -> PlatformConfig:
-    """Larger and different: 9 services, three environments (one in the tooling account), a new VPC and
-    an existing one, HTTPS, an organization, custom deployment configs, a release branch, a service
-    without pull-request validation, a channel whose secret exists already, an Amazon Q Developer
-    channel, and a lambda channel that receives every kind (one queue fed by 20 rules)."""
-    data: dict[str, Any] = copy.deepcopy(scaled_config(9))
-    data["organization_id"] = "o-a1b2c3d4e5"
-    dev, prod = data["environments"]
-    dev.pop("network")  # a new VPC per service stack
-    prod["certificate_arn"] = CERTIFICATE
-    data["environments"] = [
-        dev,
-        {"name": "staging", "account": data["tooling"]["account"], "network": shared_network(7)},
-        prod,
-    ]
-    services = data["services"]
-    services[0]["deployment_config"] = {"type": "minimum_healthy_hosts", "percent": 50}
-    services[1]["deployment_config"] = {"type": "linear", "percentage": 25, "interval_minutes": 3}
-    services[2]["branch"] = "release/1.x"
-    services[3]["pull_request_validation"] = False
-    services[4]["environments"] = ["staging", "prod"]
-    data["notifications"]["channels"].append(
-        {"name": "oncall", "delivery": "api_destination", "secret_name": "shared/teams/oncall"}
-    )
-    data["notifications"]["routes"].append({"events": ["deployment_failed"], "channels": ["oncall"]})
-    # The third delivery, and a lambda channel posting slower than Microsoft's 4 per second.
-    data["notifications"]["channels"] += [
-        {
-            "name": "ops",
-            "delivery": "amazon_q",
-            "amazon_q": {
-                "team_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-                "channel_id": "19:b6ef35dc342d56ba5654e6fc6d25a071@thread.tacv2",
-                "tenant_id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
-            },
-        },
-        {"name": "audit", "rate_limit_per_second": 2},
-    ]
-    data["notifications"]["routes"] += [
-        {"events": ["pipeline_failed", "deployment_failed", "approval_waiting"], "channels": ["ops"]},
-        {"events": list(EVENT_KINDS), "channels": ["audit"]},
-    ]
-    return parse_config(data)
-
-
-@pytest.fixture(scope="module")
-def varied_platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
-    return synth_platform(varied_config(), tmp_path_factory.mktemp("varied"))
 
 
 def test_a_larger_and_varied_platform_would_deploy(

@@ -53,10 +53,10 @@ def test_a_freeze_becomes_the_complement_window(frozen: str, allowed: str) -> No
 
 def test_freezes_apply_platform_wide_or_to_their_environments() -> None:
     raw = example_config()
-    raw["freezes"] = [_freeze(), _freeze(name="prod-nights", cron="* * 0-5 ? * *", environments=["prod"])]
+    raw["freezes"] = [_freeze(), _freeze(name="dev-nights", cron="* * 0-5 ? * *", environments=["dev"])]
     config = parse_config(raw)
-    assert [f.name for f in config.freezes_of("dev")] == ["year-end"]
-    assert [f.name for f in config.freezes_of("prod")] == ["year-end", "prod-nights"]
+    assert [f.name for f in config.freezes_of("dev")] == ["year-end", "dev-nights"]
+    assert [f.name for f in config.freezes_of("prod")] == ["year-end"]
 
 
 @pytest.mark.parametrize(
@@ -96,3 +96,26 @@ def test_bake_minutes_out_of_range_is_refused() -> None:
     raw["release_guardrails"] = {"bake_minutes": 0}
     problem = only_problem(raw)
     assert "release_guardrails.bake_minutes" in problem
+
+
+def test_gate_rules_and_freezes_share_one_entry_condition() -> None:
+    """orders (ecs) gates prod on dev's 4 rollback alarms: with 2 freezes on prod its one entry condition would
+    hold 6 rules, which CodePipeline refuses (botocore: ConditionList max 1, RuleDeclarationList max 5)."""
+    raw = example_config()
+    raw["freezes"] = [_freeze(), _freeze(name="prod-nights", cron="* * 0-5 ? * *", environments=["prod"])]
+    assert only_problem(raw) == (
+        "release_guardrails.promotion_gate: orders's Deploy-prod entry condition would hold 4 alarm rules (ecs) and "
+        "2 freezes; allowed: at most 5 rules per CodePipeline condition, so fewer freezes for 'prod' or "
+        "promotion_gate false for this service"
+    )
+    raw["services"][1]["release_guardrails"] = {"promotion_gate": False}
+    parse_config(raw)  # without orders' gate the 2 freezes fit
+
+
+def test_a_gate_wait_without_a_gate_is_refused() -> None:
+    raw = example_config()
+    raw["services"][0]["release_guardrails"] = {"promotion_gate": False, "gate_wait_minutes": 10}
+    assert only_problem(raw) == (
+        "services[0].release_guardrails.gate_wait_minutes: 10 (storefront) with promotion_gate false would do "
+        "nothing; allowed: promotion_gate true, or no gate_wait_minutes"
+    )

@@ -193,9 +193,11 @@ def test_deployer_permissions_stay_inside_its_environment(raw: dict[str, Any], e
         "PassTaskRoles",
         "PassCloudFormationRole",
         "PublishFunctionVersions",
+        "ReadRollbackAlarms",
         "ReadPipelineArtifacts",
         "DecryptPipelineArtifacts",
     }
+    assert by_sid["ReadRollbackAlarms"]["Resource"] == f"arn:aws:cloudwatch:eu-west-1:{account}:alarm:acme-{env_name}-*"
     assert by_sid["RunDeployments"]["Resource"] == [
         f"arn:aws:codedeploy:eu-west-1:{account}:application:acme-{env_name}-*",
         f"arn:aws:codedeploy:eu-west-1:{account}:deploymentgroup:acme-{env_name}-*/*",

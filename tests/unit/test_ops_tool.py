@@ -10,6 +10,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from config.model import ROLLBACK_ALARM_SUFFIXES
 from tools import ops
 from tools.bootstrap import Account, AwsAccess
 
@@ -199,7 +200,7 @@ def _status_stubs(aws: StubbedAws, *, dev_alarm: str = "OK") -> None:
                 "filter": {"succeededInStage": {"stageName": f"Deploy-{env}"}},
             },
         )
-    names = [f"acme-dev-orders-{w}" for w in ops.ROLLBACK_ALARMS["ecs"]]
+    names = [f"acme-dev-orders-{w}" for w in ROLLBACK_ALARM_SUFFIXES["ecs"]]
     aws.stub("dev", "cloudwatch").add_response(
         "describe_alarms",
         {"MetricAlarms": [{"AlarmName": n, "StateValue": dev_alarm if "blue-target" in n else "OK"} for n in names]},
@@ -224,7 +225,7 @@ def test_status_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, lines = run(aws, "status", "--service", "orders", "--json")
     rows = json.loads(lines[0])
     assert [r["environment"] for r in rows] == ["dev", "prod"]
-    assert rows[0]["alarms"] == dict.fromkeys((f"acme-dev-orders-{w}" for w in ops.ROLLBACK_ALARMS["ecs"]), "OK")
+    assert rows[0]["alarms"] == dict.fromkeys((f"acme-dev-orders-{w}" for w in ROLLBACK_ALARM_SUFFIXES["ecs"]), "OK")
     assert rows[1]["alarms"] is None and rows[1]["freeze"][0]["stage"] == "Deploy-prod"
     assert rows[1]["approval"] == "none" and rows[0]["approval"] is None
     assert rows[1]["deploy_status"] == "Failed" and rows[1]["live_execution"] == E1
@@ -237,7 +238,7 @@ def test_rollback_alarm_names_match_the_service_templates() -> None:
     for service, platform in (("storefront", "ec2"), ("orders", "ecs"), ("pricing", "lambda")):
         text = (snapshots / f"test_every_stack_matches_its_snapshot[acme-service-{service}-dev].json").read_text()
         found = sorted(set(__import__("re").findall(rf'"AlarmName": "acme-dev-{service}-([a-z0-9-]+)"', text)))
-        assert found == sorted(ops.ROLLBACK_ALARMS[platform])
+        assert found == sorted(ROLLBACK_ALARM_SUFFIXES[platform])
 
 
 # ----- approve / reject -----
