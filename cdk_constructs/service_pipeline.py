@@ -337,7 +337,7 @@ class ServicePipeline(Construct):
                 actions=[self._deploy_action(target, build_output)],
                 **guardrails.stage_props(),  # type: ignore[arg-type]
             )
-            apply_rule_roles(self.pipeline, self.pipeline.stage_count - 1, guardrails)
+            apply_rule_roles(self.pipeline, int(self.pipeline.stage_count) - 1, guardrails)
             previous = target
 
     def _delivery(self) -> dict[str, Any]:
