@@ -74,6 +74,7 @@ class TeamsNotifier(Construct):
     environments: account -> the environment names shown on cards.
     pipelines_arn: the ARN pattern of the platform's pipelines (the notifier reads an execution's commit).
     burst_summary_after: cards of one kind per channel per minute before a burst is summarized (None: never).
+    freezes: the config's change freezes (`Freeze.notice()`), so a failed Deploy-<env> card says why and until when.
     code: the function's code, for tests (default: lambda/teams_notifier).
     """
 
@@ -90,6 +91,7 @@ class TeamsNotifier(Construct):
         log_retention: logs.RetentionDays,
         pipelines_arn: str,
         burst_summary_after: int | None = 10,
+        freezes: Sequence[Mapping[str, object]] = (),
         pull_request_project_suffix: str = PULL_REQUEST_PROJECT_SUFFIX,
         code: lambda_.Code | None = None,
     ) -> None:
@@ -178,6 +180,7 @@ class TeamsNotifier(Construct):
                 "DEAD_LETTER_QUEUES": compact_json({c.name: self.dead_letters[c.name].queue_url for c in channels}),
                 "RATE_LIMITS": compact_json({c.name: c.rate_limit_per_second for c in channels}),
                 "BURST_SUMMARY_AFTER": str(burst_summary_after or 0),
+                **({"FREEZES": compact_json(list(freezes))} if freezes else {}),
                 "IDEMPOTENCY_TABLE": self.table.table_name,
                 "IDEMPOTENCY_TTL_SECONDS": str(IDEMPOTENCY_TTL_SECONDS),
                 "ENVIRONMENTS": compact_json(dict(environments)),

@@ -657,6 +657,9 @@ RULE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9.@_-]{1,100}$")
 # botocore's CodePipeline model: ConditionList max 1 (one condition per BeforeEntry / OnSuccess / OnFailure),
 # RuleDeclarationList max 5 (rules per condition).
 MAX_RULES_PER_CONDITION = 5
+# The notifier carries the freezes in FREEZES; its other variables (routes, secrets, queues, environments) need
+# the rest of Lambda's 4 KB.
+MAX_FREEZES_NOTICE_BYTES = 1536
 # The rollback alarms each platform's deployment group watches, by name suffix (<p>-<env>-<service>-<suffix>):
 # cdk_constructs/{ec2,ecs,lambda}_target.py create exactly these (a test compares them with the templates),
 # and the promotion gate and bake time of the service pipeline name them.
@@ -687,8 +690,9 @@ def _cron_values(text: str, low: int, high: int, names: tuple[str, ...]) -> set[
     return values
 
 
-def freeze_allow_cron(cron: str) -> str:
-    """The DeploymentWindow cron (an ALLOW window) that is the complement of a freeze's frozen time.
+def frozen_field(cron: str) -> tuple[str, list[int]]:
+    """The one cron field a freeze restricts (hours, day-of-month, month or day-of-week) and its frozen values
+    (months 1-12, days of week 1-7 from SUN, as in DeploymentWindow cron); ValueError naming what is wrong.
 
     A DeploymentWindow rule passes inside the window its cron describes and rules in one condition
     are ANDed, so a freeze is expressible only when its complement is one window: the freeze must
@@ -714,16 +718,22 @@ def freeze_allow_cron(cron: str) -> str:
             f"{cron!r} restricts {len(restricted)} fields; its complement would be a union of windows, which one "
             f"DeploymentWindow rule cannot express; allowed: {allowed}"
         )
-    index = restricted[0]
-    label, low, high, names = _CRON_FIELDS[index]
+    label, low, high, names = _CRON_FIELDS[restricted[0]]
     try:
-        frozen = _cron_values(fields[index], low, high, names)
+        frozen = _cron_values(fields[restricted[0]], low, high, names)
     except ValueError as error:
         raise ValueError(f"{cron!r}: {label} value {str(error)!r} is not allowed; allowed: {allowed}") from None
-    rest = sorted(set(range(low, high + 1)) - frozen)
-    if not rest:
+    if frozen == set(range(low, high + 1)):
         raise ValueError(f"{cron!r} freezes every {label}, so nothing could ever deploy; allowed: {allowed}")
-    fields[index] = ",".join(str(v) for v in rest)
+    return label, sorted(frozen)
+
+
+def freeze_allow_cron(cron: str) -> str:
+    """The DeploymentWindow cron (an ALLOW window) that is the complement of a freeze's frozen time."""
+    label, frozen = frozen_field(cron)
+    index, (_, low, high, _) = next((i, f) for i, f in _CRON_FIELDS.items() if f[0] == label)
+    fields = [*cron.split(), "*"][:7]  # frozen_field checked it has 6 or 7 fields
+    fields[index] = ",".join(str(v) for v in range(low, high + 1) if v not in frozen)
     if index == 3:
         fields[5] = "?"
     elif index == 5:
@@ -767,6 +777,18 @@ class Freeze(BaseModel):
     @property
     def allow_cron(self) -> str:
         return freeze_allow_cron(self.cron)
+
+    def notice(self) -> dict[str, object]:
+        """What the notifier needs to say on a failed stage's card why it is frozen and until when (FREEZES)."""
+        label, values = frozen_field(self.cron)
+        return {
+            "name": self.name,
+            "field": label,
+            "values": values,
+            "timezone": self.timezone,
+            "reason": self.reason,
+            "environments": self.environments,
+        }
 
 
 class ReleaseGuardrails(BaseModel):
@@ -1595,6 +1617,13 @@ class PlatformConfig(BaseModel):
                     f"freezes: {count} freezes apply to {env_name!r}; allowed: at most {MAX_RULES_PER_CONDITION} "
                     "(rules per CodePipeline condition)"
                 )
+        size = len(json.dumps([f.notice() for f in self.freezes], separators=(",", ":")))
+        if size > MAX_FREEZES_NOTICE_BYTES:
+            problems.append(
+                f"freezes: {len(self.freezes)} freezes take {size} bytes in the notifier's FREEZES variable; allowed: "
+                f"at most {MAX_FREEZES_NOTICE_BYTES} (Lambda allows 4 KB for all of a function's environment "
+                "variables), so fewer freezes or shorter reasons"
+            )
         return problems
 
     def _guardrail_rules(self) -> list[str]:

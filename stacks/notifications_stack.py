@@ -295,6 +295,7 @@ class NotificationsStack(Stack):
             log_retention=retention(config.log_retention_days),
             pipelines_arn=f"arn:aws:codepipeline:{config.tooling.region}:{config.tooling.account}:{self.names.prefix}-*",
             burst_summary_after=notifications.burst_summary_after,
+            freezes=[f.notice() for f in config.freezes],
         )
         self.alarms.extend(notifier.alarms)
         return notifier

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from notifier_events import ACCOUNT_ID, AwsEvent, EventKind, scalar_text
+from notifier_freezes import Freeze, active_freezes
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
@@ -35,6 +36,8 @@ MAX_SUMMARY = 500
 MAX_GENERIC_FIELDS = 10
 MAX_RESOURCES = 5
 MAX_ACTIONS = 4
+# A service pipeline's deploy stages are Deploy-<environment> (config/names.py deploy_stage; a test holds them equal).
+DEPLOY_STAGE_PREFIX = "Deploy-"
 # Teams refuses a message above about 28 KB: the bound on json.dumps(workflows_message(card),
 # ensure_ascii=False).encode("utf-8"), exactly what the dispatcher posts.
 MAX_MESSAGE_BYTES = 28 * 1024
@@ -116,6 +119,7 @@ class CommitInfo:
 class CardContext:
     platform_name: str
     environments: Mapping[str, str]
+    freezes: tuple[Freeze, ...] = ()
 
 
 @dataclass
@@ -295,8 +299,8 @@ def pull_request_url(region: str, repository: str | None, pull_request_id: str |
     )
 
 
-def format_time(value: str) -> str:
-    """Event times as ``YYYY-MM-DD HH:MM:SS UTC``; unknown formats are shown as they are."""
+def parse_time(value: str) -> datetime | None:
+    """An event time as an aware datetime (naive times are UTC, as AWS writes them); None if unknown."""
     parsed: datetime | None = None
     try:
         parsed = datetime.fromisoformat(value)
@@ -307,11 +311,15 @@ def format_time(value: str) -> str:
                 break
             except ValueError:
                 continue
-    if parsed is None:
-        return value
-    if parsed.tzinfo is None:
+    if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return parsed
+
+
+def format_time(value: str) -> str:
+    """Event times as ``YYYY-MM-DD HH:MM:SS UTC``; unknown formats are shown as they are."""
+    parsed = parse_time(value)
+    return value if parsed is None else parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _last_segment(value: str | None, separator: str) -> str | None:
@@ -626,6 +634,31 @@ def _subtitle(*parts: str | None) -> str:
     return " · ".join(text(part, 60) for part in parts if part)
 
 
+def _freeze_facts(spec: CardSpec, event: AwsEvent, freezes: tuple[Freeze, ...]) -> None:
+    """On a failed Deploy-<env> stage: the freezes in force then, why, and until when.
+
+    CodePipeline's stage event does not say which entry rule failed, so the card says the stage is frozen
+    when a freeze of its environment was in force at the event's time, and names the override.
+    """
+    stage, when = event.text("stage") or "", parse_time(event.time) if event.time else None
+    if not stage.startswith(DEPLOY_STAGE_PREFIX) or when is None:
+        return
+    environment = stage[len(DEPLOY_STAGE_PREFIX) :]
+    active = active_freezes(freezes, environment, when)
+    if not active:
+        return
+    for freeze, until in active:
+        spec.fact("Freeze", f"{freeze.name}: {freeze.reason}" if freeze.reason else freeze.name)
+        local, utc = until.strftime("%Y-%m-%d %H:%M"), until.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        spec.fact("Frozen until", f"{local} {freeze.timezone} ({utc} UTC)")
+    pipeline = event.text("pipeline") or "(pipeline)"
+    spec.summary = (
+        f"{stage} did not start: {environment} is in a change freeze. The stage fails at its entry condition "
+        f"until the freeze ends. For an emergency, python -m tools.ops override SERVICE {environment} --reason TEXT "
+        f"lets {text(pipeline, 100)} in once; CloudTrail records who did it and when."
+    )
+
+
 def build_card(
     event: AwsEvent, kind: EventKind, context: CardContext, commit: CommitInfo | None = None
 ) -> dict[str, Any]:
@@ -637,6 +670,8 @@ def build_card(
     spec.fact("Region", region)
     spec.fact("Environment", environment)
     spec.fact("Time", format_time(event.time) if event.time else None)
+    if kind is EventKind.STAGE_FAILED:
+        _freeze_facts(spec, event, context.freezes)
     title = cut(spec.title, MAX_TITLE)
     body: list[dict[str, Any]] = [
         _header(title, _subtitle(context.platform_name, spec.service, environment), spec.tone)

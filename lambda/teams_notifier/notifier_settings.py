@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from notifier_events import ACCOUNT_ID, EVENT_KINDS
+from notifier_freezes import Freeze, parse_freezes
 
 PLATFORM_NAME = "PLATFORM_NAME"
 ROUTES = "ROUTES"
@@ -31,6 +32,7 @@ CHANNEL_QUEUES = "CHANNEL_QUEUES"
 DEAD_LETTER_QUEUES = "DEAD_LETTER_QUEUES"
 RATE_LIMITS = "RATE_LIMITS"
 BURST_SUMMARY_AFTER = "BURST_SUMMARY_AFTER"
+FREEZES = "FREEZES"
 # Powertools' own variable; read here only to give the Logger this function's default service name.
 SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 DEFAULT_SERVICE_NAME = "teams-notifier"
@@ -51,6 +53,7 @@ ALL_VARIABLES = (
     DEAD_LETTER_QUEUES,
     RATE_LIMITS,
     BURST_SUMMARY_AFTER,
+    FREEZES,
     SERVICE_NAME,
 )
 
@@ -87,6 +90,8 @@ class Settings:
     rate_limits: Mapping[str, float] = field(default_factory=dict)
     # Individual cards of one kind per channel per minute before a burst is summarized (0: never).
     burst_summary_after: int = 10
+    # The config's change freezes, to say on a failed Deploy-<env> card why and until when.
+    freezes: tuple[Freeze, ...] = ()
 
     def channels_for(self, kind: str) -> tuple[str, ...]:
         return self.routes.get(kind, ())
@@ -218,6 +223,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limits[channel] = float(rate)
     known_channels(RATE_LIMITS, tuple(rate_limits), "the object")
 
+    try:
+        freezes = parse_freezes(_json(env, FREEZES, "[]"))
+    except ValueError as error:
+        raise SettingsError(FREEZES, str(error)) from None
+
     return Settings(
         platform_name=platform_name,
         routes=MappingProxyType(routes),
@@ -235,4 +245,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dead_letter_queues=MappingProxyType(dict(dead_letters_value)),
         rate_limits=MappingProxyType(rate_limits),
         burst_summary_after=int(_number(env, BURST_SUMMARY_AFTER, 10, 0, 1000, integer=True)),
+        freezes=freezes,
     )

@@ -119,3 +119,16 @@ def test_a_gate_wait_without_a_gate_is_refused() -> None:
         "services[0].release_guardrails.gate_wait_minutes: 10 (storefront) with promotion_gate false would do "
         "nothing; allowed: promotion_gate true, or no gate_wait_minutes"
     )
+
+
+def test_freezes_must_fit_the_notifiers_environment() -> None:
+    """The notifier carries every freeze in FREEZES; Lambda allows 4 KB for all of a function's variables."""
+    raw = example_config()
+    raw["release_guardrails"] = {"promotion_gate": False}
+    raw["freezes"] = [
+        _freeze(name=f"{env}-{i}", reason="r" * 200, environments=[env]) for env in ("dev", "prod") for i in range(4)
+    ]
+    problem = only_problem(raw)
+    assert problem.startswith("freezes: 8 freezes take ") and "allowed: at most 1536" in problem
+    raw["freezes"] = raw["freezes"][:2]
+    parse_config(raw)

@@ -9,6 +9,7 @@ must let it read those alarms.
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 from typing import Any
 
@@ -218,3 +219,36 @@ def test_a_service_override_sets_the_gate_wait_and_drops_stage_rollback(varied_p
     assert all(
         other[deploy_stage(e)]["OnFailure"] == {"Result": "ROLLBACK"} for e in varied_platform.config.environments
     )
+
+
+# ----- the notifier knows the freezes -----
+
+# An intrinsic's value once deployed: an ARN or queue URL, at most this long for these names.
+RESOLVED_TOKEN_BYTES = 160
+LAMBDA_ENVIRONMENT_BYTES = 4096
+
+
+def resolved_size(value: Any) -> int:
+    """A variable's bytes once CloudFormation resolves it, each intrinsic counted as a long ARN."""
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return len(separator.encode()) * max(len(parts) - 1, 0) + sum(resolved_size(p) for p in parts)
+    return RESOLVED_TOKEN_BYTES
+
+
+@pytest.mark.parametrize("which", ["default_platform", "varied_platform"])
+def test_the_notifier_carries_the_freezes_within_lambdas_4_kb(which: str, request: pytest.FixtureRequest) -> None:
+    platform: SynthesizedPlatform = request.getfixturevalue(which)
+    raw = platform.template_json(f"{platform.config.name}-notifications")
+    (function,) = [
+        f
+        for f in resources_of_type(raw, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "notifier.handler"
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    notices = [f.notice() for f in platform.config.freezes]
+    assert json.loads(variables.get("FREEZES", "[]")) == json.loads(json.dumps(notices))
+    size = sum(len(k.encode()) + resolved_size(v) for k, v in variables.items())
+    assert size <= LAMBDA_ENVIRONMENT_BYTES, size
