@@ -1,10 +1,11 @@
-"""Day-2 operations on the service pipelines: status, approve/reject, stop, rollback, freeze/unfreeze.
+"""Day-2 operations on the service pipelines: status, approve/reject, stop, rollback, override, freeze/unfreeze.
 
     python -m tools.ops status [--service S] [--environment E] [--json]
     python -m tools.ops approve SERVICE ENV --comment TEXT
     python -m tools.ops reject SERVICE ENV --comment TEXT
     python -m tools.ops stop SERVICE [--execution-id ID] --reason TEXT
     python -m tools.ops rollback SERVICE ENV [--wait [--timeout SECONDS]]
+    python -m tools.ops override SERVICE ENV [--condition entry|bake] --reason TEXT
     python -m tools.ops freeze [--service S ...] [--environment E ...] --reason TEXT [--until ISO]
     python -m tools.ops unfreeze [--service S ...] [--environment E ...]
 
@@ -687,6 +688,83 @@ def _undo(done: Sequence[tuple[str, str]], revert: Callable[[str, str], Any]) ->
     return f"undone: {undone} (back as before)"
 
 
+# ----- override (an emergency past a gate, a freeze or a bake) -----
+
+# OverrideStageCondition's conditionType (botocore model), by what the operator calls it.
+CONDITIONS = {"entry": ("BEFORE_ENTRY", "beforeEntryConditionState"), "bake": ("ON_SUCCESS", "onSuccessConditionState")}
+OVERRIDE_TAG = "ops-override-{stage}"  # one tag per stage, rewritten each time: CloudTrail keeps every value
+
+
+def override_record(pipelines: Any, who: str, now: datetime, execution_id: str, reason: str) -> str:
+    """The audit tag's value: who, when, which execution and why, within TagValue's length (botocore model)."""
+    limit = int(pipelines.meta.service_model.shape_for("TagValue").metadata["max"])
+    text = f"by {who} at {now.astimezone(UTC).strftime('%Y-%m-%dT%H:%MZ')} on {execution_id} - {reason}"
+    if len(text) > limit:
+        room = limit - (len(text) - len(reason))
+        raise OpsError(
+            f"the audit record would be {len(text)} characters, CodePipeline allows {limit} in a tag: "
+            f"shorten --reason to at most {max(room, 0)} characters (who, when and the execution take the rest)"
+        )
+    return text
+
+
+def override(
+    ops: Ops,
+    target: Target,
+    condition: str,
+    reason: str,
+    out: Callable[[str], None],
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> str:
+    """Let the execution waiting at Deploy-ENV's entry (or bake) condition past it, once, recorded who/when/why.
+
+    The record is a tag on the pipeline (TagResource is in CloudTrail with its values, beside the
+    OverrideStageCondition call); it is written first and put back if the override fails.
+    """
+    if not reason.strip():
+        raise OpsError("--reason is empty; say why the guardrail is overridden (it is recorded)")
+    condition_type, state_key = CONDITIONS[condition]
+    pipeline, name = ops.names.pipeline(target.service), deploy_stage(target.environment)
+    current = stage(ops.pipeline_state(target.service), name)
+    if current is None:
+        raise OpsError(f"{pipeline} has no stage {name}")
+    evaluation = (current.get(state_key) or {}).get("latestExecution") or {}
+    status = evaluation.get("status")
+    if status != "InProgress":
+        raise OpsError(
+            f"nothing to override in {pipeline} {name}: its {condition} condition is "
+            f"{status or 'not being evaluated'}; CodePipeline overrides only a condition that is being evaluated "
+            "(a gate or bake that waits), a finished one stays as it ended"
+        )
+    execution_id = str((current.get("latestExecution") or {}).get("pipelineExecutionId") or "")
+    if not execution_id:
+        raise OpsError(f"{pipeline} {name}: CodePipeline reports no execution at the stage; run status and try again")
+    pipelines = ops.pipelines
+    record = override_record(pipelines, ops.caller_arn(), now(), execution_id, reason)
+    tooling = ops.tooling
+    arn = f"arn:aws:codepipeline:{tooling.region}:{tooling.account}:{pipeline}"
+    key = OVERRIDE_TAG.format(stage=name)
+    before = {t["key"]: t.get("value", "") for t in pipelines.list_tags_for_resource(resourceArn=arn).get("tags", [])}
+    pipelines.tag_resource(resourceArn=arn, tags=[{"key": key, "value": record}])
+    try:
+        pipelines.override_stage_condition(
+            pipelineName=pipeline, stageName=name, pipelineExecutionId=execution_id, conditionType=condition_type
+        )
+    except Exception as error:
+        try:
+            if key in before:
+                pipelines.tag_resource(resourceArn=arn, tags=[{"key": key, "value": before[key]}])
+            else:
+                pipelines.untag_resource(resourceArn=arn, tagKeys=[key])
+            undone = "the audit tag was put back"
+        except Exception:
+            undone = f"the audit tag {key} on {pipeline} could not be put back: remove it by hand"
+        raise OpsError(f"{describe_client_error(error, f'overriding {pipeline} {name}')}; {undone}") from None
+    out(f"{pipeline} {name}: {condition} condition overridden for execution {execution_id}")
+    out(f"recorded in tag {key}: {record}")
+    return execution_id
+
+
 # ----- command line -----
 
 
@@ -727,6 +805,16 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--wait", action="store_true", help="wait for the rollback to finish, with progress")
     back.add_argument("--timeout", type=int, default=1800, help="give up waiting after this many seconds (1800)")
 
+    past = commands.add_parser(
+        "override", help="emergency: let the execution waiting at Deploy-ENV's gate, freeze or bake past it, once"
+    )
+    past.add_argument("service", metavar="SERVICE")
+    past.add_argument("environment", metavar="ENV")
+    past.add_argument(
+        "--condition", choices=sorted(CONDITIONS), default="entry", help="entry (gate, freeze; default) or bake"
+    )
+    past.add_argument("--reason", required=True, help="why; recorded with who and when in a tag and CloudTrail")
+
     cold = commands.add_parser("freeze", help="disable the inbound transitions of Approve-ENV and Deploy-ENV")
     thaw = commands.add_parser("unfreeze", help="enable the inbound transitions of Approve-ENV and Deploy-ENV again")
     for cmd in (cold, thaw):
@@ -763,6 +851,9 @@ def main(
         elif args.command == "rollback":
             target = one_target(config, args.service, args.environment)
             rollback(ops, target, wait=args.wait, out=out, sleep=sleep, timeout_seconds=args.timeout)
+        elif args.command == "override":
+            target = one_target(config, args.service, args.environment)
+            override(ops, target, args.condition, args.reason, out, now)
         elif args.command == "freeze":
             if args.until and args.until <= now():
                 raise OpsError(f"--until {args.until.isoformat()} is in the past")

@@ -109,7 +109,9 @@ FULL = [
 # ----- help and argument errors -----
 
 
-@pytest.mark.parametrize("command", ["status", "approve", "reject", "stop", "rollback", "freeze", "unfreeze"])
+@pytest.mark.parametrize(
+    "command", ["status", "approve", "reject", "stop", "rollback", "override", "freeze", "unfreeze"]
+)
 def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         ops.main([command, "--help"])
@@ -590,3 +592,120 @@ def test_unfreeze_with_nothing_frozen() -> None:
     aws = StubbedAws()
     aws.stub("tooling", "codepipeline").add_response("get_pipeline_state", state(*FULL))
     assert run(aws, "unfreeze", "--service", "orders") == (0, ["nothing was frozen"])
+
+
+# ----- override -----
+
+PIPELINE_ARN = f"arn:aws:codepipeline:eu-west-1:{ACCOUNTS['tooling']}:acme-orders"
+RECORD = f"by arn:aws:sts::{ACCOUNTS['tooling']}:assumed-role/Ops/alice at 2026-12-02T18:40Z on {E2} - CHG-42 hotfix"
+
+
+def waiting(condition_key: str = "beforeEntryConditionState", status: str = "InProgress") -> dict[str, Any]:
+    """Deploy-prod with execution E2 held at a condition (GetPipelineState's StageConditionState)."""
+    held = {
+        "latestExecution": {"status": status, "summary": "Healthy-dev-alarm is in ALARM"},
+        "conditionStates": [{"latestExecution": {"status": status, "summary": "waiting"}}],
+    }
+    return stage("Deploy-prod", "InProgress", execution=E2, **{condition_key: held})
+
+
+def _override_calls(cp: Stubber, tags: list[dict[str, str]] | None = None) -> None:
+    cp.add_response("list_tags_for_resource", {"tags": tags or []}, {"resourceArn": PIPELINE_ARN})
+    cp.add_response(
+        "tag_resource",
+        {},
+        {"resourceArn": PIPELINE_ARN, "tags": [{"key": "ops-override-Deploy-prod", "value": RECORD}]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "condition_key", "condition_type"),
+    [
+        ([], "beforeEntryConditionState", "BEFORE_ENTRY"),
+        (["--condition", "bake"], "onSuccessConditionState", "ON_SUCCESS"),
+    ],
+)
+def test_override_lets_the_waiting_execution_past_once_and_records_it(
+    flag: list[str], condition_key: str, condition_type: str
+) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL[:5], waiting(condition_key)), {"name": "acme-orders"})
+    _override_calls(cp)
+    cp.add_response(
+        "override_stage_condition",
+        {},
+        {
+            "pipelineName": "acme-orders",
+            "stageName": "Deploy-prod",
+            "pipelineExecutionId": E2,
+            "conditionType": condition_type,
+        },
+    )
+    code, lines = run(aws, "override", "orders", "prod", *flag, "--reason", "CHG-42 hotfix", now=lambda: T0)
+    assert code == 0, lines
+    what = "entry" if not flag else "bake"
+    assert lines == [
+        f"acme-orders Deploy-prod: {what} condition overridden for execution {E2}",
+        f"recorded in tag ops-override-Deploy-prod: {RECORD}",
+    ]
+    cp.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("status", ["Failed", "Succeeded", "Overridden", None])
+def test_override_refuses_a_condition_that_is_not_being_evaluated(
+    status: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    deploy = waiting(status=status) if status else stage("Deploy-prod")
+    cp.add_response("get_pipeline_state", state(*FULL[:5], deploy), {"name": "acme-orders"})
+    code, _ = run(aws, "override", "orders", "prod", "--reason", "CHG-42 hotfix", now=lambda: T0)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"nothing to override in acme-orders Deploy-prod: its entry condition is {status or 'not being'}" in err
+    cp.assert_no_pending_responses()  # nothing was tagged, nothing overridden
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        ("ConditionNotOverridableException", "ConditionNotOverridableException"),
+        ("NotLatestPipelineExecutionException", "NotLatestPipelineExecutionException"),
+        ("AccessDeniedException", "access denied to overriding acme-orders Deploy-prod"),
+    ],
+)
+@pytest.mark.parametrize("earlier", [None, "by bob at 2026-11-30T09:00Z on x - CHG-40"])
+def test_a_failed_override_puts_the_audit_tag_back(
+    error: str, message: str, earlier: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL[:5], waiting()), {"name": "acme-orders"})
+    _override_calls(cp, [{"key": "ops-override-Deploy-prod", "value": earlier}] if earlier else None)
+    cp.add_client_error("override_stage_condition", error, "no")
+    if earlier:
+        cp.add_response(
+            "tag_resource",
+            {},
+            {"resourceArn": PIPELINE_ARN, "tags": [{"key": "ops-override-Deploy-prod", "value": earlier}]},
+        )
+    else:
+        cp.add_response("untag_resource", {}, {"resourceArn": PIPELINE_ARN, "tagKeys": ["ops-override-Deploy-prod"]})
+    code, _ = run(aws, "override", "orders", "prod", "--reason", "CHG-42 hotfix", now=lambda: T0)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "the audit tag was put back" in err
+    cp.assert_no_pending_responses()
+
+
+def test_override_reasons_are_refused_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    cp.add_response("get_pipeline_state", state(*FULL[:5], waiting()), {"name": "acme-orders"})
+    code, _ = run(aws, "override", "orders", "prod", "--reason", "x" * 250, now=lambda: T0)
+    assert code == 2 and "shorten --reason to at most 141 characters" in capsys.readouterr().err
+    code, _ = run(StubbedAws(), "override", "orders", "prod", "--reason", "  ", now=lambda: T0)
+    assert code == 2 and "--reason is empty" in capsys.readouterr().err
+    code, _ = run(StubbedAws(), "override", "orders", "qa", "--reason", "x", now=lambda: T0)
+    assert code == 2 and "qa" in capsys.readouterr().err
