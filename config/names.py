@@ -148,6 +148,11 @@ class Names:
         return f"{self.teams_api_destination_prefix}{channel.name}"
 
     @property
+    def delivery_dashboard(self) -> str:
+        """The platform's one CloudWatch dashboard (cdk_constructs/delivery_dashboard.py)."""
+        return f"{self.prefix}-delivery"
+
+    @property
     def notification_rule_prefix(self) -> str:
         """Every notification rule is named <platform>-notify-<kind>."""
         return f"{self.prefix}-notify-"

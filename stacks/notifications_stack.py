@@ -28,6 +28,7 @@ from constructs import Construct
 
 from cdk_constructs.amazon_q_teams import AmazonQTeamsChannel
 from cdk_constructs.dead_letter_queue import DeadLetterQueue, admit_rules
+from cdk_constructs.delivery_dashboard import DeliveryDashboard
 from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.notification_patterns import amazon_q_input, event_patterns, simple_card_input
@@ -137,8 +138,16 @@ class NotificationsStack(Stack):
         admit_rules(self.undelivered, "NotificationRules", rules_arn, account=self.account)
 
         self.notifier: TeamsNotifier | None = None
+        self.dashboard: DeliveryDashboard | None = None
         if lambda_channels:
             self.notifier = self._notifier(lambda_channels)
+            self.dashboard = DeliveryDashboard(
+                self,
+                "DeliveryDashboard",
+                dashboard_name=self.names.delivery_dashboard,
+                platform=config.name,
+                notifier_logs=self.notifier.function.log_group,
+            )
             for queue in self.notifier.queues.values():
                 admit_rules(queue, "NotificationRules", rules_arn, account=self.account)
         self.api_destinations: dict[str, events.IApiDestination] = {}

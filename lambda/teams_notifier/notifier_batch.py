@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from notifier_cards import CardContext, build_card, build_summary_card, summary_item, workflows_message
 from notifier_delivery import DeliveryResult
 from notifier_dispatch import Deadline, Dependencies, post_to_webhook
-from notifier_events import AwsEvent, EventKind, MalformedEventError, classify, parse_event
+from notifier_events import AwsEvent, EventKind, MalformedEventError, classify, log_fields, parse_event
 from notifier_idempotency import Claim, post_together
 from notifier_logging import logger
 from notifier_secrets import WebhookSecretError
@@ -177,7 +177,7 @@ class ChannelBatch:
         if item.event is None:
             self._park(item, "not_an_event", item.problem or "not an event", fields)
             return "parked"
-        fields.update(event_id=item.event.get_id, kind=item.kind.value if item.kind else None)
+        fields.update(log_fields(item.event, item.kind, self.settings.environments))
         if not _routed(item, self.channel, self.settings):
             logger.info("not routed to this channel", **fields)
             self.counts["not_routed"] += 1

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from notifier_auth import TokenCache, TokenError
 from notifier_cards import CardContext, CommitInfo, build_card, workflows_message
 from notifier_delivery import DeliveryResult
-from notifier_events import AwsEvent, EventKind, classify
+from notifier_events import AwsEvent, EventKind, classify, log_fields
 from notifier_idempotency import Claim, OncePerChannel
 from notifier_logging import logger
 from notifier_secrets import Webhook, WebhookSecretError, WebhookSecrets
@@ -191,8 +191,7 @@ def notify(
     kind = classify(event, settings.pull_request_project_suffix)
     summary = Summary(event.get_id, kind.value)
     fields: dict[str, Any] = {
-        "event_id": event.get_id,
-        "kind": kind.value,
+        **log_fields(event, kind, settings.environments),
         "source": event.source,
         "detail_type": event.detail_type,
     }

@@ -93,6 +93,19 @@ class AwsEvent(EventBridgeEvent):
         return value
 
 
+def log_fields(event: AwsEvent, kind: EventKind | None, environments: Mapping[str, str]) -> dict[str, Any]:
+    """What every log line about an event carries; the delivery dashboard's Logs Insights queries read
+    kind, environment, pipeline and execution_id (cdk_constructs/delivery_dashboard.py)."""
+    fields = {
+        "event_id": event.get_id,
+        "kind": kind.value if kind else None,
+        "environment": environments.get(event.account) or event.account or None,
+        "pipeline": event.text("pipeline"),
+        "execution_id": event.text("execution-id"),
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def scalar_text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
