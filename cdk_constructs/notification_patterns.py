@@ -18,6 +18,9 @@ ACTION_EXECUTION = "CodePipeline Action Execution State Change"
 BUILD_STATE = "CodeBuild Build State Change"
 DEPLOYMENT_STATE = "CodeDeploy Deployment State-change Notification"
 PULL_REQUEST_STATE = "CodeCommit Pull Request State Change"
+# What the platform's pipeline watcher puts on the tooling account's default bus (lambda/pipeline_watcher).
+WATCHER_SOURCE = "platform.pipeline-watcher"
+EXECUTION_STUCK = "CodePipeline Pipeline Execution Stuck"
 
 BUILD_FAILURES = ["FAILED", "FAULT", "STOPPED", "TIMED_OUT"]
 
@@ -62,6 +65,11 @@ def event_patterns(names: Names) -> dict[str, dict[str, Any]]:
         "pipeline_failed": pipeline(PIPELINE_EXECUTION, state=["FAILED"]),
         "pipeline_canceled": pipeline(PIPELINE_EXECUTION, state=["CANCELED"]),
         "pipeline_superseded": pipeline(PIPELINE_EXECUTION, state=["SUPERSEDED"]),
+        "pipeline_stuck": {
+            "source": [WATCHER_SOURCE],
+            "detail-type": [EXECUTION_STUCK],
+            "detail": {**pipelines, "state": ["STUCK"]},
+        },
         "stage_failed": pipeline(STAGE_EXECUTION, state=["FAILED"]),
         "approval_waiting": pipeline(ACTION_EXECUTION, type=approval, state=["STARTED"]),
         "approval_approved": pipeline(ACTION_EXECUTION, type=approval, state=["SUCCEEDED"]),
@@ -93,6 +101,11 @@ SIMPLE_CARDS: dict[str, tuple[str, dict[str, str], str | None]] = {
     PIPELINE_EXECUTION: (
         "Pipeline <pipeline>: <state>",
         {"pipeline": "$.detail.pipeline", "state": "$.detail.state", "execution": "$.detail.execution-id"},
+        _PIPELINE_LINK,
+    ),
+    EXECUTION_STUCK: (
+        "Pipeline <pipeline>: running for <minutes> minutes",
+        {"pipeline": "$.detail.pipeline", "minutes": "$.detail.running-minutes", "execution": "$.detail.execution-id"},
         _PIPELINE_LINK,
     ),
     STAGE_EXECUTION: (

@@ -1206,6 +1206,7 @@ EVENT_KINDS = (
     "pipeline_failed",
     "pipeline_canceled",
     "pipeline_superseded",
+    "pipeline_stuck",
     "stage_failed",
     "approval_waiting",
     "approval_approved",
@@ -1342,6 +1343,13 @@ class NotificationsConfig(BaseModel):
 
     channels: list[Channel] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
+    stuck_after_minutes: int = Field(
+        default=120,
+        ge=30,
+        le=10080,
+        description="pipeline_stuck: an execution still in progress after this many minutes is reported once (a "
+        "watcher function runs every 15 minutes, only when pipeline_stuck is routed).",
+    )
     burst_summary_after: int | None = Field(
         default=10,
         ge=1,

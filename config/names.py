@@ -148,6 +148,11 @@ class Names:
         return f"{self.teams_api_destination_prefix}{channel.name}"
 
     @property
+    def pipeline_watcher_function(self) -> str:
+        """The scheduled function that reports executions running too long (pipeline_stuck)."""
+        return f"{self.prefix}-pipeline-watcher"
+
+    @property
     def delivery_dashboard(self) -> str:
         """The platform's one CloudWatch dashboard (cdk_constructs/delivery_dashboard.py)."""
         return f"{self.prefix}-delivery"

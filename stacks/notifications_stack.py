@@ -32,6 +32,7 @@ from cdk_constructs.delivery_dashboard import DeliveryDashboard
 from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge
 from cdk_constructs.notification_patterns import amazon_q_input, event_patterns, simple_card_input
+from cdk_constructs.pipeline_watcher import PipelineWatcher
 from cdk_constructs.secure_defaults import RETAINED, retained_key
 from cdk_constructs.teams_api_destinations import TeamsApiDestinations, TeamsChannelDestination
 from cdk_constructs.teams_notifier import NotifierChannel, TeamsNotifier
@@ -150,6 +151,17 @@ class NotificationsStack(Stack):
             )
             for queue in self.notifier.queues.values():
                 admit_rules(queue, "NotificationRules", rules_arn, account=self.account)
+        self.watcher: PipelineWatcher | None = None
+        if "pipeline_stuck" in notifications.selected_kinds():
+            self.watcher = PipelineWatcher(
+                self,
+                "PipelineWatcher",
+                function_name=self.names.pipeline_watcher_function,
+                prefix=f"{self.names.prefix}-",
+                stuck_after=Duration.minutes(notifications.stuck_after_minutes),
+                log_retention=retention(config.log_retention_days),
+                dead_letters=self._dead_letters("WatcherFailures", "the pipeline watcher (schedule and failed runs)"),
+            )
         self.api_destinations: dict[str, events.IApiDestination] = {}
         if api_channels:
             self.api_destinations = TeamsApiDestinations(

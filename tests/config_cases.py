@@ -37,7 +37,8 @@ def varied_config() -> PlatformConfig:
     """Larger and different: 9 services, three environments (one in the tooling account), a new VPC and
     an existing one, HTTPS, an organization, custom deployment configs, a release branch, a service
     without pull-request validation, a channel whose secret exists already, an Amazon Q Developer
-    channel, and a lambda channel that receives every kind (one queue fed by 20 rules)."""
+    channel, and a lambda channel that receives every kind (one queue fed by 21 rules), stuck executions
+    reported after 4 hours, also through an API destination."""
     data: dict[str, Any] = copy.deepcopy(scaled_config(9))
     data["organization_id"] = "o-a1b2c3d4e5"
     dev, prod = data["environments"]
@@ -74,7 +75,9 @@ def varied_config() -> PlatformConfig:
     data["notifications"]["routes"] += [
         {"events": ["pipeline_failed", "deployment_failed", "approval_waiting"], "channels": ["ops"]},
         {"events": list(EVENT_KINDS), "channels": ["audit"]},
+        {"events": ["pipeline_stuck"], "channels": ["oncall"]},
     ]
+    data["notifications"]["stuck_after_minutes"] = 240
     # Release guardrails (docs/adr/0008): a bake time everywhere, a year-end freeze everywhere, night freezes
     # on dev, and one service with a gate wait and no stage rollback.
     data["release_guardrails"] = {"bake_minutes": 20}

@@ -344,6 +344,7 @@ _PIPELINE_TITLES = {
     EventKind.PIPELINE_FAILED: ("❌", "failed", Tone.ATTENTION),
     EventKind.PIPELINE_CANCELED: ("⏹️", "was canceled", Tone.WARNING),
     EventKind.PIPELINE_SUPERSEDED: ("⏭️", "was superseded", Tone.ACCENT),
+    EventKind.PIPELINE_STUCK: ("🐢", "has been running too long", Tone.WARNING),
 }
 _APPROVAL_TITLES = {
     EventKind.APPROVAL_WAITING: ("⏳", "Approval needed", Tone.WARNING),
@@ -402,6 +403,15 @@ def _pipeline_spec(event: AwsEvent, kind: EventKind, commit: CommitInfo | None) 
     trigger_type = scalar_text(event.nested("execution-trigger", "trigger-type"))
     trigger_detail = scalar_text(event.nested("execution-trigger", "trigger-detail"))
     spec.fact("Trigger", " · ".join(part for part in (trigger_type, trigger_detail) if part))
+    if kind is EventKind.PIPELINE_STUCK:
+        started = event.text("start-time")
+        spec.fact("Started", format_time(started) if started else None)
+        spec.fact("Running for", f"{event.text('running-minutes') or '?'} minutes")
+        spec.fact("Reported after", f"{event.text('threshold-minutes') or '?'} minutes")
+        spec.summary = (
+            "The execution is still in progress: an approval or a guardrail may be waiting, or an action is "
+            "stuck. python -m tools.ops status shows where; tools.ops stop SERVICE --reason TEXT ends it."
+        )
     _commit_facts(spec, commit, kind)
     spec.link("View execution", pipeline_execution_url(event.region, pipeline, execution_id))
     if commit is not None:
@@ -716,6 +726,7 @@ _SUMMARY_TITLES: dict[EventKind, tuple[str, str]] = {
     EventKind.PIPELINE_FAILED: ("pipeline failed", "pipelines failed"),
     EventKind.PIPELINE_CANCELED: ("pipeline was canceled", "pipelines were canceled"),
     EventKind.PIPELINE_SUPERSEDED: ("pipeline was superseded", "pipelines were superseded"),
+    EventKind.PIPELINE_STUCK: ("execution running too long", "executions running too long"),
     EventKind.STAGE_FAILED: ("stage failed", "stages failed"),
     EventKind.APPROVAL_WAITING: ("approval needed", "approvals needed"),
     EventKind.APPROVAL_APPROVED: ("approval given", "approvals given"),

@@ -21,6 +21,7 @@ ENRICHED_KINDS = frozenset(
         EventKind.PIPELINE_FAILED,
         EventKind.PIPELINE_CANCELED,
         EventKind.PIPELINE_SUPERSEDED,
+        EventKind.PIPELINE_STUCK,
         EventKind.STAGE_FAILED,
         EventKind.APPROVAL_WAITING,
         EventKind.APPROVAL_APPROVED,

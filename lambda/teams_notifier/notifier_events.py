@@ -20,6 +20,7 @@ class EventKind(StrEnum):
     PIPELINE_FAILED = "pipeline_failed"
     PIPELINE_CANCELED = "pipeline_canceled"
     PIPELINE_SUPERSEDED = "pipeline_superseded"
+    PIPELINE_STUCK = "pipeline_stuck"
     STAGE_FAILED = "stage_failed"
     APPROVAL_WAITING = "approval_waiting"
     APPROVAL_APPROVED = "approval_approved"
@@ -50,6 +51,9 @@ ACTION_EXECUTION = "CodePipeline Action Execution State Change"
 BUILD_STATE = "CodeBuild Build State Change"
 DEPLOYMENT_STATE = "CodeDeploy Deployment State-change Notification"
 PULL_REQUEST_STATE = "CodeCommit Pull Request State Change"
+# The platform's pipeline watcher (lambda/pipeline_watcher; a test holds the two equal).
+WATCHER_SOURCE = "platform.pipeline-watcher"
+EXECUTION_STUCK = "CodePipeline Pipeline Execution Stuck"
 
 _PIPELINE_STATES = {
     "STARTED": EventKind.PIPELINE_STARTED,
@@ -165,6 +169,8 @@ def classify(event: AwsEvent, pull_request_project_suffix: str) -> EventKind:
             return EventKind.STAGE_FAILED
         if detail_type == ACTION_EXECUTION and scalar_text(event.nested("type", "category")) == "Approval":
             return _APPROVAL_STATES.get(state, EventKind.UNRECOGNISED)
+    elif source == WATCHER_SOURCE and detail_type == EXECUTION_STUCK:
+        return EventKind.PIPELINE_STUCK
     elif source == "aws.codebuild" and detail_type == BUILD_STATE:
         status = _upper(event.text("build-status"))
         project = event.text("project-name") or ""

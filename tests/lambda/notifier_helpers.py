@@ -46,6 +46,7 @@ FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{TOOLING_ACCOUNT}:function:acme-teams-n
 CHANNELS = ("alerts", "releases")
 ALL_KINDS = (
     "pipeline_started", "pipeline_succeeded", "pipeline_failed", "pipeline_canceled", "pipeline_superseded",
+    "pipeline_stuck",
     "stage_failed", "approval_waiting", "approval_approved", "approval_rejected", "build_succeeded",
     "build_failed", "deployment_started", "deployment_succeeded", "deployment_failed", "deployment_stopped",
     "pull_request_created", "pull_request_updated", "pull_request_merged", "pull_request_build_succeeded",

@@ -53,6 +53,7 @@ KIND_SAMPLES = {
     "pipeline_failed": "codepipeline-pipeline-execution-failed.json",
     "pipeline_canceled": "notifier-codepipeline-pipeline-execution-canceled.json",
     "pipeline_superseded": "notifier-codepipeline-pipeline-execution-superseded.json",
+    "pipeline_stuck": "notifier-pipeline-watcher-execution-stuck.json",
     "stage_failed": "notifier-codepipeline-stage-execution-failed.json",
     "approval_waiting": "notifier-codepipeline-approval-started.json",
     "approval_approved": "notifier-codepipeline-approval-succeeded.json",

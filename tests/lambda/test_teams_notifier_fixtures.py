@@ -62,6 +62,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "notifier-codepipeline-pipeline-execution-canceled.json": ("pipeline_canceled", "myPipeline"),
     "notifier-codepipeline-pipeline-execution-superseded.json": ("pipeline_superseded", "myPipeline"),
     "notifier-codepipeline-stage-execution-failed.json": ("stage_failed", "myPipeline"),
+    "notifier-pipeline-watcher-execution-stuck.json": ("pipeline_stuck", "myPipeline"),
 }
 INFO = "\N{INFORMATION SOURCE}\ufe0f"
 # Lambda payloads, not EventBridge events.
@@ -162,6 +163,11 @@ def test_pipeline_failed_card(notifier: Any, server: WebhookServer) -> None:
         ("codepipeline-pipeline-execution-succeeded.json", "✅ Pipeline myPipeline succeeded", "good"),
         ("notifier-codepipeline-pipeline-execution-canceled.json", "⏹️ Pipeline myPipeline was canceled", "warning"),
         ("notifier-codepipeline-pipeline-execution-superseded.json", "⏭️ Pipeline myPipeline was superseded", "accent"),
+        (
+            "notifier-pipeline-watcher-execution-stuck.json",
+            "🐢 Pipeline myPipeline has been running too long",
+            "warning",
+        ),
         (
             "notifier-codepipeline-stage-execution-failed.json",
             "❌ Stage Prod failed in pipeline myPipeline",

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 from moto.events.models import EventPattern
 
-from cdk_constructs.notification_patterns import event_patterns, simple_card_input
+from cdk_constructs.notification_patterns import WATCHER_SOURCE, event_patterns, simple_card_input
 from config.model import EVENT_KINDS
 from config.names import Names
 from tests.platform_synth import SynthesizedPlatform, resources_of_type
@@ -46,6 +46,7 @@ EXPECTED_KIND: dict[str, str | None] = {
     "derived/notifier-codepipeline-pipeline-execution-canceled.json": "pipeline_canceled",
     "derived/notifier-codepipeline-pipeline-execution-superseded.json": "pipeline_superseded",
     "derived/notifier-codepipeline-stage-execution-failed.json": "stage_failed",
+    "derived/notifier-pipeline-watcher-execution-stuck.json": "pipeline_stuck",
     "derived/notifier-codepipeline-approval-started.json": "approval_waiting",
     "derived/notifier-codepipeline-approval-succeeded.json": "approval_approved",
     "derived/notifier-codepipeline-approval-failed.json": "approval_rejected",
@@ -72,7 +73,7 @@ def adopt(event: dict[str, Any]) -> dict[str, Any]:
     region = event["region"] = "eu-west-1"
     event["account"] = TOOLING
     source = event["source"]
-    if source == "aws.codepipeline":
+    if source in ("aws.codepipeline", WATCHER_SOURCE):
         detail["pipeline"] = "acme-orders"
         event["resources"] = [f"arn:aws:codepipeline:{region}:{TOOLING}:acme-orders"]
     elif source == "aws.codebuild":
@@ -94,7 +95,8 @@ def patterns(default_platform: SynthesizedPlatform) -> dict[str, dict[str, Any]]
     found = {}
     for rule in resources_of_type(raw, "AWS::Events::Rule").values():
         name = rule["Properties"]["Name"]
-        found[name.removeprefix("acme-notify-")] = rule["Properties"]["EventPattern"]
+        if name.startswith("acme-notify-"):  # not the pipeline watcher's schedule
+            found[name.removeprefix("acme-notify-")] = rule["Properties"]["EventPattern"]
     return found
 
 
@@ -166,6 +168,8 @@ def test_rule_targets_retry_and_dead_letter(default_platform: SynthesizedPlatfor
     queues = resources_of_type(raw, "AWS::SQS::Queue")
     (undelivered,) = [k for k in queues if k.startswith("UndeliveredEvents")]
     for rule in resources_of_type(raw, "AWS::Events::Rule").values():
+        if not rule["Properties"]["Name"].startswith("acme-notify-"):
+            continue  # the pipeline watcher's schedule: tests/unit/test_pipeline_watcher_stack.py
         for target in rule["Properties"]["Targets"]:
             assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 21600, "MaximumRetryAttempts": 8}
             assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [undelivered, "Arn"]}}
@@ -209,12 +213,16 @@ def test_each_lambda_channel_has_a_fifo_queue_drained_in_order_with_a_dead_lette
         "acme-notifications-releases-backlog",
         "acme-notifications-alerts-dead-letters",
         "acme-notifications-alerts-backlog",
+        "acme-notifications-WatcherFailures",
     }
     assert alarms["acme-notifications-errors"]["MetricName"] == "Errors"
     assert alarms["acme-notifications-alerts-backlog"]["MetricName"] == "ApproximateAgeOfOldestMessage"
     for name in ("acme-notifications-UndeliveredEvents", "acme-notifications-alerts-dead-letters"):
         assert alarms[name]["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert not resources_of_type(raw, "AWS::Lambda::EventInvokeConfig")  # nothing invokes it asynchronously
+    invoke_configs = [
+        c["Properties"]["FunctionName"] for c in resources_of_type(raw, "AWS::Lambda::EventInvokeConfig").values()
+    ]
+    assert all("Watcher" in json.dumps(name) for name in invoke_configs)  # nothing invokes the notifier asynchronously
 
 
 def test_every_queue_policy_grants_eventbridge_once_for_all_notification_rules(
@@ -228,6 +236,11 @@ def test_every_queue_policy_grants_eventbridge_once_for_all_notification_rules(
         for statement in statements:
             if statement["Effect"] == "Allow":
                 assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+                if "ArnEquals" in statement["Condition"]:  # the watcher's failures: its schedule rule only
+                    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0].startswith(
+                        "PipelineWatcherSchedule"
+                    )
+                    continue
                 assert statement["Condition"]["ArnLike"] == {
                     "aws:SourceArn": f"arn:aws:events:eu-west-1:{TOOLING}:rule/acme-notify-*"
                 }
@@ -390,6 +403,7 @@ def test_eventbridge_built_cards_validate_against_the_adaptive_card_schema(sampl
     title = card["body"][0]["text"]
     name = {
         "aws.codepipeline": "acme-orders",
+        WATCHER_SOURCE: "acme-orders",
         "aws.codebuild": "acme-orders-",
         "aws.codedeploy": "acme-prod-orders",
         "aws.codecommit": event["detail"].get("title", ""),

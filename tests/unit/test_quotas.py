@@ -26,8 +26,9 @@ def test_default_platform_usage(default_platform: SynthesizedPlatform) -> None:
     assert usage.used(TOOLING, "pipelines", REGION) == 3
     assert usage.used(TOOLING, "build_projects", REGION) == 9
     assert usage.used(TOOLING, "stacks", REGION) == 7
-    # The notifier's rules per event kind, one forwarding pushes to the trigger buses, one for pull requests.
-    assert usage.used(TOOLING, "rules_per_default_bus", REGION) == 18
+    # The notifier's rules per event kind, one forwarding pushes to the trigger buses, one for pull requests,
+    # the pipeline watcher's schedule.
+    assert usage.used(TOOLING, "rules_per_default_bus", REGION) == 21
     for account in (DEV, PROD):
         # One foundation per environment: one VPC with one NAT gateway, one shared load balancer.
         assert usage.used(account, "vpcs", REGION) == 1
