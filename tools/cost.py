@@ -4,8 +4,8 @@ python -m tools.cost [-c platform.yaml] [-o docs/cost.md]    (what `make cost` r
 
 Every stack of a config is synthesized and its template counted: NAT gateways, public IPv4
 addresses (Elastic IPs, one per subnet of an internet-facing load balancer), Application Load
-Balancer hours, interface VPC endpoints per AZ, KMS keys, Secrets Manager secrets and CloudWatch
-alarm metrics are what an idle platform pays every month. Pipelines are priced per run (V2 action
+Balancer hours, interface VPC endpoints per AZ, KMS keys, Secrets Manager secrets, CloudWatch
+alarm metrics and dashboards are what an idle platform pays every month. Pipelines are priced per run (V2 action
 minutes and CodeBuild minutes, from each pipeline's actions and the durations assumed below);
 storage, requests, logs and data are usage, listed and not priced. The stacks are grouped by
 account: the tooling account (shared stacks, one pipeline per service) and each target account
@@ -97,6 +97,7 @@ FIXED: dict[str, tuple[str, float, str]] = {
     "alarm_metric": ("alarm_metric_month", 1, "CloudWatch alarm metrics, standard resolution"),
     "alarm_metric_high_res": ("alarm_metric_high_res_month", 1, "CloudWatch alarm metrics, high resolution"),
     "composite_alarm": ("composite_alarm_month", 1, "CloudWatch composite alarms"),
+    "dashboard": ("dashboard_month", 1, "CloudWatch dashboards"),
 }
 
 # Priced by use only: counted so the report can say what is there.
@@ -180,6 +181,8 @@ def count_template(template: Mapping[str, Any], default_azs: int = 2) -> Counter
             counts["alarm_metric_high_res" if high_res else "alarm_metric"] += metrics
         elif kind == "AWS::CloudWatch::CompositeAlarm":
             counts["composite_alarm"] += 1
+        elif kind == "AWS::CloudWatch::Dashboard":
+            counts["dashboard"] += 1
         elif kind == "AWS::ECS::Cluster":
             counts["ecs_cluster"] += 1
             if _enabled_container_insights(properties):
