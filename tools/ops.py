@@ -19,6 +19,7 @@ environment's profile). Every profile is checked with STS against the config's a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from config import ConfigError, load_config
@@ -188,6 +190,8 @@ class Row:
     live_summary: str | None
     approval: str | None  # None: no approval stage; "none", "pending (token)", "pending (no token)"
     freeze: list[dict[str, str]] = field(default_factory=list)
+    # The config's freezes (DeploymentWindow rules) in force now: name, reason, until.
+    planned_freeze: list[dict[str, str]] = field(default_factory=list)
     alarms: dict[str, str] | None = None  # alarm name -> state; None when unknown
     alarms_note: str | None = None
 
@@ -220,6 +224,30 @@ def _freezes(state: dict[str, Any], env: Environment) -> list[dict[str, str]]:
     return found
 
 
+def _freeze_clock() -> Any:
+    """The notifier's freeze arithmetic (lambda/teams_notifier/notifier_freezes.py, standard library only):
+    one implementation for the Teams card and this table."""
+    if "notifier_freezes" in sys.modules:  # loaded already (the notifier's tests put its folder on the path)
+        return sys.modules["notifier_freezes"]
+    path = Path(__file__).resolve().parent.parent / "lambda" / "teams_notifier" / "notifier_freezes.py"
+    spec = importlib.util.spec_from_file_location("notifier_freezes", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["notifier_freezes"] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+def planned_freezes(config: PlatformConfig, env: Environment, now: datetime) -> list[dict[str, str]]:
+    """The config's freezes of ``env`` in force at ``now``, each with when it ends (in its zone)."""
+    clock = _freeze_clock()
+    freezes = clock.parse_freezes([f.notice() for f in config.freezes])
+    return [
+        {"name": f.name, "reason": f.reason, "until": f"{until.strftime('%Y-%m-%d %H:%M')} {f.timezone}"}
+        for f, until in clock.active_freezes(freezes, env.name, now)
+    ]
+
+
 def approval_execution(state: dict[str, Any], env: Environment) -> dict[str, Any]:
     """The latest execution of the approval action before ``env`` in a GetPipelineState answer ({} if none)."""
     found = stage(state, approval_stage(env))
@@ -250,8 +278,9 @@ def alarm_states(ops: Ops, env: Environment, wanted: Sequence[str]) -> dict[str,
     return states
 
 
-def status(ops: Ops, selected: Sequence[Target]) -> list[Row]:
+def status(ops: Ops, selected: Sequence[Target], now: datetime | None = None) -> list[Row]:
     names = ops.names
+    now = now or datetime.now(UTC)
     rows: list[Row] = []
     by_service: dict[str, list[Target]] = {}
     for target in selected:
@@ -290,6 +319,7 @@ def status(ops: Ops, selected: Sequence[Target]) -> list[Row]:
                     live_summary=_summary(revision) if revision else None,
                     approval=_approval(state, env),
                     freeze=_freezes(state, env),
+                    planned_freeze=planned_freezes(ops.config, env, now),
                 )
             )
     # Alarms: one account per environment; an environment we cannot read is "unknown", not a failure.
@@ -345,7 +375,7 @@ def render_table(rows: Sequence[Row]) -> str:
                 row.deploy_status or "-",
                 live,
                 row.approval or "-",
-                "FROZEN" if row.freeze else "-",
+                "FROZEN" if row.freeze else "PLANNED" if row.planned_freeze else "-",
                 _alarm_cell(row),
             )
         )
@@ -357,6 +387,11 @@ def render_table(rows: Sequence[Row]) -> str:
             notes.append(
                 f"  {row.service}/{row.environment}: {freeze['stage']} frozen {freeze['at']} by {freeze['by']}: "
                 f"{freeze['reason']}"
+            )
+        for freeze in row.planned_freeze:
+            notes.append(
+                f"  {row.service}/{row.environment}: in freeze {freeze['name']} ({freeze['reason']}) until "
+                f"{freeze['until']}; emergency: tools.ops override {row.service} {row.environment} --reason TEXT"
             )
     for env, note in dict.fromkeys((r.environment, r.alarms_note) for r in rows if r.alarms_note):
         notes.append(f"  alarms in {env}: {note}")
@@ -841,7 +876,7 @@ def main(
         config = load_config(args.config)
         ops = Ops(config, aws or AwsAccess())
         if args.command == "status":
-            rows = status(ops, targets(config, args.service, args.environment))
+            rows = status(ops, targets(config, args.service, args.environment), now())
             out(json.dumps([asdict(r) for r in rows], indent=2) if args.json else render_table(rows))
         elif args.command in ("approve", "reject"):
             target = one_target(config, args.service, args.environment)

@@ -709,3 +709,41 @@ def test_override_reasons_are_refused_clearly(capsys: pytest.CaptureFixture[str]
     assert code == 2 and "--reason is empty" in capsys.readouterr().err
     code, _ = run(StubbedAws(), "override", "orders", "qa", "--reason", "x", now=lambda: T0)
     assert code == 2 and "qa" in capsys.readouterr().err
+
+
+def test_status_shows_the_configs_freezes_in_force(tmp_path: Any) -> None:
+    import yaml
+
+    from tests.config_cases import example_config
+
+    raw = example_config()
+    raw["freezes"] = [
+        {"name": "year-end", "cron": "* * * ? DEC * *", "timezone": "Europe/Berlin", "reason": "Year-end freeze"},
+        {"name": "dev-nights", "cron": "* * 0-5 ? * *", "reason": "Batch", "environments": ["dev"]},
+    ]
+    config = tmp_path / "platform.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    aws = StubbedAws({"tooling": ACCOUNTS["tooling"], "dev": ACCOUNTS["dev"], "prod": "999999999999"})
+    _status_stubs(aws)
+    december_noon = datetime(2026, 12, 20, 12, 0, tzinfo=UTC)
+    code, lines = run(aws, "-c", str(config), "status", "--service", "orders", "--json", now=lambda: december_noon)
+    assert code == 0
+    rows = json.loads(lines[0])
+    assert rows[0]["planned_freeze"] == [
+        {"name": "year-end", "reason": "Year-end freeze", "until": "2027-01-01 00:00 Europe/Berlin"}
+    ]
+    assert [f["name"] for f in rows[1]["planned_freeze"]] == ["year-end"]  # dev's nights: not at noon, not prod
+
+    aws = StubbedAws({"tooling": ACCOUNTS["tooling"], "dev": ACCOUNTS["dev"], "prod": "999999999999"})
+    _status_stubs(aws)
+    code, lines = run(aws, "-c", str(config), "status", "--service", "orders", now=lambda: december_noon)
+    dev_row = next(line for line in lines[0].splitlines() if " dev " in f" {line} ")
+    assert "PLANNED" in dev_row
+    assert "orders/dev: in freeze year-end (Year-end freeze) until 2027-01-01 00:00 Europe/Berlin" in lines[0]
+
+    aws = StubbedAws({"tooling": ACCOUNTS["tooling"], "dev": ACCOUNTS["dev"], "prod": "999999999999"})
+    _status_stubs(aws)
+    code, lines = run(
+        aws, "-c", str(config), "status", "--service", "orders", "--json", now=lambda: T0.replace(month=6)
+    )
+    assert [r["planned_freeze"] for r in json.loads(lines[0])] == [[], []]
