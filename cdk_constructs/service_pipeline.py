@@ -63,7 +63,7 @@ class ServicePipeline(Construct):
         targets: list[DeployTarget],
         codeartifact: CodeArtifactAccess,
         log_retention: logs.RetentionDays,
-        guardrails: ReleaseGuardrails | None = None,
+        guardrails: dict[str, ReleaseGuardrails] | None = None,
         freezes: dict[str, list[Freeze]] | None = None,
     ) -> None:
         super().__init__(scope, id_)
@@ -72,7 +72,7 @@ class ServicePipeline(Construct):
         self.names = names
         self.service = service
         self.targets = targets
-        self.guardrails = guardrails or ReleaseGuardrails()
+        self.guardrails = guardrails or {}  # by environment; default ReleaseGuardrails()
         self.freezes = freezes or {}
 
         self.store = EncryptedArtifactStore(
@@ -329,7 +329,7 @@ class ServicePipeline(Construct):
                 deploy_name,
                 target,
                 previous,
-                self.guardrails,
+                self.guardrails.get(target.name) or ReleaseGuardrails(),
                 self.freezes.get(target.name, []),
             )
             self.pipeline.add_stage(

@@ -442,6 +442,11 @@ class Environment(BaseModel):
         description="ACM certificate of this environment's account and region for the load balancers of EC2 "
         "and ECS services: HTTPS on 443, port 80 redirects. Default: plain HTTP on port 80.",
     )
+    release_guardrails: ReleaseGuardrails | None = Field(
+        default=None,
+        description="The guardrails of every Deploy-<env> stage of this environment (e.g. a bake time in prod only); "
+        "replaces the platform's; a service's own guardrails replace these.",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -633,14 +638,6 @@ class ListenerRoute(BaseModel):
         return tuple(sorted(h.lower() for h in self.hosts)), tuple(sorted(self.paths))
 
 
-class EnvironmentOverride(BaseModel):
-    model_config = _forbid_extra()
-
-    deployment_config: DeploymentConfigSpec | None = Field(
-        default=None, description="Deployment configuration for this environment only."
-    )
-
-
 # ----- release guardrails (docs/adr/0008) -----
 
 # DeploymentWindow cron fields (seconds, minutes, hours, day-of-month, month, day-of-week[, year]):
@@ -813,6 +810,21 @@ class ReleaseGuardrails(BaseModel):
     )
     stage_rollback: bool = Field(
         default=True, description="Roll a failed Deploy-<env> stage back to its last successful execution."
+    )
+
+
+# Environment (defined with the accounts above) names ReleaseGuardrails, which is defined here.
+Environment.model_rebuild()
+
+
+class EnvironmentOverride(BaseModel):
+    model_config = _forbid_extra()
+
+    deployment_config: DeploymentConfigSpec | None = Field(
+        default=None, description="Deployment configuration for this environment only."
+    )
+    release_guardrails: ReleaseGuardrails | None = Field(
+        default=None, description="The guardrails of this service's Deploy-<env> stage; replaces every other level."
     )
 
 
@@ -1637,16 +1649,18 @@ class PlatformConfig(BaseModel):
     def _guardrail_rules(self) -> list[str]:
         """Each Deploy-<env> stage's entry condition holds the promotion gate's alarm rules and the freezes, at most
         5 rules in its one condition; a gate wait without a gate would do nothing."""
-        problems = []
+        problems: list[str] = []
         for index, service in enumerate(self.services):
-            where = f"services[{index}].release_guardrails" if service.release_guardrails else "release_guardrails"
-            guardrails = self.guardrails_of(service)
-            if guardrails.gate_wait_minutes is not None and not guardrails.promotion_gate:
-                problems.append(
+            for position, env in enumerate(self.environments_of(service)):
+                where = self.guardrails_source(index, service, env)
+                guardrails = self.guardrails_of(service, env)
+                problem = (
                     f"{where}.gate_wait_minutes: {guardrails.gate_wait_minutes} ({service.name}) with promotion_gate "
                     "false would do nothing; allowed: promotion_gate true, or no gate_wait_minutes"
                 )
-            for position, env in enumerate(self.environments_of(service)):
+                waits_for_nothing = guardrails.gate_wait_minutes is not None and not guardrails.promotion_gate
+                if waits_for_nothing and problem not in problems:
+                    problems.append(problem)
                 gate = len(ROLLBACK_ALARM_SUFFIXES[service.platform]) if guardrails.promotion_gate and position else 0
                 freezes = len(self.freezes_of(env.name))
                 if gate + freezes > MAX_RULES_PER_CONDITION:
@@ -1662,8 +1676,28 @@ class PlatformConfig(BaseModel):
         """The freezes that gate Deploy-<env_name>."""
         return [f for f in self.freezes if f.environments is None or env_name in f.environments]
 
-    def guardrails_of(self, service: Service) -> ReleaseGuardrails:
-        return service.release_guardrails or self.release_guardrails
+    def guardrails_of(self, service: Service, env: Environment | None = None) -> ReleaseGuardrails:
+        """The guardrails of ``service``'s Deploy-<env>: the most specific level that sets them (the service's
+        override for env, the service, the environment, the platform); each replaces the levels below."""
+        override = service.environment_overrides.get(env.name) if env is not None else None
+        if override is not None and override.release_guardrails is not None:
+            return override.release_guardrails
+        if service.release_guardrails is not None:
+            return service.release_guardrails
+        if env is not None and env.release_guardrails is not None:
+            return env.release_guardrails
+        return self.release_guardrails
+
+    def guardrails_source(self, index: int, service: Service, env: Environment) -> str:
+        """The config path the guardrails of service ``index``'s Deploy-<env> come from, for messages."""
+        override = service.environment_overrides.get(env.name)
+        if override is not None and override.release_guardrails is not None:
+            return f"services[{index}].environment_overrides.{env.name}.release_guardrails"
+        if service.release_guardrails is not None:
+            return f"services[{index}].release_guardrails"
+        if env.release_guardrails is not None:
+            return f"environments[{self.environments.index(env)}].release_guardrails"
+        return "release_guardrails"
 
     def _service_environments(self) -> list[str]:
         env_names = [e.name for e in self.environments]

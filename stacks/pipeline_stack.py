@@ -41,6 +41,6 @@ class PipelineStack(Stack):
                 region=config.tooling.region,
             ),
             log_retention=retention(config.log_retention_days),
-            guardrails=config.guardrails_of(service),
+            guardrails={e.name: config.guardrails_of(service, e) for e in config.environments_of(service)},
             freezes={e.name: config.freezes_of(e.name) for e in config.environments_of(service)},
         )

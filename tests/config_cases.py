@@ -92,4 +92,9 @@ def varied_config() -> PlatformConfig:
         },
     ]
     services[0]["release_guardrails"] = {"gate_wait_minutes": 30, "stage_rollback": False}
+    # A longer bake in prod for everyone else, and one service's own prod bake.
+    prod["release_guardrails"] = {"bake_minutes": 45}
+    services[2].setdefault("environment_overrides", {}).setdefault("prod", {})["release_guardrails"] = {
+        "bake_minutes": 5
+    }
     return parse_config(data)

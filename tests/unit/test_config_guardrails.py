@@ -132,3 +132,38 @@ def test_freezes_must_fit_the_notifiers_environment() -> None:
     assert problem.startswith("freezes: 8 freezes take ") and "allowed: at most 1536" in problem
     raw["freezes"] = raw["freezes"][:2]
     parse_config(raw)
+
+
+def test_guardrails_per_environment_and_per_service_environment() -> None:
+    """The most specific level wins as a whole: service x environment, service, environment, platform."""
+    raw = example_config()
+    raw["release_guardrails"] = {"bake_minutes": 10}
+    raw["environments"][1]["release_guardrails"] = {"bake_minutes": 60, "gate_wait_minutes": 15}
+    raw["services"][0]["environment_overrides"] = {"prod": {"release_guardrails": {"stage_rollback": False}}}
+    raw["services"][1]["release_guardrails"] = {"bake_minutes": 5}
+    config = parse_config(raw)
+    dev, prod = config.environments
+    first, second, third = config.services[:3]
+    assert config.guardrails_of(first, dev).bake_minutes == 10  # the platform's
+    assert config.guardrails_of(first, prod) == config.services[0].environment_overrides["prod"].release_guardrails
+    assert (
+        config.guardrails_of(first, prod).bake_minutes is None and not config.guardrails_of(first, prod).stage_rollback
+    )
+    assert config.guardrails_of(second, prod).bake_minutes == 5  # the service's beats prod's
+    assert (
+        config.guardrails_of(third, prod).bake_minutes == 60
+        and config.guardrails_of(third, prod).gate_wait_minutes == 15
+    )
+    assert config.guardrails_of(third, dev).bake_minutes == 10
+
+
+def test_a_gate_wait_without_a_gate_names_the_level_it_comes_from() -> None:
+    raw = example_config()
+    raw["environments"][1]["release_guardrails"] = {"promotion_gate": False, "gate_wait_minutes": 15}
+    problems = problems_of(raw)
+    assert problems and all(p.startswith("environments[1].release_guardrails.gate_wait_minutes: 15") for p in problems)
+    raw = example_config()
+    raw["services"][0]["environment_overrides"] = {
+        "prod": {"release_guardrails": {"promotion_gate": False, "gate_wait_minutes": 15}}
+    }
+    assert only_problem(raw).startswith("services[0].environment_overrides.prod.release_guardrails.gate_wait_minutes")

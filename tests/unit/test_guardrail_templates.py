@@ -194,18 +194,26 @@ def test_the_gate_follows_each_services_own_promotion_order(varied_platform: Syn
 
 
 def test_bake_time_rolls_back_on_this_environments_alarms(varied_platform: SynthesizedPlatform) -> None:
+    """Platform bake 20, prod's own 45, svc002's prod override 5, svc000's service override none."""
     config = varied_platform.config
-    baked = [s for s in config.services if config.guardrails_of(s).bake_minutes == 20]
-    assert len(baked) == len(config.services) - 1  # svc000's override has no bake time
-    for service in baked:
+    seen: dict[tuple[str, str], int | None] = {}
+    for service in config.services:
         stages = pipeline_stages(varied_platform, service.name)
         for env in config.environments_of(service):
             stage = stages[deploy_stage(env)]
+            bake = config.guardrails_of(service, env).bake_minutes
+            seen[(service.name, env.name)] = bake
+            if bake is None:
+                assert "OnSuccess" not in stage
+                continue
             (condition,) = stage["OnSuccess"]["Conditions"]
             assert condition["Result"] == "ROLLBACK"
             found = check_alarm_rules(varied_platform, service.name, stage, "OnSuccess", env.name)
-            assert {r["Configuration"]["WaitTime"] for r in found} == {"20"}
+            assert {r["Configuration"]["WaitTime"] for r in found} == {str(bake)}
             assert int(found[0]["Configuration"]["WaitTime"]) <= WAIT_TIME_LIMIT_MINUTES
+    assert seen[("svc000-ec2", "prod")] is None and seen[("svc002-lambda", "prod")] == 5
+    assert seen[("svc001-ecs", "prod")] == 45 and seen[("svc001-ecs", "dev")] == 20
+    assert set(seen.values()) == {None, 5, 20, 45}
 
 
 def test_a_service_override_sets_the_gate_wait_and_drops_stage_rollback(varied_platform: SynthesizedPlatform) -> None:
