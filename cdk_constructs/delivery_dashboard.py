@@ -10,9 +10,10 @@ sources:
 - AWS/CodeBuild SucceededBuilds, FailedBuilds and Duration per ProjectName (CodeBuild's documented
   metrics and dimension);
 - the notifier's structured logs (kind, environment, pipeline, execution_id on every line about an
-  event; notifier_events.log_fields): deployments per environment, lead time per pipeline, executions
-  started and not finished. They count what reaches the notifier, i.e. the kinds routed to a channel
-  the function serves.
+  event; notifier_events.log_fields): executions per pipeline by outcome, deployments per environment
+  (deployment_failed and deployment_stopped are the ones CodeDeploy rolls back), lead time per
+  pipeline, executions started and not finished. They count what reaches the notifier, i.e. the
+  kinds routed to a channel the function serves.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ LEAD_TIME_QUERY = [
     "| filter seen = 2",
     "| stats avg(minutes) as lead_time_minutes, max(minutes) as slowest_minutes, count(*) as releases by pipeline",
     "| sort lead_time_minutes desc",
+]
+EXECUTIONS_QUERY = [
+    "filter ispresent(execution_id) and kind like /^pipeline_(started|succeeded|failed|canceled|superseded)$/",
+    "| stats count_distinct(execution_id) as executions by pipeline, kind",
+    "| sort pipeline, kind",
 ]
 UNFINISHED_QUERY = [
     "filter ispresent(execution_id) and kind like /^pipeline_/",
@@ -92,7 +98,7 @@ class DeliveryDashboard(Construct):
                         width=12,
                     ),
                     cloudwatch.LogQueryWidget(
-                        title="Deployments per environment (CodeDeploy events the notifier saw)",
+                        title="Deployments per environment (failed and stopped ones are rolled back)",
                         log_group_names=log_groups,
                         query_lines=DEPLOYMENTS_QUERY,
                         view=cloudwatch.LogQueryVisualizationType.TABLE,
@@ -107,6 +113,15 @@ class DeliveryDashboard(Construct):
                         view=cloudwatch.LogQueryVisualizationType.TABLE,
                         width=12,
                     ),
+                    cloudwatch.LogQueryWidget(
+                        title="Executions per pipeline, by outcome",
+                        log_group_names=log_groups,
+                        query_lines=EXECUTIONS_QUERY,
+                        view=cloudwatch.LogQueryVisualizationType.TABLE,
+                        width=12,
+                    ),
+                ],
+                [
                     cloudwatch.LogQueryWidget(
                         title="Executions started and not finished (oldest first)",
                         log_group_names=log_groups,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cdk_constructs.delivery_dashboard import DEPLOYMENTS_QUERY, LEAD_TIME_QUERY, UNFINISHED_QUERY
+from cdk_constructs.delivery_dashboard import DEPLOYMENTS_QUERY, EXECUTIONS_QUERY, LEAD_TIME_QUERY, UNFINISHED_QUERY
 from tests.platform_synth import REPO_ROOT, SynthesizedPlatform, resources_of_type
 
 LOG_GROUP = "/aws/lambda/notifier"
@@ -41,7 +41,7 @@ def test_one_dashboard_whose_size_does_not_grow_with_services(which: str, reques
     assert name == f"{platform.config.name}-delivery"
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,255}", name)  # PutDashboard's DashboardName
     widgets = body["widgets"]
-    assert len(widgets) == 6
+    assert len(widgets) == 7
     expressions = [m[0]["expression"] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]]
     p = platform.config.name
     assert expressions == [
@@ -52,7 +52,7 @@ def test_one_dashboard_whose_size_does_not_grow_with_services(which: str, reques
         f"SEARCH('{{AWS/CodeBuild,ProjectName}} MetricName=\"Duration\" ProjectName={p}', 'Average', 3600)",
     ]
     queries = [w["properties"]["query"] for w in widgets if w["type"] == "log"]
-    assert len(queries) == 3 and all(q.startswith(f"SOURCE '{LOG_GROUP}'") for q in queries)
+    assert len(queries) == 4 and all(q.startswith(f"SOURCE '{LOG_GROUP}'") for q in queries)
     assert len(json.dumps(body)) < 1_000_000  # PutDashboard: a body of at most 1 MB
 
 
@@ -80,7 +80,7 @@ def test_the_queries_read_fields_the_notifier_logs() -> None:
     assert fields["pipeline"] == sample["detail"]["pipeline"]
     assert fields["execution_id"] == sample["detail"]["execution-id"]
     used = set()
-    for query in (DEPLOYMENTS_QUERY, LEAD_TIME_QUERY, UNFINISHED_QUERY):
+    for query in (DEPLOYMENTS_QUERY, EXECUTIONS_QUERY, LEAD_TIME_QUERY, UNFINISHED_QUERY):
         text = " ".join(query)
         used |= {
             f for f in ("event_id", "kind", "environment", "pipeline", "execution_id") if re.search(rf"\b{f}\b", text)
