@@ -1,0 +1,280 @@
+"""A human-readable change report from CloudFormation change sets (issue 20: review before production).
+
+    python -m tools.change_report --stack NAME --change-set NAME [--profile P] [--region R] [-o report.md]
+    python -m tools.change_report --from-json describe-change-set.json ... [-o report.md]
+
+Reads DescribeChangeSet (every page: Changes come 1,000 at most per call, NextToken for the rest) or
+saved DescribeChangeSet answers, and writes per stack: resources added, changed, replaced and
+removed; IAM and other security-relevant changes called out; and, highlighted, every replacement or
+deletion of a stateful or retained resource (what CloudFormation will do with it: its PolicyAction,
+Retain or Delete, when the change set gives it). The shapes are botocore's `DescribeChangeSet`
+output; the tests feed it through botocore's Stubber, which validates them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Resource types whose replacement or deletion loses data or an identity others depend on.
+STATEFUL_TYPES = frozenset(
+    {
+        "AWS::S3::Bucket",
+        "AWS::DynamoDB::Table",
+        "AWS::DynamoDB::GlobalTable",
+        "AWS::KMS::Key",
+        "AWS::Logs::LogGroup",
+        "AWS::SecretsManager::Secret",
+        "AWS::CodeCommit::Repository",
+        "AWS::ECR::Repository",
+        "AWS::CodeArtifact::Domain",
+        "AWS::CodeArtifact::Repository",
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+        "AWS::EC2::VPC",
+        "AWS::EC2::EIP",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::RDS::DBInstance",
+        "AWS::RDS::DBCluster",
+    }
+)
+# Types and properties whose change alters who may do what (the `cdk diff` security section's scope).
+SECURITY_TYPES = frozenset(
+    {
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::InstanceProfile",
+        "AWS::IAM::User",
+        "AWS::IAM::Group",
+        "AWS::KMS::Key",
+        "AWS::S3::BucketPolicy",
+        "AWS::SQS::QueuePolicy",
+        "AWS::SNS::TopicPolicy",
+        "AWS::Lambda::Permission",
+        "AWS::Events::EventBusPolicy",
+        "AWS::EC2::SecurityGroup",
+        "AWS::EC2::SecurityGroupIngress",
+        "AWS::EC2::SecurityGroupEgress",
+        "AWS::SecretsManager::ResourcePolicy",
+        "AWS::Logs::ResourcePolicy",
+        "AWS::CodeArtifact::RepositoryPolicy",
+    }
+)
+SECURITY_PROPERTIES = frozenset(
+    {
+        "AssumeRolePolicyDocument",
+        "PolicyDocument",
+        "Policies",
+        "ManagedPolicyArns",
+        "PermissionsBoundary",
+        "KeyPolicy",
+        "SecurityGroupIngress",
+        "SecurityGroupEgress",
+        "RoleArn",
+        "Role",
+        "ServiceRole",
+        "ExecutionRoleArn",
+        "TaskRoleArn",
+        "PermissionsPolicyDocument",
+        "RepositoryPolicyText",
+        "PublicAccessBlockConfiguration",
+        "BucketEncryption",
+    }
+)
+RETAINING = frozenset({"Retain", "ReplaceAndRetain", "Snapshot", "ReplaceAndSnapshot"})
+
+
+class ReportError(Exception):
+    """A change set the report cannot read; printed as one line, exit code 2."""
+
+
+@dataclass
+class Change:
+    logical_id: str
+    resource_type: str
+    action: str  # Add, Modify, Remove, Import, Dynamic, SyncWithActual
+    replacement: str | None  # True, False, Conditional (Modify only)
+    policy_action: str | None
+    properties: list[str] = field(default_factory=list)
+
+    @property
+    def replaced(self) -> bool:
+        return self.action == "Modify" and self.replacement in ("True", "Conditional")
+
+    @property
+    def security(self) -> bool:
+        return self.resource_type in SECURITY_TYPES or bool(SECURITY_PROPERTIES & set(self.properties))
+
+    @property
+    def stateful_loss(self) -> bool:
+        return self.resource_type in STATEFUL_TYPES and (self.action == "Remove" or self.replaced)
+
+
+@dataclass
+class StackChanges:
+    stack: str
+    change_set: str
+    status: str
+    reason: str
+    changes: list[Change]
+
+    def of(self, what: str) -> list[Change]:
+        if what == "replaced":
+            return [c for c in self.changes if c.replaced]
+        if what == "changed":
+            return [c for c in self.changes if c.action == "Modify" and not c.replaced]
+        if what == "added":
+            return [c for c in self.changes if c.action in ("Add", "Import")]
+        if what == "removed":
+            return [c for c in self.changes if c.action == "Remove"]
+        return [c for c in self.changes if c.action in ("Dynamic", "SyncWithActual")]
+
+
+def _change(item: Mapping[str, Any]) -> Change:
+    resource = item.get("ResourceChange") or {}
+    if item.get("Type") != "Resource" or not resource:
+        raise ReportError(f"a change of type {item.get('Type')!r} without a ResourceChange; allowed: Resource")
+    details = resource.get("Details") or []
+    names = [d.get("Target", {}).get("Name") for d in details if d.get("Target", {}).get("Attribute") == "Properties"]
+    return Change(
+        logical_id=str(resource.get("LogicalResourceId", "?")),
+        resource_type=str(resource.get("ResourceType", "?")),
+        action=str(resource.get("Action", "?")),
+        replacement=resource.get("Replacement"),
+        policy_action=resource.get("PolicyAction"),
+        properties=sorted({n for n in names if n}),
+    )
+
+
+def from_pages(pages: Iterable[Mapping[str, Any]]) -> StackChanges:
+    """One stack's change set from its DescribeChangeSet answers (one or more pages)."""
+    pages = list(pages)
+    if not pages:
+        raise ReportError("no DescribeChangeSet answer")
+    first = pages[0]
+    changes = [_change(item) for page in pages for item in page.get("Changes", [])]
+    return StackChanges(
+        stack=str(first.get("StackName", "?")),
+        change_set=str(first.get("ChangeSetName", "?")),
+        status=str(first.get("Status", "?")),
+        reason=str(first.get("StatusReason") or ""),
+        changes=changes,
+    )
+
+
+def describe(cloudformation: Any, stack: str, change_set: str) -> StackChanges:
+    """Every page of DescribeChangeSet for one change set."""
+    pages, token = [], None
+    while True:
+        kwargs: dict[str, Any] = {"StackName": stack, "ChangeSetName": change_set}
+        if token:
+            kwargs["NextToken"] = token
+        page = cloudformation.describe_change_set(**kwargs)
+        pages.append(page)
+        token = page.get("NextToken")
+        if not token:
+            return from_pages(pages)
+
+
+def _line(change: Change) -> str:
+    text = f"`{change.logical_id}` ({change.resource_type})"
+    if change.properties:
+        text += ": " + ", ".join(change.properties)
+    if change.replacement == "Conditional":
+        text += " (replacement conditional)"
+    return text
+
+
+def _fate(change: Change) -> str:
+    if change.policy_action in RETAINING:
+        return f"CloudFormation keeps the old one ({change.policy_action}); it stays in the account, unmanaged"
+    if change.policy_action:
+        return f"CloudFormation deletes the old one ({change.policy_action})"
+    return "what happens to the old one is not in the change set: check its DeletionPolicy"
+
+
+def render(stacks: Sequence[StackChanges]) -> str:
+    """The report in Markdown: a summary table, then per stack the changes by kind."""
+    lines = ["# Change report", "", "| stack | added | changed | replaced | removed | security | data at risk |"]
+    lines.append("|---|---:|---:|---:|---:|---:|---:|")
+    for s in stacks:
+        risky = [c for c in s.changes if c.stateful_loss]
+        lines.append(
+            f"| {s.stack} | {len(s.of('added'))} | {len(s.of('changed'))} | {len(s.of('replaced'))} | "
+            f"{len(s.of('removed'))} | {sum(c.security for c in s.changes)} | "
+            f"{'**' + str(len(risky)) + '**' if risky else 0} |"
+        )
+    for s in stacks:
+        lines += ["", f"## {s.stack}", ""]
+        if s.status == "FAILED" and not s.changes:
+            lines.append(f"No changes ({s.reason or 'the change set failed'}).")
+            continue
+        risky = [c for c in s.changes if c.stateful_loss]
+        if risky:
+            lines.append("**Stateful or retained resources replaced or removed:**")
+            lines += [
+                f"- **{'removed' if c.action == 'Remove' else 'replaced'}: {_line(c)}**: {_fate(c)}" for c in risky
+            ]
+            lines.append("")
+        security = [c for c in s.changes if c.security]
+        if security:
+            lines.append("**IAM and security changes** (review who may do what):")
+            lines += [f"- {c.action.lower()}: {_line(c)}" for c in security]
+            lines.append("")
+        for what in ("added", "changed", "replaced", "removed", "dynamic"):
+            found = s.of(what)
+            if found:
+                lines.append(f"{what.capitalize()} ({len(found)}):")
+                lines += [f"- {_line(c)}" for c in found]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None, cloudformation: Any = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.change_report", description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--stack", action="append", default=[], help="stack name (repeatable, with --change-set)")
+    parser.add_argument("--change-set", help="change set name, the same for every --stack")
+    parser.add_argument("--from-json", action="append", default=[], type=Path, help="a saved DescribeChangeSet answer")
+    parser.add_argument("--profile", help="AWS profile (with --stack)")
+    parser.add_argument("--region", help="AWS region (with --stack)")
+    parser.add_argument("-o", "--output", type=Path, help="write the report here (default: print it)")
+    args = parser.parse_args(argv)
+    try:
+        if bool(args.stack) == bool(args.from_json) or (args.stack and not args.change_set):
+            raise ReportError("give --stack ... --change-set NAME, or --from-json FILE ...")
+        stacks = []
+        for path in args.from_json:
+            try:
+                stacks.append(from_pages([json.loads(path.read_text())]))
+            except (OSError, ValueError) as error:
+                raise ReportError(f"{path}: {error}") from None
+        if args.stack:
+            if cloudformation is None:
+                import boto3
+
+                cloudformation = boto3.Session(profile_name=args.profile, region_name=args.region).client(
+                    "cloudformation"
+                )
+            stacks += [describe(cloudformation, stack, args.change_set) for stack in args.stack]
+        report = render(stacks)
+    except ReportError as error:
+        print(f"change_report: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # botocore errors: one line, not a traceback
+        code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
+        print(f"change_report: {code}: {error}", file=sys.stderr)
+        return 2
+    if args.output:
+        args.output.write_text(report)
+    else:
+        print(report, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
