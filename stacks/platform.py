@@ -8,6 +8,7 @@ from aws_cdk import Environment as CdkEnvironment
 from aws_cdk import Stack, Tags
 from constructs import Construct
 
+from cdk_constructs.platform_waves import StackNode
 from config.model import PlatformConfig
 from config.names import Names
 from stacks.codeartifact_stack import CodeArtifactStack
@@ -43,6 +44,21 @@ class PlatformStacks:
             *self.services.values(),
             *self.pipelines.values(),
             *tooling,
+        ]
+
+    def rollout_nodes(self) -> list[StackNode]:
+        """Every stack with its wave (cdk_constructs/platform_waves.py) and the stacks it depends on."""
+        waves: list[tuple[str, Stack]] = [
+            *(("cross-account", s) for s in self.cross_account.values()),
+            *(("tooling", s) for s in (self.tooling, self.codeartifact, self.notifications) if s is not None),
+            *((f"env-{env}", s) for env, s in self.foundations.items()),
+            *((f"env-{env}", s) for (_, env), s in self.services.items()),
+            *(("pipelines", s) for s in self.pipelines.values()),
+            *(("pull-requests", s) for s in (self.pull_requests,) if s is not None),
+        ]
+        return [
+            StackNode(stack.stack_name, wave, frozenset(d.stack_name for d in stack.dependencies))
+            for wave, stack in waves
         ]
 
 
