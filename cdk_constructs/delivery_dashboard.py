@@ -25,7 +25,6 @@ from constructs import Construct
 
 PERIOD = Duration.hours(1)
 # A metric SEARCH returns at most 500 series (CloudWatch's limit), one per pipeline or project.
-SEARCH_SERIES_LIMIT = 500
 
 DEPLOYMENTS_QUERY = [
     "filter ispresent(kind) and kind like /^deployment_/",
@@ -59,6 +58,17 @@ def search(namespace: str, dimension: str, metric: str, token: str, statistic: s
     expression = f"SEARCH('{{{namespace},{dimension}}} MetricName=\"{metric}\" {dimension}={token}', '{statistic}', "
     expression += f"{int(PERIOD.to_seconds())})"
     return cloudwatch.MathExpression(expression=expression, using_metrics={}, label=label, period=PERIOD)
+
+
+def table(title: str, log_groups: list[str], query_lines: list[str]) -> cloudwatch.LogQueryWidget:
+    """A half-width Logs Insights table over ``log_groups``."""
+    return cloudwatch.LogQueryWidget(
+        title=title,
+        log_group_names=log_groups,
+        query_lines=query_lines,
+        view=cloudwatch.LogQueryVisualizationType.TABLE,
+        width=12,
+    )
 
 
 class DeliveryDashboard(Construct):
@@ -97,38 +107,18 @@ class DeliveryDashboard(Construct):
                         left=[search("AWS/CodeBuild", "ProjectName", "Duration", platform, "Average", "")],
                         width=12,
                     ),
-                    cloudwatch.LogQueryWidget(
-                        title="Deployments per environment (failed and stopped ones are rolled back)",
-                        log_group_names=log_groups,
-                        query_lines=DEPLOYMENTS_QUERY,
-                        view=cloudwatch.LogQueryVisualizationType.TABLE,
-                        width=12,
+                    table(
+                        "Deployments per environment (failed and stopped ones are rolled back)",
+                        log_groups,
+                        DEPLOYMENTS_QUERY,
                     ),
                 ],
                 [
-                    cloudwatch.LogQueryWidget(
-                        title="Lead time per pipeline, minutes (start to success)",
-                        log_group_names=log_groups,
-                        query_lines=LEAD_TIME_QUERY,
-                        view=cloudwatch.LogQueryVisualizationType.TABLE,
-                        width=12,
-                    ),
-                    cloudwatch.LogQueryWidget(
-                        title="Executions per pipeline, by outcome",
-                        log_group_names=log_groups,
-                        query_lines=EXECUTIONS_QUERY,
-                        view=cloudwatch.LogQueryVisualizationType.TABLE,
-                        width=12,
-                    ),
+                    table("Lead time per pipeline, minutes (start to success)", log_groups, LEAD_TIME_QUERY),
+                    table("Executions per pipeline, by outcome", log_groups, EXECUTIONS_QUERY),
                 ],
                 [
-                    cloudwatch.LogQueryWidget(
-                        title="Executions started and not finished (oldest first)",
-                        log_group_names=log_groups,
-                        query_lines=UNFINISHED_QUERY,
-                        view=cloudwatch.LogQueryVisualizationType.TABLE,
-                        width=12,
-                    ),
+                    table("Executions started and not finished (oldest first)", log_groups, UNFINISHED_QUERY),
                 ],
             ],
         )

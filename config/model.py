@@ -1676,28 +1676,32 @@ class PlatformConfig(BaseModel):
         """The freezes that gate Deploy-<env_name>."""
         return [f for f in self.freezes if f.environments is None or env_name in f.environments]
 
+    def _guardrail_level(self, service: Service, env: Environment | None) -> tuple[str, ReleaseGuardrails]:
+        """(level, guardrails) of the most specific level that sets ``service``'s guardrails for Deploy-<env>:
+        "override" (the service's environment_overrides), "service", "environment" or "platform"."""
+        override = service.environment_overrides.get(env.name) if env is not None else None
+        if override is not None and override.release_guardrails is not None:
+            return "override", override.release_guardrails
+        if service.release_guardrails is not None:
+            return "service", service.release_guardrails
+        if env is not None and env.release_guardrails is not None:
+            return "environment", env.release_guardrails
+        return "platform", self.release_guardrails
+
     def guardrails_of(self, service: Service, env: Environment | None = None) -> ReleaseGuardrails:
         """The guardrails of ``service``'s Deploy-<env>: the most specific level that sets them (the service's
         override for env, the service, the environment, the platform); each replaces the levels below."""
-        override = service.environment_overrides.get(env.name) if env is not None else None
-        if override is not None and override.release_guardrails is not None:
-            return override.release_guardrails
-        if service.release_guardrails is not None:
-            return service.release_guardrails
-        if env is not None and env.release_guardrails is not None:
-            return env.release_guardrails
-        return self.release_guardrails
+        return self._guardrail_level(service, env)[1]
 
     def guardrails_source(self, index: int, service: Service, env: Environment) -> str:
         """The config path the guardrails of service ``index``'s Deploy-<env> come from, for messages."""
-        override = service.environment_overrides.get(env.name)
-        if override is not None and override.release_guardrails is not None:
-            return f"services[{index}].environment_overrides.{env.name}.release_guardrails"
-        if service.release_guardrails is not None:
-            return f"services[{index}].release_guardrails"
-        if env.release_guardrails is not None:
-            return f"environments[{self.environments.index(env)}].release_guardrails"
-        return "release_guardrails"
+        level = self._guardrail_level(service, env)[0]
+        return {
+            "override": f"services[{index}].environment_overrides.{env.name}.release_guardrails",
+            "service": f"services[{index}].release_guardrails",
+            "environment": f"environments[{self.environments.index(env)}].release_guardrails",
+            "platform": "release_guardrails",
+        }[level]
 
     def _service_environments(self) -> list[str]:
         env_names = [e.name for e in self.environments]

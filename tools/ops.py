@@ -238,14 +238,17 @@ def _freeze_clock() -> Any:
     return module
 
 
-def planned_freezes(config: PlatformConfig, env: Environment, now: datetime) -> list[dict[str, str]]:
-    """The config's freezes of ``env`` in force at ``now``, each with when it ends (in its zone)."""
+def planned_freezes(config: PlatformConfig, now: datetime) -> dict[str, list[dict[str, str]]]:
+    """Per environment, the config's freezes in force at ``now``, each with when it ends (in its zone)."""
     clock = _freeze_clock()
     freezes = clock.parse_freezes([f.notice() for f in config.freezes])
-    return [
-        {"name": f.name, "reason": f.reason, "until": f"{until.strftime('%Y-%m-%d %H:%M')} {f.timezone}"}
-        for f, until in clock.active_freezes(freezes, env.name, now)
-    ]
+    return {
+        env.name: [
+            {"name": f.name, "reason": f.reason, "until": f"{until.strftime('%Y-%m-%d %H:%M')} {f.timezone}"}
+            for f, until in clock.active_freezes(freezes, env.name, now)
+        ]
+        for env in config.environments
+    }
 
 
 def approval_execution(state: dict[str, Any], env: Environment) -> dict[str, Any]:
@@ -280,7 +283,7 @@ def alarm_states(ops: Ops, env: Environment, wanted: Sequence[str]) -> dict[str,
 
 def status(ops: Ops, selected: Sequence[Target], now: datetime | None = None) -> list[Row]:
     names = ops.names
-    now = now or datetime.now(UTC)
+    in_force = planned_freezes(ops.config, now or datetime.now(UTC))
     rows: list[Row] = []
     by_service: dict[str, list[Target]] = {}
     for target in selected:
@@ -319,7 +322,7 @@ def status(ops: Ops, selected: Sequence[Target], now: datetime | None = None) ->
                     live_summary=_summary(revision) if revision else None,
                     approval=_approval(state, env),
                     freeze=_freezes(state, env),
-                    planned_freeze=planned_freezes(ops.config, env, now),
+                    planned_freeze=in_force[env.name],
                 )
             )
     # Alarms: one account per environment; an environment we cannot read is "unknown", not a failure.

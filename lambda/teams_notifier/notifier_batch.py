@@ -161,7 +161,7 @@ class ChannelBatch:
         self.runtime = runtime
         self.deadline = deadline
         self.items: dict[str, _Item] = {}
-        self.context = CardContext(settings.platform_name, settings.environments, settings.freezes)
+        self.context = CardContext.of(settings)
         self.counts: dict[str, int] = defaultdict(int)
 
     def read(self, records: list[Mapping[str, Any]]) -> None:

@@ -19,11 +19,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from notifier_events import ACCOUNT_ID, AwsEvent, EventKind, scalar_text
 from notifier_freezes import Freeze, active_freezes
+
+if TYPE_CHECKING:
+    from notifier_settings import Settings
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
@@ -120,6 +123,11 @@ class CardContext:
     platform_name: str
     environments: Mapping[str, str]
     freezes: tuple[Freeze, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings) -> CardContext:
+        """What every card of this function is built with, from its settings."""
+        return cls(settings.platform_name, settings.environments, settings.freezes)
 
 
 @dataclass

@@ -201,7 +201,7 @@ def notify(
         return summary
     summary.routed = list(channels)
     commit = deps.commit_lookup(event, kind, own_account)
-    card = build_card(event, kind, CardContext(settings.platform_name, settings.environments, settings.freezes), commit)
+    card = build_card(event, kind, CardContext.of(settings), commit)
     body = json.dumps(workflows_message(card), ensure_ascii=False).encode("utf-8")
     logger.info("card built", channels=list(channels), card_bytes=len(body), **fields)
     for channel in channels:

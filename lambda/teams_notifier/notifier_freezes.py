@@ -57,16 +57,6 @@ class Freeze:
             step = _next(step, self.field)
         return step
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "field": self.field,
-            "values": sorted(self.values),
-            "timezone": self.timezone,
-            "reason": self.reason,
-            "environments": list(self.environments) if self.environments is not None else None,
-        }
-
 
 def _next(local: datetime, field: str) -> datetime:
     """The start of the next hour, day or month, in local wall time."""
