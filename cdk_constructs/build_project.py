@@ -98,6 +98,7 @@ class ServiceBuildProject(Construct):
         source: codebuild.ISource | None = None,
         privileged: bool = False,
         timeout: Duration | None = None,
+        compute_type: codebuild.ComputeType = codebuild.ComputeType.SMALL,
         junit_reports: bool = False,
         report_exports: s3.IBucket | None = None,
     ) -> None:
@@ -127,7 +128,7 @@ class ServiceBuildProject(Construct):
             grant_report_group_permissions=False,
             environment=codebuild.BuildEnvironment(
                 build_image=BUILD_IMAGE,
-                compute_type=codebuild.ComputeType.SMALL,
+                compute_type=compute_type,
                 privileged=privileged,
             ),
             environment_variables={

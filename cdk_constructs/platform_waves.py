@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 # CodePipeline: "Maximum number of actions per stage: 50" (quotas page; botocore's model has no maximum).
 MAX_ACTIONS_PER_STAGE = 50
 DEFAULT_CONCURRENCY = 10
+# Each stack's wave, as metadata of the stack in the cloud assembly: the pipeline's review and
+# asset steps read which stacks a wave or an account has from there (a stage's configuration
+# values hold 1,000 characters, too few for the names of a wave of hundreds of stacks).
+WAVE_METADATA = "platform:wave"
 
 
 @dataclass(frozen=True)
@@ -70,19 +74,31 @@ def _levels(nodes: Sequence[StackNode]) -> dict[str, int]:
     return depth
 
 
+def actions_of(batch: Sequence[str], stacks_per_action: int) -> list[list[str]]:
+    """A run order's stacks as pipeline actions: groups of at most ``stacks_per_action``."""
+    return [list(batch[i : i + stacks_per_action]) for i in range(0, len(batch), stacks_per_action)]
+
+
 def plan(
     nodes: Iterable[StackNode],
     waves: Sequence[str],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     actions_per_stack: int = 1,
+    stacks_per_action: int = 1,
 ) -> list[Stage]:
-    """The stages that deploy ``nodes`` wave by wave; ValueError naming what cannot be planned."""
+    """The stages that deploy ``nodes`` wave by wave; ValueError naming what cannot be planned.
+
+    ``concurrency`` is the number of actions of one run order; an action deploys up to
+    ``stacks_per_action`` stacks (more than one: one CDK CLI deploy of the group, at scale).
+    """
     if not 1 <= concurrency <= MAX_ACTIONS_PER_STAGE // actions_per_stack:
         raise ValueError(
             f"concurrency {concurrency}; allowed: 1 to {MAX_ACTIONS_PER_STAGE // actions_per_stack} "
             f"({MAX_ACTIONS_PER_STAGE} actions per CodePipeline stage, {actions_per_stack} per stack)"
         )
+    if stacks_per_action < 1:
+        raise ValueError(f"stacks_per_action {stacks_per_action}; allowed: 1 or more")
     nodes = list(nodes)
     by_name = {n.name: n for n in nodes}
     position = {w: i for i, w in enumerate(waves)}
@@ -107,10 +123,12 @@ def plan(
         batches: list[list[str]] = []
         for level in range(max(depth.values()) + 1):
             names = sorted(n for n, d in depth.items() if d == level)
-            batches += [names[i : i + concurrency] for i in range(0, len(names), concurrency)]
+            width = concurrency * stacks_per_action
+            batches += [names[i : i + width] for i in range(0, len(names), width)]
         parts: list[list[list[str]]] = [[]]
         for batch in batches:
-            if sum(map(len, parts[-1])) + len(batch) > per_stage:
+            used = sum(len(actions_of(b, stacks_per_action)) for b in parts[-1])
+            if used + len(actions_of(batch, stacks_per_action)) > per_stage:
                 parts.append([])
             parts[-1].append(batch)
         for index, part in enumerate(parts):
@@ -119,12 +137,18 @@ def plan(
     return stages
 
 
-def check(stages: Sequence[Stage], dependencies: Mapping[str, Iterable[str]], actions_per_stack: int = 1) -> None:
+def check(
+    stages: Sequence[Stage],
+    dependencies: Mapping[str, Iterable[str]],
+    actions_per_stack: int = 1,
+    stacks_per_action: int = 1,
+) -> None:
     """ValueError unless every stack is deployed once, after everything it depends on, within stage limits."""
     seen: dict[str, tuple[int, int]] = {}
     for s_index, stage_ in enumerate(stages):
-        if len(stage_.stacks) * actions_per_stack > MAX_ACTIONS_PER_STAGE:
-            raise ValueError(f"{stage_.name}: {len(stage_.stacks) * actions_per_stack} actions; allowed: 50")
+        count = sum(len(actions_of(b, stacks_per_action)) for b in stage_.run_orders) * actions_per_stack
+        if count > MAX_ACTIONS_PER_STAGE:
+            raise ValueError(f"{stage_.name}: {count} actions; allowed: {MAX_ACTIONS_PER_STAGE}")
         for r_index, batch in enumerate(stage_.run_orders):
             for name in batch:
                 if name in seen:

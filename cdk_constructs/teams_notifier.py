@@ -203,14 +203,15 @@ class TeamsNotifier(Construct):
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ReadPlatformPipelineExecutions",
-                actions=["codepipeline:GetPipelineExecution"],
+                actions=["codepipeline:GetPipelineExecution", "codepipeline:ListActionExecutions"],
                 resources=[pipelines_arn],
             )
         )
         acknowledge(
             self.function,
             f"AwsSolutions-IAM5[Resource::{pipelines_arn}]",
-            "The platform's pipelines, all named <platform>-<service>: the notifier reads an execution's commit.",
+            "The platform's pipelines, all named <platform>-<service>: the notifier reads an execution's commit "
+            "and a waiting approval's link.",
         )
         acknowledge_all(
             self.function,

@@ -1411,6 +1411,60 @@ class NotificationsConfig(BaseModel):
 # --------------------------------------------------------------------------------------
 
 
+def _repository_path(value: str) -> str:
+    parts = value.split("/")
+    if (
+        not re.fullmatch(r"[A-Za-z0-9_./-]+\.ya?ml", value)
+        or value.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise ValueError(
+            "allowed: a path inside the platform repository to a .yaml file, such as config/platform.yaml "
+            "(relative, no '..', letters, digits, '_', '.', '-' and '/')"
+        )
+    return value
+
+
+# A service of this name would take the platform pipeline's names (<p>-platform repository, pipeline,
+# -build and -pr projects): the platform pipeline owns them.
+RESERVED_SERVICE_NAMES = ("platform",)
+
+
+class PlatformPipelineConfig(BaseModel):
+    """The platform's own provisioning pipeline (stacks/platform_pipeline_stack.py, docs/adr/0009)."""
+
+    model_config = _forbid_extra()
+
+    enabled: bool = Field(
+        default=True,
+        description="Create the platform pipeline stack: the platform repository, its pipeline and its pull-request "
+        "validation. Without it the platform is deployed by hand (tools.bootstrap --execute).",
+    )
+    branch: Branch = Field(default="main", description="Branch of the platform repository whose pushes roll out.")
+    config_file: Annotated[str, AfterValidator(_repository_path)] = Field(
+        default="config/platform.yaml",
+        max_length=200,
+        description="Path of this config inside the platform repository; the pipeline's build synthesizes it.",
+    )
+    concurrency: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="Stacks a wave deploys at once (one run order of CloudFormation actions; CodePipeline allows "
+        "50 actions per stage).",
+    )
+    max_removals: int = Field(
+        default=10,
+        ge=0,
+        le=500,
+        description="Most stacks one rollout may delete (stacks of the platform that the config no longer has); "
+        "more stops the rollout before it deletes anything.",
+    )
+    build_timeout_minutes: int = Field(
+        default=60, ge=10, le=480, description="Timeout of the build (clean install, make test, synth) in minutes."
+    )
+
+
 class PlatformConfig(BaseModel):
     """The whole platform: accounts, environments, services and shared services."""
 
@@ -1436,6 +1490,7 @@ class PlatformConfig(BaseModel):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     release_guardrails: ReleaseGuardrails = Field(default_factory=ReleaseGuardrails)
     freezes: list[Freeze] = Field(default_factory=list, description="Change freezes (DeploymentWindow rules).")
+    platform_pipeline: PlatformPipelineConfig = Field(default_factory=PlatformPipelineConfig)
     log_retention_days: int = Field(
         default=90,
         description="Retention of every log group the platform creates, in days (a CloudWatch Logs value).",
@@ -1793,12 +1848,18 @@ class PlatformConfig(BaseModel):
         def claim(account: str, name: str, owner: str) -> None:
             names.setdefault((account, name), []).append(owner)
 
+        reserved = [
+            f"services[{index}].name: {service.name!r} is reserved for the platform pipeline's repository, pipeline "
+            f"and projects ({self.name}-{service.name}); allowed: any other service name"
+            for index, service in enumerate(self.services)
+            if service.name in RESERVED_SERVICE_NAMES and self.platform_pipeline.enabled
+        ]
         for service in self.services:
             for env in self.environments_of(service):
                 owner = f"{service.name} in {env.name}"
                 claim(env.account, f"stack {self.name}-service-{service.name}-{env.name}", owner)
                 claim(env.account, f"name {self.name}-{env.name}-{service.name}", owner)
-        return [
+        return reserved + [
             f"services: {' and '.join(owners)} would both be named {what.split(' ', 1)[1]} in account {account}; "
             "allowed: service and environment names that do not join into the same name"
             for (account, what), owners in sorted(names.items())

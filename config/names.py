@@ -20,6 +20,9 @@ PULL_REQUEST_PROJECT_SUFFIX = "-pr"
 # forward to at most 5 targets, and each bus holds at most 300 rules by default.
 PIPELINE_TRIGGER_BUSES = 5
 
+# The bootstrap qualifier: `cdk bootstrap`'s default, and what the stacks' synthesizer expects.
+CDK_QUALIFIER = "hnb659fds"
+
 # Each service pipeline's manual approval action (in its Approve-<env> stage).
 APPROVAL_ACTION = "Approve"
 
@@ -228,7 +231,11 @@ class Names:
     @property
     def build_role_patterns(self) -> list[str]:
         base = f"arn:aws:iam::{self.tooling_account}:role/{self.prefix}-"
-        return [base + "*-build", base + "*-pr"]
+        # The platform pipeline's projects (build, deploy, rollout, pr) install through CodeArtifact too.
+        patterns = [base + "*-build", base + "*-pr"]
+        if self.config.platform_pipeline.enabled:
+            patterns.append(base + "platform-*")
+        return patterns
 
     @property
     def artifact_bucket_pattern(self) -> str:
@@ -237,6 +244,38 @@ class Names:
     @property
     def ecr_repository_arn_pattern(self) -> str:
         return f"arn:aws:ecr:{self.region}:{self.tooling_account}:repository/{self.prefix}/*"
+
+    # ----- the platform pipeline (PlatformPipelineStack, docs/adr/0009) -----
+
+    @property
+    def platform_pipeline_stack(self) -> str:
+        return f"{self.prefix}-platform-pipeline"
+
+    @property
+    def platform_repository(self) -> str:
+        """The platform's own CodeCommit repository (the service name `platform` is reserved for it)."""
+        return f"{self.prefix}-platform"
+
+    @property
+    def platform_pipeline(self) -> str:
+        return f"{self.prefix}-platform"
+
+    def platform_project(self, kind: str) -> str:
+        """The platform pipeline's CodeBuild projects and their roles: build, assets, review, prune, pr."""
+        return f"{self.prefix}-platform-{kind}"
+
+    @property
+    def platform_artifact_bucket(self) -> str:
+        return f"{self.prefix}-platform-artifacts-{self.tooling_account}"
+
+    @property
+    def platform_artifact_key_alias(self) -> str:
+        return f"alias/{self.prefix}/platform/artifacts"
+
+    @staticmethod
+    def bootstrap_role_arn(account: str, region: str, kind: str) -> str:
+        """A role `cdk bootstrap` creates: deploy, cfn-exec, file-publishing, image-publishing or lookup."""
+        return f"arn:aws:iam::{account}:role/cdk-{CDK_QUALIFIER}-{kind}-role-{account}-{region}"
 
     # ----- target accounts: per environment (CrossAccountRolesStack) -----
 

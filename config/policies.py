@@ -27,9 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from config.model import PlatformConfig
-
-# The bootstrap qualifier: `cdk bootstrap`'s default, and what the stacks' synthesizer expects.
-CDK_QUALIFIER = "hnb659fds"
+from config.names import CDK_QUALIFIER
 
 # Services whose resources have no name-based ARNs (or none we choose): allowed on "*".
 TARGET_SERVICES = (
@@ -216,6 +214,23 @@ def execution_policy(config: PlatformConfig, account: str) -> dict[str, Any]:
                 f"arn:aws:iam::{account}:role/aws-service-role/*",
             ],
         },
+        *(
+            [
+                {
+                    "Sid": "PlatformPipelineBootstrapRoles",
+                    "Effect": "Allow",
+                    "Action": ["iam:GetRole", "iam:PassRole"],
+                    "Resource": [
+                        f"arn:aws:iam::{account}:role/cdk-{CDK_QUALIFIER}-{kind}-role-{account}-{region}"
+                        for region in regions_of(config, account)
+                        for kind in ("deploy", "cfn-exec")
+                    ],
+                    "Condition": {"StringEqualsIfExists": {"iam:PassedToService": "codepipeline.amazonaws.com"}},
+                }
+            ]
+            if tooling and config.platform_pipeline.enabled
+            else []
+        ),
         {
             "Sid": "ReadBootstrapVersion",
             "Effect": "Allow",
@@ -253,6 +268,10 @@ STATEMENT_REASONS = {
     "PlatformRolesOnly": (
         "IAM is limited to roles, instance profiles and policies named with the platform prefix (and the "
         "service-linked roles AWS creates), so stacks cannot create users or change foreign roles."
+    ),
+    "PlatformPipelineBootstrapRoles": (
+        "The platform pipeline's CloudFormation actions run as this account's bootstrap deploy and execution "
+        "roles; creating the pipeline reads and passes them (to CodePipeline only), and nothing else."
     ),
     "ReadBootstrapVersion": "CloudFormation checks the CDK bootstrap version parameter before each deployment.",
     **{

@@ -8,7 +8,8 @@ from aws_cdk import Environment as CdkEnvironment
 from aws_cdk import Stack, Tags
 from constructs import Construct
 
-from cdk_constructs.platform_waves import StackNode
+from cdk_constructs.platform_pipeline import RolloutStack
+from cdk_constructs.platform_waves import WAVE_METADATA, StackNode
 from config.model import PlatformConfig
 from config.names import Names
 from stacks.codeartifact_stack import CodeArtifactStack
@@ -16,6 +17,7 @@ from stacks.cross_account_stack import CrossAccountRolesStack
 from stacks.foundation_stack import FoundationStack
 from stacks.notifications_stack import NotificationsStack
 from stacks.pipeline_stack import PipelineStack
+from stacks.platform_pipeline_stack import PlatformPipelineStack
 from stacks.pull_request_stack import PullRequestStack
 from stacks.service_stack import ServiceStack
 from stacks.tooling_stack import ToolingStack
@@ -33,6 +35,7 @@ class PlatformStacks:
     codeartifact: CodeArtifactStack | None = None
     tooling: ToolingStack | None = None
     pull_requests: PullRequestStack | None = None
+    platform_pipeline: PlatformPipelineStack | None = None
 
     def all(self) -> list[Stack]:
         tooling: list[Stack] = [
@@ -44,21 +47,37 @@ class PlatformStacks:
             *self.services.values(),
             *self.pipelines.values(),
             *tooling,
+            *([self.platform_pipeline] if self.platform_pipeline is not None else []),
+        ]
+
+    def _placed(self) -> list[tuple[str, str | None, Stack]]:
+        """Every stack but the platform pipeline's, with its wave and its environment (None: shared)."""
+        return [
+            *(("cross-account", env, s) for env, s in self.cross_account.items()),
+            *(("tooling", None, s) for s in (self.tooling, self.codeartifact, self.notifications) if s is not None),
+            *((f"env-{env}", env, s) for env, s in self.foundations.items()),
+            *((f"env-{env}", env, s) for (_, env), s in self.services.items()),
+            *(("pipelines", None, s) for s in self.pipelines.values()),
+            *(("pull-requests", None, s) for s in (self.pull_requests,) if s is not None),
         ]
 
     def rollout_nodes(self) -> list[StackNode]:
         """Every stack with its wave (cdk_constructs/platform_waves.py) and the stacks it depends on."""
-        waves: list[tuple[str, Stack]] = [
-            *(("cross-account", s) for s in self.cross_account.values()),
-            *(("tooling", s) for s in (self.tooling, self.codeartifact, self.notifications) if s is not None),
-            *((f"env-{env}", s) for env, s in self.foundations.items()),
-            *((f"env-{env}", s) for (_, env), s in self.services.items()),
-            *(("pipelines", s) for s in self.pipelines.values()),
-            *(("pull-requests", s) for s in (self.pull_requests,) if s is not None),
-        ]
         return [
             StackNode(stack.stack_name, wave, frozenset(d.stack_name for d in stack.dependencies))
-            for wave, stack in waves
+            for wave, _, stack in self._placed()
+        ]
+
+    def mark_waves(self) -> None:
+        """Record each stack's wave in the cloud assembly (WAVE_METADATA), for the pipeline's tools."""
+        for wave, _, stack in self._placed():
+            stack.node.add_metadata(WAVE_METADATA, wave)
+
+    def rollout_stacks(self) -> list[RolloutStack]:
+        """What the platform pipeline deploys: every stack but its own, placed and located."""
+        nodes = {n.name: n for n in self.rollout_nodes()}
+        return [
+            RolloutStack(nodes[s.stack_name], s.account, s.region, env, s.template_file) for _, env, s in self._placed()
         ]
 
 
@@ -149,7 +168,7 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
         description=f"{config.name}: accepts target-account deployment events and posts events to Microsoft Teams",
     )
 
-    if any(s.pull_request_validation for s in config.services):
+    if any(s.pull_request_validation for s in config.services) or config.platform_pipeline.enabled:
         stacks.pull_requests = PullRequestStack(
             scope,
             names.pull_request_stack,
@@ -161,6 +180,19 @@ def build_platform(scope: Construct, config: PlatformConfig) -> PlatformStacks:
         for service in config.services:
             if service.pull_request_validation:
                 stacks.pull_requests.add_stack_dependency(stacks.pipelines[service.name])
+
+    if config.platform_pipeline.enabled:
+        stacks.mark_waves()
+        # Last: it deploys every other stack of the platform (and itself first).
+        stacks.platform_pipeline = PlatformPipelineStack(
+            scope,
+            names.platform_pipeline_stack,
+            config=config,
+            stacks=stacks.rollout_stacks(),
+            env=tooling,
+            description=f"{config.name}: the platform repository and the pipeline that rolls the platform out "
+            "from it (deploy this first, by hand, once)",
+        )
 
     # Once on the scope (every stack inherits them), not once per stack.
     tags = Tags.of(scope)

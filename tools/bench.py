@@ -239,6 +239,9 @@ def main() -> int:
         verdicts=verdicts,
     )
     (DOCS / "performance.md").write_text(report.markdown(), encoding="utf-8")
+    from tools import rollout_time
+
+    rollout_time.write(DOCS / "performance.md")  # the rollout-time model's section, after the measurements
     print(f"wrote {DOCS / 'performance.md'} and {DOCS / 'synth-time.png'}")
     shutil.rmtree(out, ignore_errors=True)
     return 0 if all(verdicts.values()) else 1

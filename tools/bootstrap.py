@@ -10,11 +10,13 @@
 
 Order: first the quota preflight (tools/quota_preflight.py: every quota the synthesized platform
 would use more than 80% of is raised through Service Quotas); then for each target account,
-(1) the scoped CloudFormation execution policy (boto3),
-(2) `cdk bootstrap --trust <tooling>`, (3) that account's CrossAccountRolesStack; then the
-tooling account's policy and bootstrap; then, from the tooling account through the trust:
-CodeArtifact and notifications, the environment foundations, the service stacks, the pipelines,
-pull-request validation.
+(1) the scoped CloudFormation execution policy (boto3), (2) `cdk bootstrap --trust <tooling>`; then
+the tooling account's policy and bootstrap; then the first deploy of the platform pipeline stack and
+the first push to its repository: the pipeline deploys every other stack (docs/adr/0009).
+With `platform_pipeline: {enabled: false}` the tool deploys every stack itself instead: each target
+account's CrossAccountRolesStack after its bootstrap, then from the tooling account through the
+trust CodeArtifact and notifications, the environment foundations, the service stacks, the
+pipelines, pull-request validation.
 Every profile is checked with STS before anything touches its account.
 
 A config with `delivery: amazon_q` channels also gets one manual step per Microsoft Teams team,
@@ -169,8 +171,31 @@ def amazon_q_steps(config: PlatformConfig, tooling: Account) -> list[Step]:
     return steps
 
 
+def push_step(config: PlatformConfig, tooling: Account) -> Step:
+    """The platform's first push: the pipeline's repository is created empty."""
+    names, branch = Names(config), config.platform_pipeline.branch
+    remote = (
+        f"codecommit::{tooling.region}://{tooling.profile + '@' if tooling.profile else ''}{names.platform_repository}"
+    )
+    return Step(
+        f"Push this repository (with {config.platform_pipeline.config_file}) to {names.platform_repository}: the "
+        "push starts the platform pipeline, whose waves deploy the cross-account, tooling, environment, service, "
+        "pipeline and pull-request stacks",
+        tooling,
+        manual=(
+            f"git remote add platform {remote} && git push platform HEAD:{branch} "
+            "(git-remote-codecommit: pip install git-remote-codecommit); then approve the reviews before "
+            "production in the pipeline, from the change report each links to"
+        ),
+    )
+
+
 def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None = None) -> list[Step]:
+    """Every step, in order. With the platform pipeline (the default) only what must happen once by hand:
+    the execution policies, `cdk bootstrap` of each account and the first deploy of the platform pipeline;
+    the pipeline deploys every other stack. Without it, every stack by hand, in dependency order."""
     names = Names(config)
+    pipeline = config.platform_pipeline.enabled
     tooling = tooling_account(config)
     context = ["-c", f"config={config_path}"] if config_path else []
     steps: list[Step] = [quota_step(tooling, config_path)]
@@ -203,8 +228,11 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
                 ),
             )
         )
-        stacks = [names.cross_account_stack(e) for e in config.environments if e.account == account.account]
-        steps.append(_deploy_step(f"Deploy the cross-account roles of {account.label}", account, cdk, stacks, context))
+        if not pipeline:
+            stacks = [names.cross_account_stack(e) for e in config.environments if e.account == account.account]
+            steps.append(
+                _deploy_step(f"Deploy the cross-account roles of {account.label}", account, cdk, stacks, context)
+            )
     policy = cfn_execution_policy_name(config)
     steps.append(
         Step(
@@ -235,6 +263,14 @@ def plan(config: PlatformConfig, cdk: str = DEFAULT_CDK, config_path: str | None
             steps.append(_deploy_step(description, tooling, cdk, stacks, context))
 
     steps.extend(amazon_q_steps(config, tooling))
+    if pipeline:
+        deploy(
+            "Deploy the platform pipeline (once, by hand: from now on it deploys every other stack of the "
+            "platform, and itself, from the platform repository)",
+            [names.platform_pipeline_stack],
+        )
+        steps.append(push_step(config, tooling))
+        return steps
     deploy(
         "Deploy the shared tooling stacks (pipeline triggers, CodeArtifact, notifications)",
         [names.tooling_stack, names.codeartifact_stack, names.notifications_stack],
@@ -351,6 +387,12 @@ def bootstrap(
             aws.verify(account)
             out(f"verified: {account.label}")
     out(("Running" if execute else "Dry run (add --execute to run)") + f": {len(steps)} steps")
+    if config.platform_pipeline.enabled:
+        out(
+            "Only what must happen once by hand: the execution policies, `cdk bootstrap` of each account and the "
+            f"first deploy of {Names(config).platform_pipeline_stack}. The platform pipeline deploys everything "
+            "else, and every later change, from its repository."
+        )
     for number, step in enumerate(steps, start=1):
         out(f"\n[{number}/{len(steps)}] {step.description}\n  {step.render()}")
         if not execute:

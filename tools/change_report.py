@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +182,114 @@ def describe(cloudformation: Any, stack: str, change_set: str) -> StackChanges:
             return from_pages(pages)
 
 
+# DeletionPolicy / UpdateReplacePolicy values that keep the resource (RetainExceptOnCreate keeps it
+# on every delete but the rollback of its own creation).
+_KEEPS = {"Retain": "Retain", "RetainExceptOnCreate": "Retain", "Snapshot": "Snapshot"}
+
+
+def _top_level(pointers: Iterable[str]) -> frozenset[str]:
+    """Top-level property names of a resource schema's JSON pointers (/properties/Name/...)."""
+    return frozenset(p.split("/")[2] for p in pointers if p.startswith("/properties/") and len(p.split("/")) > 2)
+
+
+def create_only_properties(region: str) -> Callable[[str], frozenset[str]]:
+    """The properties whose change replaces a resource of a type: the CloudFormation registry's provider
+    schemas (`createOnlyProperties`), as cfn-lint ships them; a type without a schema has none known."""
+    from tools.preflight.published import resource_schemas
+
+    schemas = resource_schemas()
+
+    def lookup(type_name: str) -> frozenset[str]:
+        return _top_level((schemas.schema(region, type_name) or {}).get("createOnlyProperties", []))
+
+    return lookup
+
+
+def _removal_policy(resource: Mapping[str, Any], key: str, kept: str, deleted: str) -> str:
+    policy = resource.get(key, "Delete")
+    return kept if isinstance(policy, str) and policy in _KEEPS else deleted
+
+
+def from_templates(
+    stack: str,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    create_only: Callable[[str], frozenset[str]] = lambda _type: frozenset(),
+    reason: str = "",
+) -> StackChanges:
+    """One stack's changes from its deployed (or base) template to a new one, without CloudFormation.
+
+    A changed property that the type's schema lists as create-only means a replacement; a property
+    given as an intrinsic function in either template may resolve to the same value, so such a
+    replacement is reported as Conditional (as a change set would). Removed and replaced resources
+    carry what their DeletionPolicy / UpdateReplacePolicy does with the old one. `old` None: a new
+    stack; `new` None: a stack that is removed.
+    """
+    before = dict((old or {}).get("Resources") or {})
+    after = dict((new or {}).get("Resources") or {})
+    changes: list[Change] = []
+    for logical_id in sorted(set(before) | set(after)):
+        was, now = before.get(logical_id), after.get(logical_id)
+        if was is None and now is not None:
+            changes.append(Change(logical_id, str(now.get("Type")), "Add", None, None))
+            continue
+        if now is None and was is not None:
+            policy = _removal_policy(was, "DeletionPolicy", "Retain", "Delete")
+            changes.append(Change(logical_id, str(was.get("Type")), "Remove", None, policy))
+            continue
+        assert was is not None and now is not None
+        type_name = str(now.get("Type"))
+        replace_policy = _removal_policy(now, "UpdateReplacePolicy", "ReplaceAndRetain", "ReplaceAndDelete")
+        if was.get("Type") != now.get("Type"):
+            changes.append(Change(logical_id, type_name, "Modify", "True", replace_policy, ["Type"]))
+            continue
+        old_props, new_props = dict(was.get("Properties") or {}), dict(now.get("Properties") or {})
+        changed = sorted(k for k in set(old_props) | set(new_props) if old_props.get(k) != new_props.get(k))
+        if not changed:
+            continue
+        replacing = [k for k in changed if k in create_only(type_name)]
+        replacement = "False"
+        if replacing:
+            dynamic = any(_intrinsic(old_props.get(k)) or _intrinsic(new_props.get(k)) for k in replacing)
+            replacement = "Conditional" if dynamic else "True"
+        changes.append(
+            Change(logical_id, type_name, "Modify", replacement, replace_policy if replacing else None, changed)
+        )
+    status = "CREATE" if old is None else "DELETE" if new is None else "UPDATE"
+    return StackChanges(stack=stack, change_set="(template diff)", status=status, reason=reason, changes=changes)
+
+
+def _intrinsic(value: Any) -> bool:
+    """Whether a template value holds an intrinsic function (its deployed value is not in the template)."""
+    if isinstance(value, Mapping):
+        return any(k == "Ref" or k.startswith("Fn::") for k in value) or any(_intrinsic(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_intrinsic(v) for v in value)
+    return False
+
+
+def summary(stacks: Sequence[StackChanges]) -> str:
+    """One line for an approval notice: what the report holds, risks first."""
+    changed = [s for s in stacks if s.changes]
+    counts = {what: sum(len(s.of(what)) for s in stacks) for what in ("added", "changed", "replaced", "removed")}
+    risky = sum(c.stateful_loss for s in stacks for c in s.changes)
+    security = sum(c.security for s in stacks for c in s.changes)
+    unread = [s.stack for s in stacks if s.status == "FAILED" and s.reason and not _no_changes(s.reason)]
+    parts = [f"{len(changed)} of {len(stacks)} stacks change"]
+    parts.append(", ".join(f"{n} {what}" for what, n in counts.items() if n) or "no resource changes")
+    if security:
+        parts.append(f"{security} IAM/security")
+    if risky:
+        parts.append(f"{risky} STATEFUL REPLACED OR REMOVED")
+    if unread:
+        parts.append(f"{len(unread)} not previewed")
+    return "; ".join(parts)
+
+
+def _no_changes(reason: str) -> bool:
+    return "didn't contain changes" in reason or "No updates are to be performed" in reason
+
+
 def _line(change: Change) -> str:
     text = f"`{change.logical_id}` ({change.resource_type})"
     if change.properties:
@@ -199,9 +307,14 @@ def _fate(change: Change) -> str:
     return "what happens to the old one is not in the change set: check its DeletionPolicy"
 
 
-def render(stacks: Sequence[StackChanges]) -> str:
+def render(stacks: Sequence[StackChanges], title: str = "Change report", intro: str = "") -> str:
     """The report in Markdown: a summary table, then per stack the changes by kind."""
-    lines = ["# Change report", "", "| stack | added | changed | replaced | removed | security | data at risk |"]
+    lines = [
+        f"# {title}",
+        "",
+        *([intro, ""] if intro else []),
+        "| stack | added | changed | replaced | removed | security | data at risk |",
+    ]
     lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for s in stacks:
         risky = [c for c in s.changes if c.stateful_loss]
@@ -213,7 +326,23 @@ def render(stacks: Sequence[StackChanges]) -> str:
     for s in stacks:
         lines += ["", f"## {s.stack}", ""]
         if s.status == "FAILED" and not s.changes:
-            lines.append(f"No changes ({s.reason or 'the change set failed'}).")
+            if s.reason and not _no_changes(s.reason):
+                lines.append(f"**Not previewed**: the change set failed ({s.reason}).")
+            else:
+                lines.append(f"No changes ({s.reason or 'the change set failed'}).")
+            continue
+        if s.status == "DELETE":
+            kept = [c for c in s.changes if c.policy_action in RETAINING]
+            lines.append("**The stack is deleted.** Every resource goes, except those its template retains.")
+            if kept:
+                lines.append(f"Retained ({len(kept)}): they stay in the account, no longer managed by any stack:")
+                lines += [f"- {_line(c)}" for c in kept]
+            lines.append("")
+        elif s.status == "CREATE":
+            lines.append("A new stack.")
+            lines.append("")
+        if not s.changes:
+            lines.append("No changes.")
             continue
         risky = [c for c in s.changes if c.stateful_loss]
         if risky:

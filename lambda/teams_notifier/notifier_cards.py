@@ -116,6 +116,10 @@ class CommitInfo:
     message: str | None = None
     url: str | None = None
     status_summary: str | None = None
+    # A waiting approval's own configuration, as resolved (ListActionExecutions): the link its pipeline
+    # gives reviewers (the platform pipeline's change report) and its comments.
+    review_link: str | None = None
+    review_notes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -438,6 +442,10 @@ def _approval_spec(event: AwsEvent, kind: EventKind, commit: CommitInfo | None) 
     spec.fact("Execution id", execution_id)
     _commit_facts(spec, commit, kind)
     spec.fact("Comment", scalar_text(event.nested("execution-result", "external-execution-summary")), MAX_SUMMARY)
+    if kind is EventKind.APPROVAL_WAITING and commit is not None:
+        spec.fact("To review", commit.review_notes, MAX_SUMMARY)
+        if commit.review_link:
+            spec.link("Open what to review", commit.review_link)
     if kind is EventKind.APPROVAL_WAITING:
         spec.link("Review approval", pipeline_view_url(event.region, pipeline), "positive")
     spec.link("View execution", pipeline_execution_url(event.region, pipeline, execution_id))

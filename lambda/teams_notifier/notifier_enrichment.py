@@ -1,13 +1,16 @@
 """Best-effort commit details for pipeline events (they carry no commit id or message).
 
-Calls ``codepipeline:GetPipelineExecution`` with short timeouts and no retries. Any failure is
-logged and gives None: the card is sent without the commit facts.
+Calls ``codepipeline:GetPipelineExecution`` with short timeouts and no retries, and for a waiting
+approval ``codepipeline:ListActionExecutions`` for the approval's resolved link and comments (the
+platform pipeline's change report). Any failure is logged and gives None: the card is sent without
+those facts.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from notifier_cards import CommitInfo
@@ -85,7 +88,7 @@ def lookup_commit(
     try:
         client = client_for_region(event.region or "")
         response = client.get_pipeline_execution(pipelineName=pipeline, pipelineExecutionId=execution_id)
-        return commit_info_from_execution(response)
+        info = commit_info_from_execution(response)
     except Exception as error:
         code = None
         error_response = getattr(error, "response", None)
@@ -98,3 +101,29 @@ def lookup_commit(
             **fields,
         )
         return None
+    if kind is EventKind.APPROVAL_WAITING:
+        link, notes = approval_review(client, pipeline, execution_id, event.text("stage"), event.text("action"))
+        if link or notes:
+            info = replace(info or CommitInfo(), review_link=link, review_notes=notes)
+    return info
+
+
+def approval_review(
+    client: Any, pipeline: str, execution_id: str, stage: str | None, action: str | None
+) -> tuple[str | None, str | None]:
+    """The waiting approval's resolved ExternalEntityLink (https only) and CustomData; (None, None) on failure."""
+    try:
+        response = client.list_action_executions(
+            pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}, maxResults=100
+        )
+    except Exception as error:
+        logger.warning("approval lookup failed; sending the card without it", error_type=type(error).__name__)
+        return None, None
+    for detail in response.get("actionExecutionDetails") or []:
+        if not isinstance(detail, Mapping) or (detail.get("stageName"), detail.get("actionName")) != (stage, action):
+            continue
+        given = detail.get("input") or {}
+        resolved = given.get("resolvedConfiguration") or given.get("configuration") or {}
+        link = _text(resolved.get("ExternalEntityLink"))
+        return (link if link and link.startswith("https://") else None), _text(resolved.get("CustomData"))
+    return None, None

@@ -110,6 +110,68 @@ def test_approval_cards_get_the_commit_too(monkeypatch: pytest.MonkeyPatch, serv
     assert "Reason" not in facts(card)
 
 
+REPORT = (
+    "https://us-east-1.console.aws.amazon.com/s3/object/acme-platform-artifacts-123456789012?region=us-east-1"
+    "&prefix=reports/12345678-1234-5678-abcd-12345678abcd/env-prod.md"
+)
+
+
+def approval_detail(stage: str, action: str, resolved: dict[str, str]) -> dict[str, Any]:
+    return {
+        "pipelineExecutionId": EXECUTION_ID,
+        "actionExecutionId": "a1b2c3d4-0000-4000-8000-000000000001",
+        "stageName": stage,
+        "actionName": action,
+        "status": "InProgress",
+        "input": {
+            "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+            "configuration": {"ExternalEntityLink": "#{Review_env_prod.REPORT_URL}"},
+            "resolvedConfiguration": resolved,
+        },
+    }
+
+
+def test_a_waiting_approval_links_to_what_its_pipeline_gives_reviewers(
+    monkeypatch: pytest.MonkeyPatch, server: WebhookServer
+) -> None:
+    """The platform pipeline's review: the card carries the approval's resolved link (the change report) and
+    its comments (the report's summary), read with ListActionExecutions."""
+    pipelines = Pipelines()
+    pipelines.answer(revision("Add the payments service"))
+    notes = "Roll out wave env-prod (5 stacks, prod): 2 of 5 stacks change; 3 added; 1 IAM/security"
+    pipelines.stubber.add_response(
+        "list_action_executions",
+        {
+            "actionExecutionDetails": [
+                approval_detail("Build", "Build", {"ProjectName": "x"}),
+                approval_detail("Prod", "myAction", {"ExternalEntityLink": REPORT, "CustomData": notes}),
+            ]
+        },
+        {"pipelineName": "myPipeline", "filter": {"pipelineExecutionId": EXECUTION_ID}, "maxResults": 100},
+    )
+    with pipelines.stubber:
+        card = post_card(monkeypatch, server, pipelines, "notifier-codepipeline-approval-started.json",
+                         function_arn="arn:aws:lambda:us-east-1:123456789012:function:n")  # fmt: skip
+        pipelines.stubber.assert_no_pending_responses()
+    assert facts(card)["To review"] == notes
+    assert actions(card)["Open what to review"] == REPORT
+    assert "Review approval" in actions(card) and facts(card)["Commit message"] == "Add the payments service"
+
+
+def test_an_approval_link_that_is_not_https_is_left_out(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
+    pipelines = Pipelines()
+    pipelines.answer(revision("x"))
+    pipelines.stubber.add_response(
+        "list_action_executions",
+        {"actionExecutionDetails": [approval_detail("Prod", "myAction", {"ExternalEntityLink": "javascript:x"})]},
+        None,
+    )
+    with pipelines.stubber:
+        card = post_card(monkeypatch, server, pipelines, "notifier-codepipeline-approval-started.json",
+                         function_arn="arn:aws:lambda:us-east-1:123456789012:function:n")  # fmt: skip
+    assert "Open what to review" not in actions(card) and "To review" not in facts(card)
+
+
 def test_a_long_commit_message_is_cut_to_300_characters(monkeypatch: pytest.MonkeyPatch, server: WebhookServer) -> None:
     pipelines = Pipelines()
     pipelines.answer(revision("Refactor\n\n" + "word " * 400))

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from config import load_config
-from config.model import PlatformConfig
+from config.model import PlatformConfig, PlatformPipelineConfig
 from config.policies import execution_policy
 from tests.config_cases import example_config
 from tools import bootstrap as tool
@@ -65,7 +65,39 @@ class Recorder:
         self.commands.append(list(command))
 
 
-def test_plan_for_the_default_config(config: PlatformConfig) -> None:
+def without_pipeline(config: PlatformConfig) -> PlatformConfig:
+    """The config with `platform_pipeline: {enabled: false}`: every stack is deployed by hand."""
+    return config.model_copy(update={"platform_pipeline": PlatformPipelineConfig(enabled=False)})
+
+
+def test_with_the_platform_pipeline_only_what_must_happen_once_by_hand(config: PlatformConfig) -> None:
+    quotas, *steps = tool.plan(config, cdk=CDK)
+    assert quotas.description.startswith("Quota preflight")
+    rendered = [s.render() for s in steps]
+    assert [s.policy_name for s in steps if s.policy_name] == ["acme-cdk-cfn-execution"] * 3
+    assert [r.split()[1:3] for r in rendered if r.startswith("cdk ")] == [
+        ["bootstrap", "aws://222222222222/eu-west-1"],
+        ["bootstrap", "aws://333333333333/eu-west-1"],
+        ["bootstrap", "aws://111111111111/eu-west-1"],
+        ["deploy", "acme-platform-pipeline"],  # the one stack deployed by hand
+    ]
+    assert (
+        rendered[-2]
+        == "cdk deploy acme-platform-pipeline --exclusively --require-approval never --profile acme-tooling"
+    )
+    push = steps[-1]
+    assert push.manual.startswith(
+        "git remote add platform codecommit::eu-west-1://acme-tooling@acme-platform && git push platform HEAD:main"
+    )
+    assert len(steps) == 8
+    lines: list[str] = []
+    tool.bootstrap(config, execute=False, verify=False, aws=PolicyRecorder(), out=lines.append, cdk=CDK)
+    assert lines[1].startswith("Only what must happen once by hand: the execution policies, `cdk bootstrap` of each")
+    assert "The platform pipeline deploys everything else" in lines[1]
+
+
+def test_plan_without_the_platform_pipeline_deploys_every_stack(config: PlatformConfig) -> None:
+    config = without_pipeline(config)
     quotas, *steps = tool.plan(config, cdk=CDK)
     # First the quota preflight of the synthesized cdk.out (tests/unit/test_quota_preflight.py).
     assert quotas.description.startswith("Quota preflight: request every quota increase")
@@ -115,7 +147,7 @@ def test_plan_for_the_default_config(config: PlatformConfig) -> None:
 
 
 def test_targets_sharing_an_account_are_bootstrapped_once(config: PlatformConfig) -> None:
-    data = config.model_dump(by_alias=True)
+    data = without_pipeline(config).model_dump(by_alias=True)
     data["environments"].insert(1, {**data["environments"][0], "name": "qa"})
     shared = PlatformConfig.model_validate(data)
     steps = tool.plan(shared, cdk=CDK)
@@ -129,8 +161,8 @@ def test_targets_sharing_an_account_are_bootstrapped_once(config: PlatformConfig
 def test_offline_dry_run_prints_every_command_and_calls_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert tool.main(["--offline", "--cdk", CDK]) == 0
     out = capsys.readouterr().out
-    assert "Dry run (add --execute to run): 14 steps" in out
-    assert "[1/14] Quota preflight: request every quota increase" in out
+    assert "Dry run (add --execute to run): 9 steps" in out
+    assert "[1/9] Quota preflight: request every quota increase" in out
     for step in tool.plan(load_config(), cdk=CDK):
         assert step.render() in out
 
@@ -158,13 +190,14 @@ def with_amazon_q(*channels: tuple[str, str]) -> PlatformConfig:
     return PlatformConfig.model_validate(data)
 
 
-def test_the_default_config_has_no_manual_step(config: PlatformConfig) -> None:
-    assert not any(step.manual for step in tool.plan(config, cdk=CDK))
+def test_the_only_manual_step_of_the_default_config_is_the_first_push(config: PlatformConfig) -> None:
+    assert [step.description.split(" ")[0] for step in tool.plan(config, cdk=CDK) if step.manual] == ["Push"]
+    assert not any(step.manual for step in tool.plan(without_pipeline(config), cdk=CDK))
 
 
 def test_an_amazon_q_channel_lists_the_teams_authorization_before_the_notifications_stack() -> None:
     other_team = "29b2c3d4-0000-4000-8000-00000000abcd"
-    config = with_amazon_q(("ops", TEAM), ("oncall", TEAM), ("security", other_team))
+    config = without_pipeline(with_amazon_q(("ops", TEAM), ("oncall", TEAM), ("security", other_team)))
     steps = tool.plan(config, cdk=CDK)
     manual = [s for s in steps if s.manual]
     # One step per team: ops and oncall share a team, security has its own.
@@ -242,8 +275,29 @@ def test_a_profile_of_the_wrong_account_is_refused_before_anything_runs(config: 
     assert ("acme-prod", "iam") not in aws.clients and ("acme-dev", "iam") not in aws.clients
 
 
+def test_with_the_pipeline_the_amazon_q_step_comes_before_the_pipeline_deploys_notifications() -> None:
+    steps = tool.plan(with_amazon_q(("ops", TEAM)), cdk=CDK)
+    deploy = next(i for i, s in enumerate(steps) if "acme-platform-pipeline" in s.command)
+    assert steps[deploy - 1].description.startswith("One-time manual step before the notifications stack")
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_execute_with_the_pipeline_bootstraps_then_deploys_only_the_pipeline(config: PlatformConfig) -> None:
+    aws = MotoAccounts(RIGHT)
+    runner = Recorder()
+    tool.bootstrap(config, execute=True, verify=True, aws=aws, runner=runner, out=lambda _: None, cdk=CDK)
+    assert [c[:3] for c in runner.commands] == [
+        [sys.executable, "-m", "tools.bootstrap"],
+        [CDK, "bootstrap", "aws://222222222222/eu-west-1"],
+        [CDK, "bootstrap", "aws://333333333333/eu-west-1"],
+        [CDK, "bootstrap", "aws://111111111111/eu-west-1"],
+        [CDK, "deploy", "acme-platform-pipeline"],
+    ]
+
+
 @pytest.mark.usefixtures("aws_env")
 def test_execute_puts_the_scoped_policy_then_runs_commands_in_order(config: PlatformConfig) -> None:
+    config = without_pipeline(config)
     aws = MotoAccounts(RIGHT)
     runner = Recorder()
     tool.bootstrap(config, execute=True, verify=True, aws=aws, runner=runner, out=lambda _: None, cdk=CDK)

@@ -17,6 +17,7 @@ TOOLING = "111111111111"
 BUILD_ROLE_PATTERNS = [
     f"arn:aws:iam::{TOOLING}:role/acme-*-build",  # pipeline build and test
     f"arn:aws:iam::{TOOLING}:role/acme-*-pr",  # pull-request builds
+    f"arn:aws:iam::{TOOLING}:role/acme-platform-*",  # the platform pipeline's build, deploy, rollout and pr
 ]
 
 

@@ -246,3 +246,29 @@ def test_names_fit_aws_limits_at_maximum_lengths(raw: dict[str, Any]) -> None:
         assert len(names.deployment_group(service, env)) <= 100
     for role in (names.deployer_role(env), names.task_execution_role(env), names.instance_role(env)):
         assert len(role) <= 64
+
+
+def test_the_service_name_platform_is_reserved_for_the_platform_pipeline(raw: dict[str, Any]) -> None:
+    raw["services"][0]["name"] = "platform"
+    assert only_problem(raw) == (
+        "services[0].name: 'platform' is reserved for the platform pipeline's repository, pipeline and projects "
+        "(acme-platform); allowed: any other service name"
+    )
+    raw["platform_pipeline"] = {"enabled": False}
+    parse_config(raw)  # without the platform pipeline the name is free
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("concurrency", 0, "platform_pipeline.concurrency: got 0; allowed: at least 1"),
+        ("concurrency", 51, "platform_pipeline.concurrency: got 51; allowed: at most 50"),
+        ("config_file", "../outside.yaml", 'platform_pipeline.config_file: got "../outside.yaml"; allowed: a path'),
+        ("config_file", "/etc/platform.yaml", 'platform_pipeline.config_file: got "/etc/platform.yaml"; allowed: a'),
+        ("branch", "refs/heads/main", 'platform_pipeline.branch: got "refs/heads/main"; allowed: the branch name'),
+        ("max_removals", -1, "platform_pipeline.max_removals: got -1; allowed: at least 0"),
+    ],
+)
+def test_platform_pipeline_settings_are_bounded(raw: dict[str, Any], field: str, value: Any, expected: str) -> None:
+    raw["platform_pipeline"] = {field: value}
+    assert only_problem(raw).startswith(expected)

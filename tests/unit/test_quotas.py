@@ -22,13 +22,14 @@ def test_every_quota_names_its_aws_source() -> None:
 
 def test_default_platform_usage(default_platform: SynthesizedPlatform) -> None:
     usage = usage_of_assembly(default_platform.outdir)
-    # Tooling: 3 pipelines (one per service), their build, test and pull-request projects.
-    assert usage.used(TOOLING, "pipelines", REGION) == 3
-    assert usage.used(TOOLING, "build_projects", REGION) == 9
-    assert usage.used(TOOLING, "stacks", REGION) == 7
+    # Tooling: 3 pipelines (one per service), their build, test and pull-request projects; the platform
+    # pipeline and its build, assets, review, prune and pull-request projects.
+    assert usage.used(TOOLING, "pipelines", REGION) == 3 + 1
+    assert usage.used(TOOLING, "build_projects", REGION) == 9 + 5
+    assert usage.used(TOOLING, "stacks", REGION) == 8
     # The notifier's rules per event kind, one forwarding pushes to the trigger buses, one for pull requests,
-    # the pipeline watcher's schedule.
-    assert usage.used(TOOLING, "rules_per_default_bus", REGION) == 21
+    # the pipeline watcher's schedule, the platform pipeline's push rule.
+    assert usage.used(TOOLING, "rules_per_default_bus", REGION) == 22
     for account in (DEV, PROD):
         # One foundation per environment: one VPC with one NAT gateway, one shared load balancer.
         assert usage.used(account, "vpcs", REGION) == 1
