@@ -407,7 +407,9 @@ def _split(text: str, sep: str | None = None) -> list[str]:
     return [part for part in (text.split(sep) if sep else text.split()) if part]
 
 
-def main(argv: Sequence[str] | None = None, client_for: ClientFor | None = None, s3: Any = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, client_for: ClientFor | None = None, s3: Any = None, codecommit: Any = None
+) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.platform_rollout", description=(__doc__ or "").split("\n")[0]
     )
@@ -448,7 +450,7 @@ def main(argv: Sequence[str] | None = None, client_for: ClientFor | None = None,
     args = parser.parse_args(argv)
     try:
         if args.command == "pr-report":
-            return _pr_report(args)
+            return _pr_report(args, codecommit)
         if args.command == "stacks":
             print(" ".join(stacks_of(read_assembly(args.assembly), account=args.account, wave=args.wave)))
             return 0
@@ -502,7 +504,7 @@ def main(argv: Sequence[str] | None = None, client_for: ClientFor | None = None,
     return 0
 
 
-def _pr_report(args: argparse.Namespace) -> int:
+def _pr_report(args: argparse.Namespace, codecommit: Any = None) -> int:
     from tools.change_report import create_only_properties
 
     new = read_assembly(args.new)
@@ -515,9 +517,9 @@ def _pr_report(args: argparse.Namespace) -> int:
         except subprocess.CalledProcessError:
             base = None
             intro = f"The destination commit `{args.destination_commit[:12]}` does not synthesize: every stack is new"
-        finally:
-            subprocess.run(["git", "-C", str(repo), "worktree", "prune"], check=False)
         results = compare(base, args.new, create_only_properties(region))
+    # The worktree's directory is gone with the temporary one: drop git's record of it.
+    subprocess.run(["git", "-C", str(repo), "worktree", "prune"], check=False)
     intro += (
         " (templates, not the deployed stacks: before production the pipeline reviews change sets of each wave). "
         f"{summary(results) if results else 'No stack changes.'}"
@@ -527,9 +529,11 @@ def _pr_report(args: argparse.Namespace) -> int:
     if args.post:
         if not (args.pull_request and args.repository and args.source_commit):
             raise RolloutError("--post needs --pull-request, --repository and --source-commit (or SOURCE_COMMIT)")
-        import boto3
+        if codecommit is None:
+            import boto3
 
-        boto3.client("codecommit").post_comment_for_pull_request(
+            codecommit = boto3.client("codecommit")
+        codecommit.post_comment_for_pull_request(
             pullRequestId=args.pull_request,
             repositoryName=args.repository,
             beforeCommitId=args.destination_commit,

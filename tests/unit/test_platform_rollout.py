@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -356,3 +357,84 @@ def test_a_long_report_is_cut_to_codecommit_comment_limit() -> None:
     cut = rollout.fit_comment("x" * 20_000)
     assert len(cut) == rollout.MAX_COMMENT and cut.endswith("the build log has the whole report)\n")
     assert rollout.comment_token("7", "abc") == rollout.comment_token("7", "abc") != rollout.comment_token("7", "abd")
+
+
+FAKE_CDK = """#!/bin/sh
+# Stands in for the pinned CLI: `cdk synth ... -o DIR` writes a one-stack assembly of this checkout.
+while [ "$#" -gt 0 ]; do [ "$1" = "-o" ] && out="$2"; shift; done
+mkdir -p "$out" && cp manifest.json stack.template.json "$out"/
+"""
+
+
+def assembly_files(directory: Path, resources: dict[str, Any]) -> None:
+    manifest = {
+        "version": "55.0.0",
+        "artifacts": {
+            "acme-x": {
+                "type": "aws:cloudformation:stack",
+                "environment": f"aws://{PROD}/{REGION}",
+                "properties": {"templateFile": "stack.template.json"},
+            }
+        },
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    (directory / "stack.template.json").write_text(json.dumps({"Resources": resources}))
+
+
+def test_pr_report_synthesizes_the_destination_commit_in_a_worktree_and_comments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "node_modules" / ".bin").mkdir(parents=True)
+    cdk = repo / "node_modules" / ".bin" / "cdk"
+    cdk.write_text(FAKE_CDK)
+    cdk.chmod(0o755)
+    bucket = {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "acme-old"}, "DeletionPolicy": "Retain"}
+    assembly_files(repo, {"Data": bucket})
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("add", "manifest.json", "stack.template.json")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    base = git("rev-parse", "HEAD").strip()
+    new = tmp_path / "new"
+    new.mkdir()
+    assembly_files(
+        new, {"Data": {**bucket, "Properties": {"BucketName": "acme-new"}}, "Queue": {"Type": "AWS::SQS::Queue"}}
+    )
+    codecommit = client("codecommit")
+    stubber = Stubber(codecommit)
+    stubber.add_response(
+        "post_comment_for_pull_request",
+        {},
+        {
+            "pullRequestId": "7",
+            "repositoryName": "acme-platform",
+            "beforeCommitId": base,
+            "afterCommitId": "f" * 40,
+            "content": ANY,
+            "clientRequestToken": rollout.comment_token("7", "f" * 40),
+        },
+    )
+    monkeypatch.chdir(repo)
+    argv = ["pr-report", "--config", "config/platform.yaml", "--new", str(new), "--destination-commit", base]
+    argv += ["--source-commit", "f" * 40, "--pull-request", "7", "--repository", "acme-platform", "--post"]
+    with stubber:
+        assert rollout.main(argv, codecommit=codecommit) == 0
+    stubber.assert_no_pending_responses()
+    report = capsys.readouterr().out
+    assert f"Compared with the destination commit `{base[:12]}`" in report
+    assert "| acme-x | 1 | 0 | 1 | 0 | 0 | **1** |" in report  # BucketName is create-only: a replacement
+    assert "replaced: `Data` (AWS::S3::Bucket): BucketName**: CloudFormation deletes the old one" in report
+    assert len(git("worktree", "list").splitlines()) == 1  # the temporary worktree is gone
+
+
+def test_pr_report_needs_the_pull_request_to_post(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = tmp_path / "new"
+    new.mkdir()
+    assembly_files(new, {})
+    argv = ["pr-report", "--config", "c.yaml", "--new", str(new), "--destination-commit", "0" * 40, "--post"]
+    assert rollout.main(argv) == 2
+    assert "--post needs --pull-request, --repository and --source-commit" in capsys.readouterr().err
