@@ -23,7 +23,7 @@ from cdk_constructs.log_retention import retention
 from cdk_constructs.nag import acknowledge, allow
 from cdk_constructs.pull_request_validator import PullRequestValidator
 from cdk_constructs.secure_defaults import RETAINED
-from config.model import PlatformConfig, Service, branch_slug
+from config.model import PlatformConfig, branch_slug
 from config.names import PULL_REQUEST_PROJECT_SUFFIX, Names
 
 # Construct id of aws-cdk-lib's AwsCustomResource singleton provider function.
@@ -101,10 +101,15 @@ class PullRequestStack(Stack):
             "The platform's repositories, all named <platform>-<service>, matched by that pattern.",
         )
 
+        # Validated repositories by destination branch: the services', and the platform's own.
+        by_branch: dict[str, list[str]] = {}
+        for service in services:
+            by_branch.setdefault(service.branch, []).append(names.repository(service))
+        if config.platform_pipeline.enabled:
+            by_branch.setdefault(config.platform_pipeline.branch, []).append(names.platform_repository)
         self.templates: dict[str, str] = {}
-        for branch in sorted({s.branch for s in services}):
-            on_branch = [s for s in services if s.branch == branch]
-            self.templates[branch] = self._approval_rule(config, branch, on_branch)
+        for branch in sorted(by_branch):
+            self.templates[branch] = self._approval_rule(config, branch, by_branch[branch])
         provider = self.node.try_find_child(_SINGLETON_PROVIDER_ID)
         if provider is not None:
             acknowledge(
@@ -140,7 +145,7 @@ class PullRequestStack(Stack):
             sort_keys=True,
         )
 
-    def _approval_rule(self, config: PlatformConfig, branch: str, services: list[Service]) -> str:
+    def _approval_rule(self, config: PlatformConfig, branch: str, repositories: list[str]) -> str:
         """One template per destination branch, associated with the repositories that use it."""
         slug = branch_slug(branch)
         name = f"{config.name}-pr-validation-{slug}"[:100]
@@ -178,7 +183,7 @@ class PullRequestStack(Stack):
             f"Associations-{slug}",
             service_token=self.associations.service_token,
             resource_type="Custom::ApprovalRuleTemplateAssociation",
-            properties={"TemplateName": name, "Repositories": sorted(self.names.repository(s) for s in services)},
+            properties={"TemplateName": name, "Repositories": sorted(repositories)},
             # The provider framework answers within its 15-minute timeout; should nothing answer, fail
             # the deployment after 20 minutes, not CloudFormation's hour.
             service_timeout=Duration.minutes(20),

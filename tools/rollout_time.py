@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdk_constructs.platform_pipeline import MAX_DEPLOY_ACTIONS
+from cdk_constructs.platform_pipeline import MAX_DEPLOY_ACTIONS, RolloutStack
 from cdk_constructs.platform_waves import StackNode, actions_of, plan, wave_order
 from config.model import PlatformConfig
 from config.names import Names
@@ -120,6 +120,18 @@ def rollout_nodes(config: PlatformConfig) -> list[tuple[StackNode, str]]:
         needs = frozenset(names.pipeline_stack(s) for s in validated)
         nodes.append((StackNode(names.pull_request_stack, "pull-requests", needs), "pull-requests"))
     return nodes
+
+
+def rollout_stacks(config: PlatformConfig) -> list[RolloutStack]:
+    """rollout_nodes as the platform pipeline takes them, placed in their accounts (no synth needed)."""
+    by_env = {e.name: e for e in config.environments}
+    placed = []
+    for node, _ in rollout_nodes(config):
+        env = _environment_of(node, config)
+        account = by_env[env].account if env else config.tooling.account
+        region = config.region_of(by_env[env]) if env else config.tooling.region
+        placed.append(RolloutStack(node, account, region, env, f"{node.name}.template.json"))
+    return placed
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from aws_cdk import Environment as CdkEnvironment
 
-from cdk_constructs.platform_pipeline import MAX_DEPLOY_ACTIONS, PUBLISH_ASSETS, RolloutStack
-from cdk_constructs.platform_waves import MAX_ACTIONS_PER_STAGE, StackNode
+from cdk_constructs.platform_pipeline import MAX_DEPLOY_ACTIONS, PUBLISH_ASSETS
+from cdk_constructs.platform_waves import MAX_ACTIONS_PER_STAGE
 from config import parse_config
 from config.names import Names
 from stacks.platform_pipeline_stack import PlatformPipelineStack
 from tests.platform_synth import REPO_ROOT, SynthesizedPlatform, new_app
 from tests.unit.test_platform_waves import manifest_dependencies
+from tools import rollout_time
 from tools.platform_rollout import read_assembly, stacks_of
 from tools.scale_config import scaled_config
 from tools.template_limits import size
@@ -285,35 +286,10 @@ def test_prune_runs_last_over_every_account(template: dict[str, Any]) -> None:
 
 def synthetic_platform_pipeline(services: int, outdir: Path) -> dict[str, Any]:
     """The platform pipeline stack alone for a generated config: it needs only the other stacks' names,
-    places and dependencies (the cross-account, foundation, service, pipeline and shared stacks)."""
+    places and dependencies (tools/rollout_time.py, held equal to a real synth's graph)."""
     config = parse_config(scaled_config(services))
     names, tooling = Names(config), config.tooling
-    rollout: list[RolloutStack] = []
-
-    def add(name: str, wave: str, account: str, env: str | None, needs: tuple[str, ...] = ()) -> None:
-        node = StackNode(name, wave, frozenset(needs))
-        rollout.append(RolloutStack(node, account, tooling.region, env, f"{name}.template.json"))
-
-    for env in config.environments:
-        add(names.cross_account_stack(env), "cross-account", env.account, env.name)
-    for name in (names.tooling_stack, names.codeartifact_stack, names.notifications_stack):
-        add(name, "tooling", tooling.account, None)
-    for env in config.environments:
-        if config.services_in(env):
-            add(
-                names.foundation_stack(env), f"env-{env.name}", env.account, env.name, (names.cross_account_stack(env),)
-            )
-            for service in config.services_in(env):
-                add(
-                    names.service_stack(service, env),
-                    f"env-{env.name}",
-                    env.account,
-                    env.name,
-                    (names.foundation_stack(env),),
-                )
-    for service in config.services:
-        add(names.pipeline_stack(service), "pipelines", tooling.account, None)
-    add(names.pull_request_stack, "pull-requests", tooling.account, None)
+    rollout = rollout_time.rollout_stacks(config)
     app = new_app(outdir)
     PlatformPipelineStack(
         app,
@@ -353,3 +329,37 @@ def test_at_scale_stacks_are_grouped_and_the_pipeline_fits_aws_limits(services: 
     assert "cdk deploy" in spec["phases"]["build"]["commands"][0]
     # The grouped deploys run as the deploy role, which then also assumes the accounts' deploy roles.
     assert any("deploy-role" in r for r in assumed(policy_statements(template, "acme-platform-deploy")))
+
+
+def test_platform_pull_requests_go_through_the_platform_validator(platform: SynthesizedPlatform) -> None:
+    """The validator's one rule and its StartBuild grant cover the platform repository and its project, so a
+    pull request there starts acme-platform-pr, which runs make test and posts the change report."""
+    from fnmatch import fnmatch
+
+    prs = platform.template_json("acme-pull-requests")
+    rules = [r["Properties"]["EventPattern"] for r in resources(prs, "AWS::Events::Rule").values()]
+    prefixes = [
+        r["prefix"]
+        for p in rules
+        if p.get("detail-type") == ["CodeCommit Pull Request State Change"]
+        for r in p["resources"]
+    ]
+    assert any("arn:aws:codecommit:eu-west-1:111111111111:acme-platform".startswith(p) for p in prefixes)
+    starts = [
+        s["Resource"]
+        for policy in resources(prs, "AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "codebuild:StartBuild"
+    ]
+    assert any(fnmatch("arn:aws:codebuild:eu-west-1:111111111111:project/acme-platform-pr", p) for p in starts)
+    template = platform.template_json("acme-platform-pipeline")
+    spec = project_spec(template, "acme-platform-pr")
+    commands = " ".join(spec["phases"]["build"]["commands"])
+    assert spec["phases"]["build"]["commands"][0] == "make test"
+    assert "tools.platform_rollout pr-report" in commands and "--post" in commands
+    (source,) = [
+        p["Properties"]["Source"]
+        for p in resources(template, "AWS::CodeBuild::Project").values()
+        if p["Properties"]["Name"] == "acme-platform-pr"
+    ]
+    assert source["Type"] == "CODECOMMIT"  # the validator sets the source version to the pull request's commit

@@ -290,7 +290,8 @@ def test_template_is_associated_with_every_validated_repository(prs: dict[str, A
     (association,) = resources_of_type(prs, "Custom::ApprovalRuleTemplateAssociation").values()
     properties = association["Properties"]
     assert properties["TemplateName"] == "acme-pr-validation-main"
-    assert properties["Repositories"] == ["acme-orders", "acme-pricing", "acme-storefront"]
+    # The services' repositories and the platform's own (its pull requests need the validator too).
+    assert properties["Repositories"] == ["acme-orders", "acme-platform", "acme-pricing", "acme-storefront"]
     # Our own handler (it disassociates repositories dropped from the list), not AwsCustomResource,
     # behind aws-cdk-lib's provider framework (which answers CloudFormation).
     functions = resources_of_type(prs, "AWS::Lambda::Function")

@@ -26,10 +26,12 @@ from stacks.cross_account_stack import CrossAccountRolesStack
 from stacks.foundation_stack import FoundationStack
 from stacks.notifications_stack import NotificationsStack
 from stacks.pipeline_stack import PipelineStack
+from stacks.platform_pipeline_stack import PlatformPipelineStack
 from stacks.pull_request_stack import PullRequestStack
 from stacks.service_stack import ServiceStack
 from stacks.tooling_stack import ToolingStack
 from tests.platform_synth import new_app
+from tools import rollout_time
 from tools.quotas import QuotaUsage
 from tools.scale_config import SERVICES_PER_LOAD_BALANCER, scaled_config, shared_network
 from tools.template_limits import LIMITS, Measures
@@ -57,6 +59,12 @@ def synth_selected(config: PlatformConfig, outdir: Path, representatives: bool) 
         CrossAccountRolesStack(app, names.cross_account_stack(env), config=config, environment=env, env=target),
         foundation,
     ]
+    # The platform pipeline grows with every stack it deploys (its actions) and every account (its policies).
+    stacks.append(
+        PlatformPipelineStack(
+            app, names.platform_pipeline_stack, config=config, stacks=rollout_time.rollout_stacks(config), env=tooling
+        )
+    )
     picked, pipelines = config.services, config.services
     if representatives:
         kinds = {(s.platform, s.load_balancer if s.shares_load_balancer else "") for s in config.services}
@@ -125,7 +133,8 @@ def test_pull_request_associations_stay_one_resource_per_template(
     branches = {s.branch for s in config.services if s.pull_request_validation}
     assert len(associations) == len(branches)
     listed = sorted(name for a in associations for name in a["Properties"]["Repositories"])
-    assert listed == sorted(f"acme-{s.name}" for s in config.services if s.pull_request_validation)
+    validated = [f"acme-{s.name}" for s in config.services if s.pull_request_validation]
+    assert listed == sorted([*validated, "acme-platform"])  # and the platform's own repository
     assert len(template["Resources"]) <= HEADROOM * LIMITS["resources_per_stack"]
 
 
@@ -139,10 +148,10 @@ def test_account_level_counts_at_200_services_stay_under_80_percent_of_the_quota
     tooling_roles, target_roles = usage.used(tooling, "iam_roles"), usage.used(target, "iam_roles")
     assert tooling_roles <= HEADROOM * LIMITS["iam_roles_per_account"], tooling_roles
     assert target_roles <= HEADROOM * LIMITS["iam_roles_per_account"], target_roles
-    # One pipeline stack per service and four shared ones; one service stack per service, the roles and
-    # the foundation.
+    # One pipeline stack per service, four shared ones and the platform pipeline's; one service stack per
+    # service, the roles and the foundation.
     tooling_stacks, target_stacks = usage.used(tooling, "stacks", region), usage.used(target, "stacks", region)
-    assert (tooling_stacks, target_stacks) == (SERVICES + 4, SERVICES + 2)
+    assert (tooling_stacks, target_stacks) == (SERVICES + 5, SERVICES + 2)
     assert max(tooling_stacks, target_stacks) <= HEADROOM * LIMITS["stacks_per_account_region"]
 
 
