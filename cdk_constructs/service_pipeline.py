@@ -12,10 +12,11 @@ bucket and key through those resources' policies.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack, TimeZone
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codedeploy as codedeploy
@@ -28,6 +29,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -44,9 +47,30 @@ from cdk_constructs.nag import (
 from cdk_constructs.secure_defaults import RETAINED
 from cdk_constructs.stage_conditions import DeployTarget, apply_rule_roles, deploy_stage_guardrails
 from config.model import Freeze, ReleaseGuardrails, Service
-from config.names import APPROVAL_ACTION, Names, approval_stage, deploy_stage
+from config.names import APPROVAL_ACTION, PLANNED_FREEZE_MARK, Names, approval_stage, deploy_stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# A freeze's ranges and gaps are at least an hour (hours are its finest field), so a retried edge can never
+# land on the next edge: 50 minutes of retries, then the dead-letter queue and its alarm.
+FREEZE_RETRY_AGE = Duration.minutes(50)
+FREEZE_RETRY_ATTEMPTS = 20
+# botocore's DisableStageTransition `reason`: 1-300 characters of [a-zA-Z0-9!@ ().*?-].
+TRANSITION_REASON_MAX = 300
+_REASON_DISALLOWED = re.compile(r"[^a-zA-Z0-9!@ ().*?-]+")
+
+
+def freeze_transition_reason(freeze: Freeze) -> str:
+    """The disabled transition's reason (shown in the console and by tools.ops status), in the characters
+    CodePipeline allows: "planned freeze <name> - <reason>"."""
+    text = f"{PLANNED_FREEZE_MARK} {freeze.name} - {freeze.reason}"
+    return re.sub(r" +", " ", _REASON_DISALLOWED.sub(" ", text)).strip()[:TRANSITION_REASON_MAX]
+
+
+def logical_part(name: str) -> str:
+    """A freeze name in the characters a construct id keeps readable in a logical ID."""
+    return "".join(part.title() for part in re.split(r"[^A-Za-z0-9]+", name))
+
+
 TEMPLATES_DIR = REPO_ROOT / "service_templates"
 
 
@@ -86,7 +110,8 @@ class ServicePipeline(Construct):
         self.dead_letters = DeadLetterQueue(
             self,
             "DeadLetters",
-            purpose=f"the {service.name} pipeline's push trigger",
+            purpose=f"the {service.name} pipeline's push trigger"
+            + (" and freeze schedules" if any(f.during == "wait" for fs in self.freezes.values() for f in fs) else ""),
             alarm_name=f"{names.pipeline(service)}-dead-letters",
             encryption_key=self.store.key,
         ).queue
@@ -339,6 +364,94 @@ class ServicePipeline(Construct):
             )
             apply_rule_roles(self.pipeline, int(self.pipeline.stage_count) - 1, guardrails)
             previous = target
+        self.freeze_schedules = self._freeze_schedules()
+
+    def _freeze_schedules(self) -> list[scheduler.Schedule]:
+        """`during: wait` freezes: at each frozen range's start EventBridge Scheduler disables the inbound
+        transition of Approve-<env> (if any) and Deploy-<env>, so executions wait before them instead of failing
+        at the entry condition; at its end it enables them again (docs/adr/0008). The DeploymentWindow rule
+        stays on Deploy-<env> as the safety net should a schedule not run. Universal targets (the CodePipeline
+        API itself) as the one shared role, an hour of retries that never reaches the next edge, and this
+        pipeline's dead-letter queue for what still fails."""
+        names = self.names
+        role = iam.Role.from_role_arn(
+            self, "FreezeRole", names.tooling_role_arn(names.freeze_transitions_role), mutable=False
+        )
+        schedules: list[scheduler.Schedule] = []
+        for target in self.targets:
+            waiting = [f for f in self.freezes.get(target.name, []) if f.during == "wait"]
+            if not waiting:
+                continue
+            stages = [deploy_stage(target.environment)]
+            if target.environment.approval:
+                stages.insert(0, approval_stage(target.environment))
+            for freeze in waiting:
+                for index, (cron, edge) in enumerate(freeze.edges):
+                    for stage in stages:
+                        schedules.append(self._freeze_schedule(role, stage, freeze, cron, edge, index))
+        if schedules:
+            # Scheduler sends what it could not deliver as the freeze role, to this pipeline's queue and key.
+            # Own statements (a Sid keeps CDK from merging them into the events and SNS grants of the same key).
+            freeze_role = iam.ArnPrincipal(names.tooling_role_arn(names.freeze_transitions_role))
+            self.dead_letters.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="FreezeScheduleDeadLetters",
+                    principals=[freeze_role],
+                    actions=["sqs:SendMessage"],
+                    resources=[self.dead_letters.queue_arn],
+                )
+            )
+            self.store.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="FreezeScheduleDeadLetters",
+                    principals=[freeze_role],
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=["*"],  # in a key policy, "*" is this key
+                )
+            )
+        return schedules
+
+    def _default_schedule_group(self) -> scheduler.IScheduleGroup:
+        found = self.node.try_find_child("DefaultScheduleGroup")
+        if found is None:
+            return scheduler.ScheduleGroup.from_schedule_group_name(self, "DefaultScheduleGroup", "default")
+        return found  # type: ignore[return-value]
+
+    def _freeze_schedule(
+        self, role: iam.IRole, stage: str, freeze: Freeze, cron: str, edge: str, index: int
+    ) -> scheduler.Schedule:
+        pipeline = self.names.pipeline(self.service)
+        request: dict[str, str] = {"pipelineName": pipeline, "stageName": stage, "transitionType": "Inbound"}
+        if edge == "start":
+            request["reason"] = freeze_transition_reason(freeze)
+        return scheduler.Schedule(
+            self,
+            f"Freeze{logical_part(freeze.name)}{stage.replace('-', '')}{edge.title()}{index}",
+            schedule_name=self.names.freeze_schedule(self.service, stage, freeze.name, edge, index),
+            # Named, so that the execution policy's schedule/default/<p>-* covers it.
+            schedule_group=self._default_schedule_group(),
+            description=f"{'Hold' if edge == 'start' else 'Release'} {pipeline} {stage}: freeze {freeze.name}",
+            schedule=scheduler.ScheduleExpression.expression(f"cron({cron})", TimeZone.of(freeze.timezone)),
+            # Off: the edge is the freeze's boundary; a flexible window would open or close it late.
+            time_window=scheduler.TimeWindow.off(),
+            target=scheduler_targets.Universal(
+                service="codepipeline",
+                action="disableStageTransition" if edge == "start" else "enableStageTransition",
+                input=scheduler.ScheduleTargetInput.from_object(request),
+                role=role,
+                # The shared role is immutable here (ToolingStack holds its statement, by pattern); this is what
+                # the call needs, stated so that nothing defaults to "*".
+                policy_statements=[
+                    iam.PolicyStatement(
+                        actions=[f"codepipeline:{'Disable' if edge == 'start' else 'Enable'}StageTransition"],
+                        resources=[f"{self.pipeline.pipeline_arn}/{stage}"],
+                    )
+                ],
+                dead_letter_queue=self.dead_letters,
+                max_event_age=FREEZE_RETRY_AGE,
+                retry_attempts=FREEZE_RETRY_ATTEMPTS,
+            ),
+        )
 
     def _delivery(self) -> dict[str, Any]:
         """The push rule's delivery: a push older than two hours is not worth building."""

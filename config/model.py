@@ -738,6 +738,66 @@ def freeze_allow_cron(cron: str) -> str:
     return " ".join(fields)
 
 
+def _ranges(values: list[int], low: int, high: int) -> list[tuple[int, int]]:
+    """Contiguous ranges of sorted values, a range that wraps from high to low merged (22-23,0-5 is one)."""
+    ranges: list[list[int]] = []
+    for value in values:
+        if ranges and value == ranges[-1][1] + 1:
+            ranges[-1][1] = value
+        else:
+            ranges.append([value, value])
+    if len(ranges) > 1 and ranges[0][0] == low and ranges[-1][1] == high:
+        ranges[0][0] = ranges.pop()[0]
+    return [(a, b) for a, b in ranges]
+
+
+# CodePipeline: "Pipeline execution won't resume for a transition that has been disabled more than 30 days"
+# (https://docs.aws.amazon.com/codepipeline/latest/userguide/transitions.html).
+MAX_TRANSITION_DISABLED_DAYS = 30
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def freeze_edges(cron: str) -> list[tuple[str, str]]:
+    """The EventBridge Scheduler crons (minutes hours day-of-month month day-of-week year) at which each of a
+    freeze's frozen ranges starts ("start") and ends ("end"), for `during: wait`; ValueError naming what a
+    waiting freeze cannot be: a freeze longer than CodePipeline's 30 days of a disabled transition (months but
+    February), or a day-of-month range whose start or end day some months lack (the transition would not be
+    disabled, or would stay disabled into the next month that has the day)."""
+    label, frozen = frozen_field(cron)
+    _, low, high, _ = next(f for f in _CRON_FIELDS.values() if f[0] == label)
+    allowed = (
+        "allowed with during: wait: hours, days of the week, days of the month that start by the 28th and end "
+        "by the 27th or on the 31st, or February alone; during: fail takes any freeze"
+    )
+    edges: list[tuple[str, str]] = []
+    for first, last in _ranges(frozen, low, high):
+        after = low if last == high else last + 1
+        if label == "hours":
+            pairs = [(f"0 {first} * * ? *", "start"), (f"0 {after} * * ? *", "end")]
+        elif label == "day-of-month":
+            if after > 28 or (first > 28 and last < first):
+                day = after if after > 28 else first
+                raise ValueError(
+                    f"{cron!r}: a waiting freeze that {'ends' if after > 28 else 'starts'} on day {day} would not "
+                    f"{'end' if after > 28 else 'start'} in months without that day; {allowed}"
+                )
+            pairs = [(f"0 0 {first} * ? *", "start"), (f"0 0 {after} * ? *", "end")]
+        elif label == "month":
+            months = range(first, last + 1) if first <= last else [*range(first, high + 1), *range(low, last + 1)]
+            days = sum(_MONTH_DAYS[m - 1] for m in months)
+            if days > MAX_TRANSITION_DISABLED_DAYS:
+                raise ValueError(
+                    f"{cron!r}: a waiting freeze of up to {days} days is longer than the "
+                    f"{MAX_TRANSITION_DISABLED_DAYS} days after which CodePipeline does not resume an execution held "
+                    f"at a disabled transition; {allowed}"
+                )
+            pairs = [(f"0 0 1 {_MONTHS[first - 1]} ? *", "start"), (f"0 0 1 {_MONTHS[after - 1]} ? *", "end")]
+        else:  # day-of-week, 1-7 from SUN in both cron dialects
+            pairs = [(f"0 0 ? * {_DAYS[first - 1]} *", "start"), (f"0 0 ? * {_DAYS[after - 1]} *", "end")]
+        edges += pairs
+    return edges
+
+
 def _time_zone(value: str) -> str:
     import zoneinfo
 
@@ -764,12 +824,30 @@ class Freeze(BaseModel):
     environments: list[EnvironmentName] | None = Field(
         default=None, description="Environments it freezes; default: every environment."
     )
+    during: Literal["fail", "wait"] = Field(
+        default="fail",
+        description="What a deployment that reaches a frozen Deploy-<env> does: `fail` (its entry condition fails; "
+        "the card says why and until when) or `wait` (EventBridge Scheduler disables the stage's inbound "
+        "transition when the freeze starts and enables it when it ends, so executions wait there; the entry "
+        "condition stays as a safety net).",
+    )
 
     @field_validator("cron")
     @classmethod
     def _complement_exists(cls, value: str) -> str:
         freeze_allow_cron(value)
         return value
+
+    @model_validator(mode="after")
+    def _edges_exist(self) -> Freeze:
+        if self.during == "wait":
+            freeze_edges(self.cron)
+        return self
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """(EventBridge Scheduler cron, "start" or "end") at which the freeze starts and ends."""
+        return freeze_edges(self.cron)
 
     @property
     def allow_cron(self) -> str:
@@ -785,6 +863,7 @@ class Freeze(BaseModel):
             "timezone": self.timezone,
             "reason": self.reason,
             "environments": self.environments,
+            **({"during": "wait"} if self.during == "wait" else {}),  # fail, the default, costs no bytes
         }
 
 

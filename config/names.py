@@ -27,6 +27,10 @@ CDK_QUALIFIER = "hnb659fds"
 APPROVAL_ACTION = "Approve"
 
 
+# How a `during: wait` freeze's disabled transition reason begins (tools.ops status tells it from an ad-hoc one).
+PLANNED_FREEZE_MARK = "planned freeze"
+
+
 def deploy_stage(env: Environment) -> str:
     """The service pipeline stage that deploys to ``env``."""
     return f"Deploy-{env.name}"
@@ -244,6 +248,17 @@ class Names:
     @property
     def ecr_repository_arn_pattern(self) -> str:
         return f"arn:aws:ecr:{self.region}:{self.tooling_account}:repository/{self.prefix}/*"
+
+    @property
+    def freeze_transitions_role(self) -> str:
+        """The role EventBridge Scheduler disables and enables Deploy-<env> transitions as (`during: wait` freezes)."""
+        return f"{self.prefix}-freeze-transitions"
+
+    def freeze_schedule(self, service: Service, stage: str, freeze: str, edge: str, index: int) -> str:
+        """A `during: wait` freeze's schedule of one stage: <p>-freeze-<digest>, at most 64 characters (Scheduler's
+        limit), stable per service, stage, freeze and edge."""
+        digest = hashlib.sha256(f"{service.name}/{stage}/{freeze}/{edge}/{index}".encode()).hexdigest()[:24]
+        return f"{self.prefix}-freeze-{digest}"
 
     # ----- the platform pipeline (PlatformPipelineStack, docs/adr/0009) -----
 

@@ -161,6 +161,9 @@ def _prefixed(config: PlatformConfig, account: str, tooling: bool) -> dict[str, 
             "secretsmanager": [f"arn:aws:secretsmanager:*:{account}:secret:{p}/*"],
             "sns": [f"arn:aws:sns:*:{account}:{p}-*"],
         }
+        if any(f.during == "wait" for f in config.freezes):
+            # `during: wait` freezes: schedules in the default group, named <p>-freeze-<digest>.
+            scoped["scheduler"] = [f"arn:aws:scheduler:*:{account}:schedule/default/{p}-*"]
         if uses_amazon_q(config):
             # Global: chat-configuration ARNs have no region.
             scoped["chatbot"] = [f"arn:aws:chatbot::{account}:chat-configuration/*/{p}-*"]
@@ -289,6 +292,7 @@ STATEMENT_REASONS = {
             "ecr",
             "lambda",
             "s3",
+            "scheduler",
             "secretsmanager",
             "sns",
             "sqs",

@@ -74,6 +74,33 @@ class ToolingStack(Stack):
         self.lambda_deployer = (
             self._lambda_deployer(config) if any(s.platform == "lambda" for s in config.services) else None
         )
+        self.freeze_role = (
+            self._freeze_role(region, account, prefix) if any(f.during == "wait" for f in config.freezes) else None
+        )
+
+    def _freeze_role(self, region: str, account: str, prefix: str) -> iam.Role:
+        """What EventBridge Scheduler runs `during: wait` freezes as: Deploy-<env> inbound transitions only."""
+        role = iam.Role(
+            self,
+            "FreezeTransitions",
+            role_name=self.names.freeze_transitions_role,
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": account}}
+            ),
+            description=f"EventBridge Scheduler holds {prefix}'s Approve-<env> and Deploy-<env> stages in freezes",
+        )
+        allow(
+            role,
+            "HoldDeployStagesDuringFreezes",
+            ["codepipeline:DisableStageTransition", "codepipeline:EnableStageTransition"],
+            [
+                f"arn:aws:codepipeline:{region}:{account}:{prefix}-*/Approve-*",
+                f"arn:aws:codepipeline:{region}:{account}:{prefix}-*/Deploy-*",
+            ],
+            "The Approve-<env> and Deploy-<env> stages of the platform's pipelines (<platform>-<service>), the "
+            "freezes' only targets.",
+        )
+        return role
 
     def _push_forwarding(self, region: str, account: str, prefix: str) -> events.Rule:
         """One default-bus rule for every repository's branch pushes, forwarded to all trigger buses.

@@ -79,7 +79,7 @@ def varied_config() -> PlatformConfig:
     ]
     data["notifications"]["stuck_after_minutes"] = 240
     # Release guardrails (docs/adr/0008): a bake time everywhere, a year-end freeze everywhere, night freezes
-    # on dev, and one service with a gate wait and no stage rollback.
+    # on dev during which deployments wait, and one service with a gate wait and no stage rollback.
     data["release_guardrails"] = {"bake_minutes": 20}
     data["freezes"] = [
         {"name": "year-end", "cron": "* * * ? DEC * *", "timezone": "Europe/Berlin", "reason": "Year-end freeze"},
@@ -89,6 +89,7 @@ def varied_config() -> PlatformConfig:
             "timezone": "America/New_York",
             "reason": "Nightly data loads",
             "environments": ["dev"],
+            "during": "wait",
         },
     ]
     services[0]["release_guardrails"] = {"gate_wait_minutes": 30, "stage_rollback": False}

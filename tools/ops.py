@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 
 from config import ConfigError, load_config
 from config.model import Environment, PlatformConfig, Service
-from config.names import APPROVAL_ACTION, Names, approval_stage, deploy_stage
+from config.names import APPROVAL_ACTION, PLANNED_FREEZE_MARK, Names, approval_stage, deploy_stage
 from tools.bootstrap import Account, AwsAccess, BootstrapError, tooling_account
 
 # CodeDeploy DeploymentStatus values of a deployment that StopDeployment can still stop (botocore model).
@@ -244,7 +244,12 @@ def planned_freezes(config: PlatformConfig, now: datetime) -> dict[str, list[dic
     freezes = clock.parse_freezes([f.notice() for f in config.freezes])
     return {
         env.name: [
-            {"name": f.name, "reason": f.reason, "until": f"{until.strftime('%Y-%m-%d %H:%M')} {f.timezone}"}
+            {
+                "name": f.name,
+                "reason": f.reason,
+                "until": f"{until.strftime('%Y-%m-%d %H:%M')} {f.timezone}",
+                "during": "wait" if f.waits else "fail",
+            }
             for f, until in clock.active_freezes(freezes, env.name, now)
         ]
         for env in config.environments
@@ -321,7 +326,15 @@ def status(ops: Ops, selected: Sequence[Target], now: datetime | None = None) ->
                     live_revision=revision.get("revisionId"),
                     live_summary=_summary(revision) if revision else None,
                     approval=_approval(state, env),
-                    freeze=_freezes(state, env),
+                    # A `during: wait` freeze's own hold is the planned freeze, not an ad-hoc one.
+                    freeze=[
+                        f
+                        for f in _freezes(state, env)
+                        if not (
+                            f["reason"].startswith(PLANNED_FREEZE_MARK)
+                            and any(p["during"] == "wait" for p in in_force[env.name])
+                        )
+                    ],
                     planned_freeze=in_force[env.name],
                 )
             )
@@ -392,8 +405,16 @@ def render_table(rows: Sequence[Row]) -> str:
                 f"{freeze['reason']}"
             )
         for freeze in row.planned_freeze:
+            where = f"{row.service}/{row.environment}"
+            if freeze.get("during") == "wait":
+                notes.append(
+                    f"  {where}: in freeze {freeze['name']} ({freeze['reason']}) until {freeze['until']}, executions "
+                    f"wait before it; emergency: tools.ops unfreeze --service {row.service} --environment "
+                    f"{row.environment}, then tools.ops override {row.service} {row.environment} --reason TEXT"
+                )
+                continue
             notes.append(
-                f"  {row.service}/{row.environment}: in freeze {freeze['name']} ({freeze['reason']}) until "
+                f"  {where}: in freeze {freeze['name']} ({freeze['reason']}) until "
                 f"{freeze['until']}; emergency: tools.ops override {row.service} {row.environment} --reason TEXT"
             )
     for env, note in dict.fromkeys((r.environment, r.alarms_note) for r in rows if r.alarms_note):

@@ -87,6 +87,11 @@ QUOTAS: tuple[Quota, ...] = (
     Quota("elastic_ips", "Elastic IP addresses", 5, "region", VPC, "L-0263D0A3", "AWS::EC2::EIP"),
     Quota("security_groups", "VPC security groups", 2_500, "region", VPC, "L-E79EC296",
           "AWS::EC2::SecurityGroup"),
+    # `during: wait` freezes: one schedule per stage and edge. The page also gives 1,000 target invocations a
+    # second (primary Regions): every pipeline's edges fire at the same minute (docs/adr/0008).
+    Quota("schedules", "EventBridge Scheduler schedules", 10_000_000, "region",
+          "https://docs.aws.amazon.com/scheduler/latest/UserGuide/scheduler-quotas.html", None,
+          "AWS::Scheduler::Schedule"),
     Quota("s3_buckets", "S3 general purpose buckets", 10_000, "account",
           "https://docs.aws.amazon.com/AmazonS3/latest/userguide/BucketRestrictions.html", "L-DC2B2D3D",
           "AWS::S3::Bucket"),

@@ -673,16 +673,45 @@ def _freeze_facts(spec: CardSpec, event: AwsEvent, freezes: tuple[Freeze, ...]) 
     active = active_freezes(freezes, environment, when)
     if not active:
         return
-    for freeze, until in active:
-        spec.fact("Freeze", f"{freeze.name}: {freeze.reason}" if freeze.reason else freeze.name)
-        local, utc = until.strftime("%Y-%m-%d %H:%M"), until.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-        spec.fact("Frozen until", f"{local} {freeze.timezone} ({utc} UTC)")
+    _freeze_list(spec, active)
     pipeline = event.text("pipeline") or "(pipeline)"
     spec.summary = (
         f"{stage} did not start: {environment} is in a change freeze. The stage fails at its entry condition "
         f"until the freeze ends. For an emergency, python -m tools.ops override SERVICE {environment} --reason TEXT "
         f"lets {text(pipeline, 100)} in once; CloudTrail records who did it and when."
     )
+    if any(freeze.waits for freeze, _ in active):
+        spec.summary += (
+            " This freeze holds executions before the stage instead (during: wait): that it failed here means "
+            "its schedule did not disable the transition; the pipeline's dead-letter queue says why."
+        )
+
+
+def _freeze_list(spec: CardSpec, active: list[tuple[Freeze, datetime]], where: str = "") -> None:
+    for freeze, until in active:
+        name = f"{freeze.name}{where}"
+        spec.fact("Freeze", f"{name}: {freeze.reason}" if freeze.reason else name)
+        local, utc = until.strftime("%Y-%m-%d %H:%M"), until.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        spec.fact("Frozen until", f"{local} {freeze.timezone} ({utc} UTC)")
+
+
+def _waiting_freeze_facts(spec: CardSpec, event: AwsEvent, context: CardContext) -> None:
+    """On a stuck execution: the `during: wait` freezes in force, which hold executions before Approve-<env> and
+    Deploy-<env> without any event of their own (the watcher's event does not say which stage it waits at)."""
+    when = parse_time(event.time) if event.time else None
+    if when is None:
+        return
+    held = [(f, f.ends_after(when)) for f in context.freezes if f.waits and f.frozen_at(when)]
+    if not held:
+        return
+    for freeze, until in held:
+        where = ", ".join(freeze.environments) if freeze.environments is not None else "every environment"
+        _freeze_list(spec, [(freeze, until)], f" ({where})")
+    spec.summary = (
+        f"{spec.summary} A change freeze that holds executions before Approve-<env> and Deploy-<env> is in force "
+        "(during: wait): an execution waiting there continues by itself when the freeze ends. For an emergency: "
+        "python -m tools.ops unfreeze, then tools.ops override."
+    ).strip()
 
 
 def build_card(
@@ -698,6 +727,8 @@ def build_card(
     spec.fact("Time", format_time(event.time) if event.time else None)
     if kind is EventKind.STAGE_FAILED:
         _freeze_facts(spec, event, context.freezes)
+    elif kind is EventKind.PIPELINE_STUCK:
+        _waiting_freeze_facts(spec, event, context)
     title = cut(spec.title, MAX_TITLE)
     body: list[dict[str, Any]] = [
         _header(title, _subtitle(context.platform_name, spec.service, environment), spec.tone)

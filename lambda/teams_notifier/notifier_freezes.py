@@ -25,6 +25,7 @@ class Freeze:
     timezone: str
     reason: str
     environments: tuple[str, ...] | None  # None: every environment
+    waits: bool = False  # during: wait (executions wait before the stage) instead of fail
 
     def applies_to(self, environment: str) -> bool:
         return self.environments is None or environment in self.environments
@@ -108,6 +109,7 @@ def parse_freezes(value: object) -> tuple[Freeze, ...]:
                 timezone=str(item["timezone"]),
                 reason=reason,
                 environments=tuple(environments) if environments is not None else None,
+                waits=item.get("during") == "wait",
             )
         )
     return tuple(freezes)

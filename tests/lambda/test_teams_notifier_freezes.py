@@ -124,3 +124,51 @@ def test_bad_freezes_are_a_settings_error(value: str, message: str) -> None:
 def test_ends_after_is_the_first_open_moment() -> None:
     (freeze,) = parse_freezes([YEAR_END.notice()])
     assert freeze.ends_after(datetime(2026, 12, 31, 22, 59, tzinfo=UTC)) == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+
+
+# ----- during: wait: executions wait before the stage; the stuck card says which freeze holds them -----
+
+WEEKENDS = Freeze(
+    name="prod-weekends",
+    cron="* * * ? * SAT,SUN",
+    timezone="Europe/Berlin",
+    reason="No weekend releases",
+    environments=["prod"],
+    during="wait",
+)
+
+
+def stuck(time: str) -> object:
+    raw = load_event("notifier-pipeline-watcher-execution-stuck.json")
+    raw["time"] = time
+    return parse_event(raw)
+
+
+def waiting_context() -> CardContext:
+    notices = [YEAR_END.notice(), WEEKENDS.notice()]
+    assert "during" not in notices[0] and notices[1]["during"] == "wait"  # fail, the default, costs no bytes
+    return CardContext("acme", {"123456789012": "prod"}, parse_freezes(json.loads(json.dumps(notices))))
+
+
+def test_a_stuck_execution_in_a_waiting_freeze_names_it_and_when_it_ends() -> None:
+    # Saturday 5 December 2026, noon UTC: the weekend freeze holds prod until Monday 00:00 Berlin.
+    card = build_card(stuck("2026-12-05T12:00:00Z"), EventKind.PIPELINE_STUCK, waiting_context())
+    shown = facts(card)
+    assert shown["Freeze"] == "prod-weekends (prod): No weekend releases"
+    assert shown["Frozen until"] == "2026-12-07 00:00 Europe/Berlin (2026-12-06 23:00 UTC)"
+    texts = " ".join(card_texts(card))
+    assert "continues by itself when the freeze ends" in texts and "tools.ops unfreeze" in texts
+    assert schema_errors(card) == []
+
+
+def test_a_stuck_execution_outside_waiting_freezes_has_no_freeze_facts() -> None:
+    # A Monday in December: the year-end freeze fails deployments, it does not hold them, so it is not named.
+    card = build_card(stuck("2026-12-07T12:00:00Z"), EventKind.PIPELINE_STUCK, waiting_context())
+    assert "Freeze" not in facts(card)
+    assert "continues by itself" not in " ".join(card_texts(card))
+
+
+def test_a_waiting_freezes_failed_stage_says_its_schedule_did_not_hold_it() -> None:
+    card = build_card(stage_failed("Deploy-prod", "2026-12-05T12:00:00Z"), EventKind.STAGE_FAILED, waiting_context())
+    assert facts(card)["Freeze"] == "prod-weekends: No weekend releases"
+    assert "its schedule did not disable the transition" in " ".join(card_texts(card))

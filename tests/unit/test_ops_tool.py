@@ -57,11 +57,18 @@ def state(*stages: dict[str, Any]) -> dict[str, Any]:
     return {"pipelineName": "x", "pipelineVersion": 1, "stageStates": list(stages)}
 
 
-def stage(name: str, status: str = "Succeeded", execution: str = E1, enabled: bool = True, **extra: Any) -> dict:
+def stage(
+    name: str,
+    status: str = "Succeeded",
+    execution: str = E1,
+    enabled: bool = True,
+    reason: str = "ops freeze by Ops alice - holiday",
+    **extra: Any,
+) -> dict:
     transition: dict[str, Any] = {"enabled": enabled}
     if not enabled:
         transition |= {
-            "disabledReason": "ops freeze by Ops alice - holiday",
+            "disabledReason": reason,
             "lastChangedBy": "alice",
             "lastChangedAt": T0,
         }
@@ -185,9 +192,10 @@ def test_access_denied(capsys: pytest.CaptureFixture[str]) -> None:
 # ----- status -----
 
 
-def _status_stubs(aws: StubbedAws, *, dev_alarm: str = "OK") -> None:
+def _status_stubs(aws: StubbedAws, *, dev_alarm: str = "OK", prod_reason: str | None = None) -> None:
     cp = aws.stub("tooling", "codepipeline")
-    stages = [*FULL[:5], stage("Deploy-prod", "Failed", E2, enabled=False)]
+    held = stage("Deploy-prod", "Failed", E2, enabled=False, **({"reason": prod_reason} if prod_reason else {}))
+    stages = [*FULL[:5], held]
     cp.add_response("get_pipeline_state", state(*stages), {"name": "acme-orders"})
     cp.add_response(
         "list_pipeline_executions", executions(summary(E2, "Failed")), {"pipelineName": "acme-orders", "maxResults": 1}
@@ -730,7 +738,7 @@ def test_status_shows_the_configs_freezes_in_force(tmp_path: Any) -> None:
     assert code == 0
     rows = json.loads(lines[0])
     assert rows[0]["planned_freeze"] == [
-        {"name": "year-end", "reason": "Year-end freeze", "until": "2027-01-01 00:00 Europe/Berlin"}
+        {"name": "year-end", "reason": "Year-end freeze", "until": "2027-01-01 00:00 Europe/Berlin", "during": "fail"}
     ]
     assert [f["name"] for f in rows[1]["planned_freeze"]] == ["year-end"]  # dev's nights: not at noon, not prod
 
@@ -747,3 +755,45 @@ def test_status_shows_the_configs_freezes_in_force(tmp_path: Any) -> None:
         aws, "-c", str(config), "status", "--service", "orders", "--json", now=lambda: T0.replace(month=6)
     )
     assert [r["planned_freeze"] for r in json.loads(lines[0])] == [[], []]
+
+
+def test_status_tells_a_waiting_freezes_hold_from_an_ad_hoc_one(tmp_path: Any) -> None:
+    """A `during: wait` freeze's schedule disabled Deploy-prod: PLANNED with how to get past it while the freeze
+    is in force; FROZEN (a hold nobody released, e.g. its end schedule failed) once it is not."""
+    import yaml
+
+    from tests.config_cases import example_config
+
+    raw = example_config()
+    raw["freezes"] = [
+        {
+            "name": "prod-weekends",
+            "cron": "* * * ? * SAT,SUN",
+            "timezone": "Europe/Berlin",
+            "reason": "Weekend",
+            "environments": ["prod"],
+            "during": "wait",
+        }
+    ]
+    config = tmp_path / "platform.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    reason = "planned freeze prod-weekends - Weekend"
+    saturday, monday = datetime(2026, 12, 5, 12, tzinfo=UTC), datetime(2026, 12, 7, 12, tzinfo=UTC)
+
+    aws = StubbedAws({"tooling": ACCOUNTS["tooling"], "dev": ACCOUNTS["dev"], "prod": "999999999999"})
+    _status_stubs(aws, prod_reason=reason)
+    code, lines = run(aws, "-c", str(config), "status", "--service", "orders", now=lambda: saturday)
+    assert code == 0
+    prod_row = next(line for line in lines[0].splitlines() if " prod " in f" {line} ")
+    assert "PLANNED" in prod_row and "FROZEN" not in prod_row
+    assert (
+        "orders/prod: in freeze prod-weekends (Weekend) until 2026-12-07 00:00 Europe/Berlin, executions wait "
+        "before it; emergency: tools.ops unfreeze --service orders --environment prod, then tools.ops override "
+        "orders prod --reason TEXT"
+    ) in lines[0]
+
+    aws = StubbedAws({"tooling": ACCOUNTS["tooling"], "dev": ACCOUNTS["dev"], "prod": "999999999999"})
+    _status_stubs(aws, prod_reason=reason)
+    code, lines = run(aws, "-c", str(config), "status", "--service", "orders", "--json", now=lambda: monday)
+    rows = json.loads(lines[0])
+    assert rows[1]["planned_freeze"] == [] and [f["reason"] for f in rows[1]["freeze"]] == [reason]
