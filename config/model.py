@@ -8,7 +8,9 @@ allowed (see `config.loader.ConfigError`).
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import functools
 import ipaddress
 import json
 import math
@@ -798,6 +800,74 @@ def freeze_edges(cron: str) -> list[tuple[str, str]]:
     return edges
 
 
+# EventBridge Scheduler: "When the time shifts forward in Spring, your schedule invocation gets skipped if the
+# cron expression falls on a non-existent date and time" (schedule-types.html, daylight saving time). A skipped
+# start leaves the stage open (its DeploymentWindow rule still fails what enters); a skipped end holds every
+# execution until the edge's next occurrence. 28 years is a whole cycle of weekdays over dates.
+DST_CHECK_YEARS = 28
+
+
+@functools.cache
+def _forward_shift_days(timezone: str, first_year: int) -> tuple[datetime.date, ...]:
+    """Local dates around which the zone's clocks go forward, from first_year for DST_CHECK_YEARS years."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    day = datetime.datetime(first_year, 1, 1, 12, tzinfo=datetime.UTC)
+    offset = day.astimezone(zone).utcoffset()
+    days: list[datetime.date] = []
+    for _ in range(DST_CHECK_YEARS * 366):
+        after = day + datetime.timedelta(days=1)
+        next_offset = after.astimezone(zone).utcoffset()
+        if offset is not None and next_offset is not None and next_offset > offset:
+            # Noon UTC is local 00:00 (UTC-12) to 02:00 the next day (UTC+14): the gap is on one of these dates.
+            days += [day.date() + datetime.timedelta(days=n) for n in (-1, 0, 1, 2)]
+        day, offset = after, next_offset
+    return tuple(days)
+
+
+def _frozen_at(label: str, frozen: list[int], local: datetime.datetime) -> bool:
+    """Whether a freeze (frozen_field's label and values) is in force at a local time."""
+    value = {
+        "hours": local.hour,
+        "day-of-month": local.day,
+        "month": local.month,
+        "day-of-week": (local.weekday() + 1) % 7 + 1,
+    }[label]
+    return value in frozen
+
+
+def skipped_edge(cron: str, timezone: str) -> tuple[str, datetime.datetime] | None:
+    """The first ("start"/"end", local time) of a waiting freeze's edges that EventBridge Scheduler would skip,
+    because daylight saving time skips that local time, in a way that matters: a start after which the freeze
+    is in force, or an end before which it was (a freeze wholly inside the skipped hour loses nothing)."""
+    from zoneinfo import ZoneInfo
+
+    label, frozen = frozen_field(cron)
+    zone = ZoneInfo(timezone)
+    today = datetime.datetime.now(datetime.UTC).date()
+    for day in _forward_shift_days(timezone, today.year):
+        if day < today:
+            continue
+        for edge_cron, edge in freeze_edges(cron):
+            minute, hour, dom, month, dow, _ = edge_cron.split()
+            if (
+                (dom not in ("*", "?") and int(dom) != day.day)
+                or (month != "*" and _MONTHS.index(month) + 1 != day.month)
+                or (dow not in ("*", "?") and _DAYS.index(dow) != (day.weekday() + 1) % 7)
+            ):
+                continue
+            local = datetime.datetime(day.year, day.month, day.day, int(hour), int(minute), tzinfo=zone)
+            instant = local.astimezone(datetime.UTC)  # a skipped time maps to the instant the clock jumps
+            if instant.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+                continue  # the time exists
+            after = instant.astimezone(zone)
+            before = (instant - datetime.timedelta(minutes=1)).astimezone(zone)
+            if _frozen_at(label, frozen, after if edge == "start" else before):
+                return edge, local
+    return None
+
+
 def _time_zone(value: str) -> str:
     import zoneinfo
 
@@ -841,7 +911,17 @@ class Freeze(BaseModel):
     @model_validator(mode="after")
     def _edges_exist(self) -> Freeze:
         if self.during == "wait":
-            freeze_edges(self.cron)
+            freeze_edges(self.cron)  # refuses what cannot wait, in any zone
+            skipped = skipped_edge(self.cron, self.timezone)
+            if skipped:
+                edge, local = skipped
+                raise ValueError(
+                    f"{self.cron!r} in {self.timezone}: a waiting freeze would not {edge} on "
+                    f"{local:%Y-%m-%d} at {local:%H:%M}, a local time that daylight saving time skips there "
+                    f"(EventBridge Scheduler skips that invocation); allowed with during: wait: edges at local "
+                    f"times that exist every day in the zone (move the freeze's hours, or use another timezone); "
+                    f"during: fail takes any freeze"
+                )
         return self
 
     @property

@@ -4,7 +4,9 @@ Approve-<env> and Deploy-<env> when a freeze starts and enables them when it end
 - The edges (config.model.freeze_edges) are replayed hour by hour over two years against the notifier's own
   freeze clock (lambda/teams_notifier/notifier_freezes.py, a separate implementation of "is it frozen now"):
   the transition must be disabled exactly while the freeze is in force.
-- Freezes a waiting freeze cannot be are refused with the field, the value and what is allowed.
+- Freezes a waiting freeze cannot be are refused with the field, the value and what is allowed, among them
+  those with an edge at a local time that daylight saving time skips (Scheduler skips that invocation; the
+  replay shows the hold then goes wrong).
 - The synthesized schedules are checked against AWS's published data: each target's Input against botocore's
   Disable/EnableStageTransition input shapes (and the reason's pattern), the universal target's action against
   botocore's operation names, the shared role's policy against IAM's stage ARN format for every stage a
@@ -54,13 +56,37 @@ def fires(cron: str, local: datetime) -> bool:
     )
 
 
+def replay(cron: str, timezone: str, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> tuple[int, list[str]]:
+    """Scheduler's edges against the notifier's clock, every half hour for two years: (edges that changed the
+    hold, local times at which the transition's state differs from "frozen now"). The local clock, like
+    Scheduler, never shows a time daylight saving time skips."""
+    clock = _freeze_clock()
+    (reference,) = clock.parse_freezes([{**Freeze(name="f", cron=cron, timezone=timezone, reason="r").notice()}])
+    zone = ZoneInfo(timezone)
+    held = reference.frozen_at(start)
+    changes, wrong = 0, []
+    for step in range(2 * 366 * 48):
+        moment = start + timedelta(minutes=30 * step)
+        local = moment.astimezone(zone)
+        for edge_cron, edge in freeze_edges(cron):
+            if fires(edge_cron, local):
+                changes += held != (edge == "start")
+                held = edge == "start"
+        if held != reference.frozen_at(moment + timedelta(minutes=1)):
+            wrong.append(local.isoformat())
+    return changes, wrong
+
+
 @pytest.mark.parametrize(
     ("cron", "timezone"),
     [
         ("* * 0-5 ? * *", "America/New_York"),
         ("* * 22-23,0-5 ? * *", "Europe/Berlin"),  # wraps midnight: one range, 22:00 to 06:00
         ("* * 12 ? * *", "Asia/Kolkata"),  # one hour, in a zone half an hour off UTC
+        ("* * 22-23,0-1 ? * *", "Europe/London"),  # ends at 02:00, just after London's skipped hour
+        ("* * 1 ? * *", "Europe/London"),  # wholly inside the skipped hour: skipping its start loses nothing
         ("* * * ? * SAT,SUN", "Europe/Berlin"),
+        ("* * * ? * SAT,SUN", "America/Santiago"),  # Santiago skips Sunday 00:00; the edges are SAT and MON
         ("* * * ? * FRI,SAT,SUN,MON", "UTC"),  # wraps the week
         ("* * * 1-3,24-31 * ?", "UTC"),  # wraps the month: from the 24th to the end of the 3rd
         ("* * * 10-12 * ?", "Australia/Sydney"),
@@ -68,24 +94,38 @@ def fires(cron: str, local: datetime) -> bool:
     ],
 )
 def test_the_edges_hold_the_transition_exactly_while_the_freeze_is_in_force(cron: str, timezone: str) -> None:
-    clock = _freeze_clock()
-    freeze = Freeze(name="f", cron=cron, timezone=timezone, reason="r", during="wait")
-    (reference,) = clock.parse_freezes([freeze.notice()])
-    edges = freeze_edges(cron)
-    zone = ZoneInfo(timezone)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    held = reference.frozen_at(start)
-    changes = 0
-    # Every full and half hour for two years (a leap year's February included): edges fire at :00 local.
-    for step in range(2 * 366 * 48):
-        moment = start + timedelta(minutes=30 * step)
-        local = moment.astimezone(zone)
-        for edge_cron, edge in edges:
-            if fires(edge_cron, local):
-                changes += held != (edge == "start")
-                held = edge == "start"
-        assert held == reference.frozen_at(moment + timedelta(minutes=1)), (cron, local.isoformat())
+    assert Freeze(name="f", cron=cron, timezone=timezone, reason="r", during="wait").during == "wait"
+    changes, wrong = replay(cron, timezone)
     assert changes > 0
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("cron", "timezone", "says"),
+    [
+        ("* * 2-4 ? * *", "Europe/Berlin", "would not start on 2???-03-?? at 02:00"),
+        ("* * 22-23,0-1 ? * *", "America/New_York", "would not end on 2???-03-?? at 02:00"),
+        ("* * 1-3 ? * *", "Europe/London", "would not start on 2???-03-?? at 01:00"),
+        ("* * 0-5 ? * *", "America/Santiago", "would not start on 2???-09-?? at 00:00"),  # clocks skip midnight
+        ("* * * ? * SUN", "America/Santiago", "would not start on 2???-09-?? at 00:00"),
+    ],
+)
+def test_a_waiting_freeze_whose_edge_daylight_saving_skips_is_refused(cron: str, timezone: str, says: str) -> None:
+    # What Scheduler would do (the skipped invocation, as the replay's local clock skips it): the hold is wrong.
+    _, wrong = replay(cron, timezone, start=datetime(2027, 1, 1, tzinfo=UTC))
+    assert wrong, "the replay finds no day on which the skipped edge matters"
+    raw = example_config()
+    raw["freezes"] = [{"name": "f", "cron": cron, "timezone": timezone, "reason": "r", "during": "wait"}]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw)
+    (problem,) = caught.value.problems
+    assert problem.startswith("freezes[0]") or problem.startswith("freezes.0"), problem
+    assert repr(cron) in problem and timezone in problem and "daylight saving time skips" in problem, problem
+    # The date is the next one after today on which the edge is skipped (? stands for any digit).
+    assert re.search(re.escape(says).replace(r"\?", r"\d"), problem), problem
+    assert "during: fail takes any freeze" in problem
+    raw["freezes"][0]["during"] = "fail"
+    assert parse_config(raw).freezes[0].during == "fail"
 
 
 @pytest.mark.parametrize(
