@@ -47,7 +47,7 @@ from cdk_constructs.nag import (
 from cdk_constructs.secure_defaults import RETAINED
 from cdk_constructs.stage_conditions import DeployTarget, apply_rule_roles, deploy_stage_guardrails
 from config.model import Freeze, ReleaseGuardrails, Service
-from config.names import APPROVAL_ACTION, PLANNED_FREEZE_MARK, Names, approval_stage, deploy_stage
+from config.names import APPROVAL_ACTION, PLANNED_FREEZE_MARK, FreezeSchedule, Names, approval_stage, deploy_stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # A freeze's ranges and gaps are at least an hour (hours are its finest field), so a retried edge can never
@@ -379,16 +379,8 @@ class ServicePipeline(Construct):
         )
         schedules: list[scheduler.Schedule] = []
         for target in self.targets:
-            waiting = [f for f in self.freezes.get(target.name, []) if f.during == "wait"]
-            if not waiting:
-                continue
-            stages = [deploy_stage(target.environment)]
-            if target.environment.approval:
-                stages.insert(0, approval_stage(target.environment))
-            for freeze in waiting:
-                for index, (cron, edge) in enumerate(freeze.edges):
-                    for stage in stages:
-                        schedules.append(self._freeze_schedule(role, stage, freeze, cron, edge, index))
+            for planned in names.freeze_schedules(self.service, target.environment):
+                schedules.append(self._freeze_schedule(role, planned))
         if schedules:
             # Scheduler sends what it could not deliver as the freeze role, to this pipeline's queue and key.
             # Own statements (a Sid keeps CDK from merging them into the events and SNS grants of the same key).
@@ -417,9 +409,8 @@ class ServicePipeline(Construct):
             return scheduler.ScheduleGroup.from_schedule_group_name(self, "DefaultScheduleGroup", "default")
         return found  # type: ignore[return-value]
 
-    def _freeze_schedule(
-        self, role: iam.IRole, stage: str, freeze: Freeze, cron: str, edge: str, index: int
-    ) -> scheduler.Schedule:
+    def _freeze_schedule(self, role: iam.IRole, planned: FreezeSchedule) -> scheduler.Schedule:
+        stage, freeze, cron, edge, index = planned.stage, planned.freeze, planned.cron, planned.edge, planned.index
         pipeline = self.names.pipeline(self.service)
         request: dict[str, str] = {"pipelineName": pipeline, "stageName": stage, "transitionType": "Inbound"}
         if edge == "start":
@@ -427,7 +418,7 @@ class ServicePipeline(Construct):
         return scheduler.Schedule(
             self,
             f"Freeze{logical_part(freeze.name)}{stage.replace('-', '')}{edge.title()}{index}",
-            schedule_name=self.names.freeze_schedule(self.service, stage, freeze.name, edge, index),
+            schedule_name=planned.name,
             # Named, so that the execution policy's schedule/default/<p>-* covers it.
             schedule_group=self._default_schedule_group(),
             description=f"{'Hold' if edge == 'start' else 'Release'} {pipeline} {stage}: freeze {freeze.name}",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from config.model import ROLLBACK_ALARM_SUFFIXES, Channel, Environment, PlatformConfig, Service
+from config.model import ROLLBACK_ALARM_SUFFIXES, Channel, Environment, Freeze, PlatformConfig, Service
 
 # Pull-request build projects end in this; the validator's rule and the notifier match on it.
 PULL_REQUEST_PROJECT_SUFFIX = "-pr"
@@ -29,6 +29,19 @@ APPROVAL_ACTION = "Approve"
 
 # How a `during: wait` freeze's disabled transition reason begins (tools.ops status tells it from an ad-hoc one).
 PLANNED_FREEZE_MARK = "planned freeze"
+
+
+@dataclass(frozen=True)
+class FreezeSchedule:
+    """One schedule of a waiting freeze: at `cron` (in the freeze's zone) it disables ("start") or enables ("end")
+    the inbound transition of `stage`."""
+
+    name: str
+    stage: str
+    freeze: Freeze
+    cron: str
+    edge: str
+    index: int
 
 
 def deploy_stage(env: Environment) -> str:
@@ -253,6 +266,21 @@ class Names:
     def freeze_transitions_role(self) -> str:
         """The role EventBridge Scheduler disables and enables Deploy-<env> transitions as (`during: wait` freezes)."""
         return f"{self.prefix}-freeze-transitions"
+
+    def freeze_schedules(self, service: Service, env: Environment) -> list[FreezeSchedule]:
+        """Every EventBridge Scheduler schedule of the `during: wait` freezes of Deploy-<env> in this service's
+        pipeline: per freeze, edge and stage (Approve-<env> when the environment has approval, Deploy-<env>)."""
+        stages = [approval_stage(env)] if env.approval else []
+        stages.append(deploy_stage(env))
+        return [
+            FreezeSchedule(
+                self.freeze_schedule(service, stage, freeze.name, edge, index), stage, freeze, cron, edge, index
+            )
+            for freeze in self.config.freezes_of(env.name)
+            if freeze.during == "wait"
+            for index, (cron, edge) in enumerate(freeze.edges)
+            for stage in stages
+        ]
 
     def freeze_schedule(self, service: Service, stage: str, freeze: str, edge: str, index: int) -> str:
         """A `during: wait` freeze's schedule of one stage: <p>-freeze-<digest>, at most 64 characters (Scheduler's

@@ -7,7 +7,7 @@
     python -m tools.ops rollback SERVICE ENV [--wait [--timeout SECONDS]]
     python -m tools.ops override SERVICE ENV [--condition entry|bake] --reason TEXT
     python -m tools.ops freeze [--service S ...] [--environment E ...] --reason TEXT [--until ISO]
-    python -m tools.ops unfreeze [--service S ...] [--environment E ...]
+    python -m tools.ops unfreeze [--service S ...] [--environment E ...] [--planned-too]
 
 Names come from the config (config/names.py): pipeline <platform>-<service> with the stages Source,
 Build, Test, Approve-<env> (environments with `approval: true`) and Deploy-<env>; deployment group
@@ -410,7 +410,8 @@ def render_table(rows: Sequence[Row]) -> str:
                 notes.append(
                     f"  {where}: in freeze {freeze['name']} ({freeze['reason']}) until {freeze['until']}, executions "
                     f"wait before it; emergency: tools.ops unfreeze --service {row.service} --environment "
-                    f"{row.environment}, then tools.ops override {row.service} {row.environment} --reason TEXT"
+                    f"{row.environment} --planned-too, then tools.ops override {row.service} {row.environment} "
+                    "--reason TEXT"
                 )
                 continue
             notes.append(
@@ -675,6 +676,55 @@ def _stages_to_change(ops: Ops, selected: Sequence[Target]) -> list[tuple[str, s
     return found
 
 
+# ----- the schedules of `during: wait` freezes, paused while an ad-hoc freeze holds their stages -----
+
+SCHEDULE_GROUP = "default"  # where the pipeline stacks create them (the execution policy's schedule/default/<p>-*)
+
+
+def _schedules(ops: Ops, selected: Sequence[Target]) -> list[str]:
+    return [planned.name for t in selected for planned in ops.names.freeze_schedules(t.service, t.environment)]
+
+
+def set_schedule_state(scheduler: Any, name: str, state: str) -> bool:
+    """Set one schedule ENABLED or DISABLED, everything else as GetSchedule reads it (UpdateSchedule replaces the
+    whole schedule: what it takes is the botocore model's input shape). False when it already was."""
+    current = scheduler.get_schedule(Name=name, GroupName=SCHEDULE_GROUP)
+    if current.get("State") == state:
+        return False
+    members = scheduler.meta.service_model.operation_model("UpdateSchedule").input_shape.members
+    request = {key: value for key, value in current.items() if key in members and key != "ClientToken"}
+    scheduler.update_schedule(**(request | {"State": state}))
+    return True
+
+
+def _set_schedules(ops: Ops, names: Sequence[str], state: str, undo: Callable[[], str]) -> list[str]:
+    """Set every schedule's state; on a failure put back the ones changed, call ``undo`` and raise."""
+    if not names:
+        return []
+    scheduler = ops.client(ops.tooling, "scheduler")
+    changed: list[str] = []
+    for name in names:
+        try:
+            if set_schedule_state(scheduler, name, state):
+                changed.append(name)
+        except Exception as error:
+            back = "ENABLED" if state == "DISABLED" else "DISABLED"
+            failed = []
+            for done in reversed(changed):
+                try:
+                    set_schedule_state(scheduler, done, back)
+                except Exception:  # report every schedule we could not put back, go on with the others
+                    failed.append(done)
+            schedules = f"schedules put back: {len(changed) - len(failed)} of {len(changed)}"
+            if failed:
+                schedules += f" (fix by hand: {', '.join(failed)})"
+            verb = "pausing" if state == "DISABLED" else "resuming"
+            raise OpsError(
+                f"{describe_client_error(error, f'{verb} schedule {name}')}; {schedules}; {undo()}"
+            ) from None
+    return changed
+
+
 def freeze(
     ops: Ops,
     selected: Sequence[Target],
@@ -683,10 +733,16 @@ def freeze(
     out: Callable[[str], None],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[tuple[str, str]]:
+    """Disable the inbound transitions; first pause the waiting freezes' schedules of those stages, so that no
+    planned edge enables (or re-labels) a stage the operator holds until `unfreeze`."""
     pipelines = ops.pipelines
     text = freeze_reason(pipelines, ops.caller_arn(), now(), reason, until)
+    stages = _stages_to_change(ops, selected)  # every pipeline is read before anything changes
+    paused = _set_schedules(ops, _schedules(ops, selected), "DISABLED", lambda: "no transition had been changed")
+    if paused:
+        out(f"paused {len(paused)} schedule(s) of waiting freezes: no planned edge changes these stages until unfreeze")
     done: list[tuple[str, str]] = []
-    for pipeline, name, transition in _stages_to_change(ops, selected):
+    for pipeline, name, transition in stages:
         if not transition.get("enabled", True):
             out(f"{pipeline} {name}: already frozen ({transition.get('disabledReason', '')}), left as it is")
             continue
@@ -699,6 +755,9 @@ def freeze(
                 done,
                 lambda p, s: pipelines.enable_stage_transition(pipelineName=p, stageName=s, transitionType="Inbound"),
             )
+            resumed = _set_schedules(ops, paused, "ENABLED", lambda: "")
+            if resumed:
+                undone += f"; {len(resumed)} paused schedule(s) resumed"
             raise OpsError(f"{describe_client_error(error, f'freezing {pipeline} {name}')}; {undone}") from None
         done.append((pipeline, name))
         out(f"{pipeline} {name}: frozen")
@@ -706,28 +765,60 @@ def freeze(
     return done
 
 
-def unfreeze(ops: Ops, selected: Sequence[Target], out: Callable[[str], None]) -> list[tuple[str, str]]:
+def unfreeze(
+    ops: Ops,
+    selected: Sequence[Target],
+    out: Callable[[str], None],
+    planned_too: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[tuple[str, str]]:
+    """Enable the inbound transitions and resume the waiting freezes' schedules. A stage whose environment is in
+    a waiting freeze now stays held (that freeze's end enables it) unless ``planned_too``."""
     pipelines = ops.pipelines
+    in_force = planned_freezes(ops.config, now())
+    env_of = {
+        ops.names.pipeline(t.service) + "/" + name: t.environment.name
+        for t in selected
+        for name in (approval_stage(t.environment), deploy_stage(t.environment))
+    }
     done: list[tuple[str, str]] = []
+    held: list[str] = []
     reasons: dict[tuple[str, str], str] = {}
+
+    def enable_back() -> str:
+        return _undo(
+            done,
+            lambda p, s: pipelines.disable_stage_transition(
+                pipelineName=p, stageName=s, transitionType="Inbound", reason=reasons[(p, s)]
+            ),
+        )
+
     for pipeline, name, transition in _stages_to_change(ops, selected):
         if transition.get("enabled", True):
             continue
         previous = str(transition.get("disabledReason") or f"{FREEZE_MARK} (reason unknown)")
+        waiting = [f for f in in_force[env_of[f"{pipeline}/{name}"]] if f["during"] == "wait"]
+        if waiting and not planned_too:
+            freeze_in_force = waiting[0]
+            held.append(f"{pipeline} {name}")
+            out(
+                f"{pipeline} {name}: left held: freeze {freeze_in_force['name']} waits until "
+                f"{freeze_in_force['until']} and its end enables it (--planned-too lifts it now)"
+            )
+            continue
         try:
             pipelines.enable_stage_transition(pipelineName=pipeline, stageName=name, transitionType="Inbound")
         except Exception as error:
-            undone = _undo(
-                done,
-                lambda p, s: pipelines.disable_stage_transition(
-                    pipelineName=p, stageName=s, transitionType="Inbound", reason=reasons[(p, s)]
-                ),
-            )
-            raise OpsError(f"{describe_client_error(error, f'unfreezing {pipeline} {name}')}; {undone}") from None
+            raise OpsError(
+                f"{describe_client_error(error, f'unfreezing {pipeline} {name}')}; {enable_back()}"
+            ) from None
         done.append((pipeline, name))
         reasons[(pipeline, name)] = previous
         out(f"{pipeline} {name}: unfrozen (was: {previous})")
-    if not done:
+    resumed = _set_schedules(ops, _schedules(ops, selected), "ENABLED", enable_back)
+    if resumed:
+        out(f"resumed {len(resumed)} paused schedule(s) of waiting freezes")
+    if not done and not held and not resumed:
         out("nothing was frozen")
     return done
 
@@ -881,6 +972,11 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--environment", action="append", default=[], help="only this environment (repeatable; default all)"
         )
+    thaw.add_argument(
+        "--planned-too",
+        action="store_true",
+        help="also lift the hold of a `during: wait` freeze in force now (emergency; its next start holds again)",
+    )
     cold.add_argument("--reason", required=True, help="why; recorded with who and when")
     cold.add_argument("--until", type=_iso, help="when the freeze is meant to end (ISO 8601, recorded in the reason)")
     return root
@@ -918,7 +1014,7 @@ def main(
                 raise OpsError(f"--until {args.until.isoformat()} is in the past")
             freeze(ops, targets(config, args.service, args.environment), args.reason, args.until, out, now)
         else:
-            unfreeze(ops, targets(config, args.service, args.environment), out)
+            unfreeze(ops, targets(config, args.service, args.environment), out, args.planned_too, now)
     except ConfigError as error:
         print(error.render(), file=sys.stderr)
         return 1

@@ -710,7 +710,7 @@ def _waiting_freeze_facts(spec: CardSpec, event: AwsEvent, context: CardContext)
     spec.summary = (
         f"{spec.summary} A change freeze that holds executions before Approve-<env> and Deploy-<env> is in force "
         "(during: wait): an execution waiting there continues by itself when the freeze ends. For an emergency: "
-        "python -m tools.ops unfreeze, then tools.ops override."
+        "python -m tools.ops unfreeze --planned-too, then tools.ops override."
     ).strip()
 
 

@@ -486,12 +486,7 @@ def test_freeze_records_who_when_until_why() -> None:
     aws = StubbedAws()
     cp = aws.stub("tooling", "codepipeline")
     _freeze_state(cp, "orders")
-    for name in ("Approve-prod", "Deploy-prod"):
-        cp.add_response(
-            "disable_stage_transition",
-            {},
-            {"pipelineName": "acme-orders", "stageName": name, "transitionType": "Inbound", "reason": REASON},
-        )
+    expect_disable(cp, "Approve-prod", "Deploy-prod", reason=REASON)
     code, lines = run(
         aws,
         "freeze",
@@ -582,16 +577,7 @@ def test_unfreeze_and_its_undo(capsys: pytest.CaptureFixture[str]) -> None:
     cp.add_response("get_pipeline_state", state(*FULL[:3], stage("Deploy-dev", enabled=False), FULL[4], frozen))
     cp.add_response("enable_stage_transition", {})
     cp.add_client_error("enable_stage_transition", "ValidationException", "boom")
-    cp.add_response(
-        "disable_stage_transition",
-        {},
-        {
-            "pipelineName": "acme-orders",
-            "stageName": "Deploy-dev",
-            "transitionType": "Inbound",
-            "reason": "ops freeze by Ops alice - holiday",
-        },
-    )
+    expect_disable(cp, "Deploy-dev", reason="ops freeze by Ops alice - holiday")
     assert run(aws, "unfreeze", "--service", "orders")[0] == 2
     assert "undone: acme-orders Deploy-dev (back as before)" in capsys.readouterr().err
 
@@ -788,7 +774,8 @@ def test_status_tells_a_waiting_freezes_hold_from_an_ad_hoc_one(tmp_path: Any) -
     assert "PLANNED" in prod_row and "FROZEN" not in prod_row
     assert (
         "orders/prod: in freeze prod-weekends (Weekend) until 2026-12-07 00:00 Europe/Berlin, executions wait "
-        "before it; emergency: tools.ops unfreeze --service orders --environment prod, then tools.ops override "
+        "before it; emergency: tools.ops unfreeze --service orders --environment prod --planned-too, then tools.ops "
+        "override "
         "orders prod --reason TEXT"
     ) in lines[0]
 
@@ -797,3 +784,197 @@ def test_status_tells_a_waiting_freezes_hold_from_an_ad_hoc_one(tmp_path: Any) -
     code, lines = run(aws, "-c", str(config), "status", "--service", "orders", "--json", now=lambda: monday)
     rows = json.loads(lines[0])
     assert rows[1]["planned_freeze"] == [] and [f["reason"] for f in rows[1]["freeze"]] == [reason]
+
+
+# ----- ad-hoc freezes and the schedules of waiting freezes -----
+
+NIGHTS = {
+    "name": "prod-nights",
+    "cron": "* * 0-5 ? * *",
+    "timezone": "UTC",
+    "reason": "Nightly loads",
+    "environments": ["prod"],
+    "during": "wait",
+}
+NIGHT, NOON = datetime(2026, 12, 3, 3, tzinfo=UTC), datetime(2026, 12, 3, 12, tzinfo=UTC)
+
+
+def _waiting_config(tmp_path: Any) -> tuple[str, list[Any]]:
+    """A config whose prod nights wait, and the four schedules of orders/prod (two edges x two stages)."""
+    import yaml
+
+    from config import parse_config
+    from config.names import Names
+    from tests.config_cases import example_config
+
+    raw = example_config()
+    raw["freezes"] = [NIGHTS]
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    config = parse_config(raw)
+    orders = next(s for s in config.services if s.name == "orders")
+    schedules = Names(config).freeze_schedules(orders, config.environment("prod"))
+    assert [(s.stage, s.edge) for s in schedules] == [
+        ("Approve-prod", "start"),
+        ("Deploy-prod", "start"),
+        ("Approve-prod", "end"),
+        ("Deploy-prod", "end"),
+    ]
+    return str(path), schedules
+
+
+def _waiting_setup(tmp_path: Any) -> tuple[str, list[Any], StubbedAws, Stubber, Stubber]:
+    """The waiting config, its orders/prod schedules, and stubbed AWS with its CodePipeline and Scheduler."""
+    config, schedules = _waiting_config(tmp_path)
+    aws = StubbedAws()
+    return config, schedules, aws, aws.stub("tooling", "codepipeline"), aws.stub("tooling", "scheduler")
+
+
+def schedule(planned: Any, state: str) -> dict[str, Any]:
+    """GetSchedule's answer for one of the pipeline stack's schedules (the shape the construct creates)."""
+    action = "disableStageTransition" if planned.edge == "start" else "enableStageTransition"
+    request = {"pipelineName": "acme-orders", "stageName": planned.stage, "transitionType": "Inbound"}
+    if planned.edge == "start":
+        request["reason"] = "planned freeze prod-nights - Nightly loads"
+    return {
+        "Arn": f"arn:aws:scheduler:eu-west-1:{ACCOUNTS['tooling']}:schedule/default/{planned.name}",
+        "Name": planned.name,
+        "GroupName": "default",
+        "Description": f"{'Hold' if planned.edge == 'start' else 'Release'} acme-orders {planned.stage}",
+        "ScheduleExpression": f"cron({planned.cron})",
+        "ScheduleExpressionTimezone": "UTC",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "State": state,
+        "Target": {
+            "Arn": f"arn:aws:scheduler:::aws-sdk:codepipeline:{action}",
+            "RoleArn": f"arn:aws:iam::{ACCOUNTS['tooling']}:role/acme-freeze-transitions",
+            "Input": json.dumps(request),
+            "RetryPolicy": {"MaximumEventAgeInSeconds": 3000, "MaximumRetryAttempts": 20},
+            "DeadLetterConfig": {"Arn": f"arn:aws:sqs:eu-west-1:{ACCOUNTS['tooling']}:acme-orders-dead-letters"},
+        },
+        "CreationDate": T0,
+        "LastModificationDate": T0,
+    }
+
+
+def set_state(sc: Stubber, planned: Any, was: str, to: str) -> None:
+    """GetSchedule, then UpdateSchedule with everything it read (what UpdateSchedule takes) and the new state."""
+    got = schedule(planned, was)
+    sc.add_response("get_schedule", got, {"Name": planned.name, "GroupName": "default"})
+    kept = {k: v for k, v in got.items() if k not in ("Arn", "CreationDate", "LastModificationDate", "State")}
+    sc.add_response("update_schedule", {"ScheduleArn": got["Arn"]}, kept | {"State": to})
+
+
+def freeze_orders_prod(aws: StubbedAws, config: str, moment: datetime) -> tuple[int, list[str]]:
+    argv = ["-c", config, "freeze", "--service", "orders", "--environment", "prod", "--reason", "incident"]
+    return run(aws, *argv, now=lambda: moment)
+
+
+def expect_disable(cp: Stubber, *stages: str, reason: Any = ANY) -> None:
+    for name in stages:
+        cp.add_response(
+            "disable_stage_transition",
+            {},
+            {"pipelineName": "acme-orders", "stageName": name, "transitionType": "Inbound", "reason": reason},
+        )
+
+
+def test_freeze_pauses_the_waiting_freezes_schedules_before_it_holds_the_stages(tmp_path: Any) -> None:
+    config, schedules, aws, cp, sc = _waiting_setup(tmp_path)
+    _freeze_state(cp, "orders")
+    for planned in schedules:
+        set_state(sc, planned, "ENABLED", "DISABLED")
+    expect_disable(cp, "Approve-prod", "Deploy-prod")
+    code, lines = freeze_orders_prod(aws, config, NOON)
+    assert code == 0, lines
+    assert lines[0] == "paused 4 schedule(s) of waiting freezes: no planned edge changes these stages until unfreeze"
+    assert lines[1:3] == ["acme-orders Approve-prod: frozen", "acme-orders Deploy-prod: frozen"]
+    cp.assert_no_pending_responses()
+    sc.assert_no_pending_responses()
+
+
+def test_freeze_inside_a_waiting_freeze_keeps_its_hold_past_the_freezes_end(tmp_path: Any) -> None:
+    # At night the schedules hold prod already; pausing them keeps the 06:00 edge from releasing it.
+    config, schedules, aws, cp, sc = _waiting_setup(tmp_path)
+    _freeze_state(cp, "orders", enabled=False)
+    for planned in schedules:
+        set_state(sc, planned, "ENABLED", "DISABLED")
+    expect_disable(cp, "Deploy-prod")
+    code, lines = freeze_orders_prod(aws, config, NIGHT)
+    assert code == 0, lines
+    assert lines[0].startswith("paused 4 schedule(s)")
+    assert lines[1].startswith("acme-orders Approve-prod: already frozen (")
+    sc.assert_no_pending_responses()
+
+
+def test_a_schedule_that_cannot_be_paused_undoes_the_others_and_holds_nothing(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, schedules, aws, cp, sc = _waiting_setup(tmp_path)
+    _freeze_state(cp, "orders")
+    set_state(sc, schedules[0], "ENABLED", "DISABLED")
+    # Paused already: read, left as it is, and not resumed by the undo.
+    sc.add_response(
+        "get_schedule", schedule(schedules[1], "DISABLED"), {"Name": schedules[1].name, "GroupName": "default"}
+    )
+    sc.add_response(
+        "get_schedule", schedule(schedules[2], "ENABLED"), {"Name": schedules[2].name, "GroupName": "default"}
+    )
+    sc.add_client_error("update_schedule", "AccessDeniedException", "not authorized to perform: iam:PassRole")
+    set_state(sc, schedules[0], "DISABLED", "ENABLED")
+    code, _ = freeze_orders_prod(aws, config, NOON)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"pausing schedule {schedules[2].name}" in err and "iam:PassRole" in err
+    assert "schedules put back: 1 of 1; no transition had been changed" in err
+    cp.assert_no_pending_responses()  # no DisableStageTransition was called
+    sc.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("moment", "planned_too", "enabled"),
+    [(NOON, False, True), (NIGHT, False, False), (NIGHT, True, True)],
+    ids=["outside-the-freeze", "inside-it-stays-held", "inside-it-planned-too"],
+)
+def test_unfreeze_resumes_the_schedules_and_leaves_a_waiting_freezes_hold(
+    tmp_path: Any, moment: datetime, planned_too: bool, enabled: bool
+) -> None:
+    config, schedules, aws, cp, sc = _waiting_setup(tmp_path)
+    cp.add_response("get_pipeline_state", state(*FULL[:5], stage("Deploy-prod", enabled=False)))
+    if enabled:
+        cp.add_response(
+            "enable_stage_transition",
+            {},
+            {"pipelineName": "acme-orders", "stageName": "Deploy-prod", "transitionType": "Inbound"},
+        )
+    for planned in schedules:
+        set_state(sc, planned, "DISABLED", "ENABLED")
+    argv = ["-c", config, "unfreeze", "--service", "orders", "--environment", "prod"]
+    code, lines = run(aws, *argv, *(["--planned-too"] if planned_too else []), now=lambda: moment)
+    assert code == 0, lines
+    if enabled:
+        assert lines[0] == "acme-orders Deploy-prod: unfrozen (was: ops freeze by Ops alice - holiday)"
+    else:
+        assert lines[0] == (
+            "acme-orders Deploy-prod: left held: freeze prod-nights waits until 2026-12-03 06:00 UTC and its end "
+            "enables it (--planned-too lifts it now)"
+        )
+    assert lines[1] == "resumed 4 paused schedule(s) of waiting freezes"
+    cp.assert_no_pending_responses()
+    sc.assert_no_pending_responses()
+
+
+def test_unfreeze_holds_again_what_it_enabled_when_a_schedule_cannot_be_resumed(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, schedules, aws, cp, sc = _waiting_setup(tmp_path)
+    cp.add_response("get_pipeline_state", state(*FULL[:5], stage("Deploy-prod", enabled=False)))
+    cp.add_response("enable_stage_transition", {})
+    sc.add_client_error("get_schedule", "ResourceNotFoundException", "Schedule not found")
+    expect_disable(cp, "Deploy-prod", reason="ops freeze by Ops alice - holiday")
+    code, _ = run(aws, "-c", config, "unfreeze", "--service", "orders", "--environment", "prod", now=lambda: NOON)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"resuming schedule {schedules[0].name}" in err
+    assert "undone: acme-orders Deploy-prod (back as before)" in err
+    cp.assert_no_pending_responses()
