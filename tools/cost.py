@@ -119,7 +119,80 @@ USAGE: dict[str, str] = {
     "AWS::CodeArtifact::Repository": "CodeArtifact repositories: storage, requests",
     "AWS::AutoScaling::AutoScalingGroup": "Auto Scaling groups: their instances are compute",
     "AWS::ECS::Service": "ECS services: their tasks are compute",
+    "AWS::Events::EventBus": "EventBridge event buses: custom events put on them",
+    "AWS::Scheduler::Schedule": "EventBridge Scheduler schedules: invocations (a waiting freeze's edges, one per "
+    "frozen range, stage and edge, each firing once a range; 14 million free a month)",
 }
+
+# The resource types count_template prices when idle (FIXED).
+COUNTED = frozenset(
+    {
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::EIP",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::EC2::VPCEndpoint",
+        "AWS::KMS::Key",
+        "AWS::SecretsManager::Secret",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::CompositeAlarm",
+        "AWS::CloudWatch::Dashboard",
+    }
+)
+
+# Resource types AWS does not charge for by themselves (what they lead to is priced where it is counted):
+# every type a template holds is COUNTED, USAGE or here, so that a new one is classified before it ships.
+NO_CHARGE: dict[str, str] = {
+    "AWS::Chatbot::MicrosoftTeamsChannelConfiguration": "Amazon Q Developer in chat applications: no charge",
+    "AWS::CodeArtifact::Domain": "a domain is free; its repositories' storage and requests are usage",
+    "AWS::CodeBuild::ReportGroup": "report groups are free; the builds that fill them are priced per run",
+    "AWS::CodeDeploy::Application": "CodeDeploy to EC2, Lambda and ECS has no additional charge",
+    "AWS::CodeDeploy::DeploymentConfig": "CodeDeploy to EC2, Lambda and ECS has no additional charge",
+    "AWS::CodeDeploy::DeploymentGroup": "CodeDeploy to EC2, Lambda and ECS has no additional charge",
+    "AWS::EC2::InternetGateway": "free; data transfer is usage",
+    "AWS::EC2::LaunchTemplate": "free; the instances it launches are the Auto Scaling group's compute",
+    "AWS::EC2::Route": "free",
+    "AWS::EC2::RouteTable": "free",
+    "AWS::EC2::SecurityGroup": "free",
+    "AWS::EC2::SecurityGroupEgress": "free",
+    "AWS::EC2::SecurityGroupIngress": "free",
+    "AWS::EC2::Subnet": "free",
+    "AWS::EC2::SubnetRouteTableAssociation": "free",
+    "AWS::EC2::VPC": "free (its NAT gateways, endpoints and public IPv4 addresses are counted)",
+    "AWS::EC2::VPCGatewayAttachment": "free",
+    "AWS::ECS::Cluster": "free; Container Insights on it is usage (listed in the report)",
+    "AWS::ECS::TaskDefinition": "free; tasks are the ECS service's compute",
+    "AWS::ElasticLoadBalancingV2::Listener": "part of its load balancer (hours counted, LCUs usage)",
+    "AWS::ElasticLoadBalancingV2::ListenerRule": "part of its load balancer (rule evaluations count in LCUs)",
+    "AWS::ElasticLoadBalancingV2::TargetGroup": "part of its load balancer",
+    "AWS::Events::EventBusPolicy": "free",
+    "AWS::IAM::InstanceProfile": "IAM is free",
+    "AWS::IAM::ManagedPolicy": "IAM is free",
+    "AWS::IAM::Policy": "IAM is free",
+    "AWS::IAM::Role": "IAM is free",
+    "AWS::KMS::Alias": "free; its key is counted",
+    "AWS::Lambda::Alias": "free; invocations are the function's usage",
+    "AWS::Lambda::EventInvokeConfig": "free",
+    "AWS::Lambda::EventSourceMapping": "free; its polling is SQS requests (usage)",
+    "AWS::Lambda::LayerVersion": "free (counts against the code storage quota)",
+    "AWS::Lambda::Permission": "free",
+    "AWS::Lambda::Version": "free (counts against the code storage quota)",
+    "AWS::S3::BucketPolicy": "free",
+    "AWS::SNS::TopicPolicy": "free",
+    "AWS::SQS::QueuePolicy": "free",
+    "AWS::SSM::Association": "State Manager associations on EC2 instances have no additional charge",
+    "Custom::*": "a custom resource runs its provider's Lambda function at deploy time (counted as a function)",
+}
+
+
+def classification(resource_type: str) -> str | None:
+    """How the cost model treats a resource type: "counted", "usage", "no charge", or None (unclassified)."""
+    if resource_type in COUNTED:
+        return "counted"
+    if resource_type in USAGE:
+        return "usage"
+    if resource_type in NO_CHARGE or (resource_type.startswith("Custom::") and "Custom::*" in NO_CHARGE):
+        return "no charge"
+    return None
 
 
 def _is_list(value: Any) -> bool:
@@ -690,6 +763,11 @@ def render(
             "## Excluded: priced by use",
             "",
             *usage_section(after_default),
+            f"Every other resource type of the templates ({len(NO_CHARGE) - 1} types, and custom resources) costs "
+            "nothing by itself: IAM, VPC routing and security groups, listeners and target groups, CodeDeploy, "
+            "Lambda versions and permissions, resource policies (`NO_CHARGE` in tools/cost.py; a test fails on a "
+            "type the model has not classified).",
+            "",
             "Also excluded:",
             "",
             "- **Container Insights** (enhanced observability on the ECS clusters): billed on the metrics and "

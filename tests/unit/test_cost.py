@@ -262,3 +262,33 @@ def test_make_cost_stops_on_a_region_without_prices(tmp_path: Path, capsys: pyte
     assert cost.main(["-c", str(config), "-o", str(tmp_path / "cost.md")]) == 1
     assert "no prices for region eu-central-1" in capsys.readouterr().err
     assert not (tmp_path / "cost.md").exists()
+
+
+@pytest.mark.parametrize("which", ["default_platform", "varied_platform"])
+def test_every_resource_type_the_platform_creates_is_classified(which: str, request: pytest.FixtureRequest) -> None:
+    """A resource type the model neither prices nor lists as usage nor as free fails here, so that it is counted
+    against cost before it ships (the varied platform has waiting freezes' schedules, amazon_q channels...)."""
+    platform = request.getfixturevalue(which)
+    types = {
+        resource["Type"]
+        for name in platform.stack_names
+        for resource in platform.template_json(name).get("Resources", {}).values()
+    }
+    unclassified = sorted(t for t in types if cost.classification(t) is None)
+    assert unclassified == [], f"classify in tools/cost.py (COUNTED, USAGE or NO_CHARGE): {unclassified}"
+    if which == "varied_platform":
+        assert cost.classification("AWS::Scheduler::Schedule") == "usage"
+        assert "AWS::Scheduler::Schedule" in types
+
+
+def test_the_counted_types_are_the_ones_count_template_prices() -> None:
+    # Each COUNTED type alone in a template gives a priced count; a USAGE or NO_CHARGE type gives none.
+    for resource_type in cost.COUNTED:
+        properties = {"Type": "application"} if "LoadBalancer" in resource_type else {}
+        if resource_type == "AWS::EC2::VPCEndpoint":
+            properties = {"VpcEndpointType": "Interface", "SubnetIds": ["a"]}
+        counts = cost.count_template({"Resources": {"R": {"Type": resource_type, "Properties": properties}}})
+        assert any(k in cost.FIXED for k in counts), (resource_type, counts)
+    for resource_type in [*cost.USAGE, *(t for t in cost.NO_CHARGE if t != "Custom::*")]:
+        counts = cost.count_template({"Resources": {"R": {"Type": resource_type, "Properties": {}}}})
+        assert not any(k in cost.FIXED for k in counts), (resource_type, counts)
