@@ -47,7 +47,9 @@ GLOBAL = "global"  # QuotaUsage's place of account-wide quotas
 # L-244521F2 events "Number of rules"; L-53DA6B97, L-B22855CB, L-B6DF7632, L-7EED9B64
 # elasticloadbalancing; L-FE177D64, L-6E65F664 iam; L-0485CB21 cloudformation "Stack count";
 # L-F678F1CE, L-E79EC296 vpc; L-0263D0A3 ec2 "EC2-VPC Elastic IPs"; L-DC2B2D3D s3 "General
-# purpose buckets". Keys without a code yet keep their service's code for when one is added.
+# purpose buckets"; L-CDE20ADC autoscaling, L-81790602 codecommit, L-DD7208D3 codeartifact, L-FB1C3A6D events,
+# L-F98FE922 dynamodb, L-21C621EB ecs, L-CFEB8E8D ecr, L-C7B9AAAB logs, L-407747CB, L-589F43AA, L-A4707A72 vpc
+# (from each service's quotas page). Keys without a code yet keep their service's code for when one is added.
 SERVICE_CODES: dict[str, str] = {
     "rules_per_default_bus": "events",
     "rules_per_custom_bus": "events",
@@ -68,6 +70,17 @@ SERVICE_CODES: dict[str, str] = {
     "elastic_ips": "ec2",
     "security_groups": "vpc",
     "s3_buckets": "s3",
+    "autoscaling_groups": "autoscaling",
+    "codecommit_repositories": "codecommit",
+    "codeartifact_domains": "codeartifact",
+    "api_destinations": "events",
+    "dynamodb_tables": "dynamodb",
+    "ecs_clusters": "ecs",
+    "ecr_repositories": "ecr",
+    "log_groups": "logs",
+    "subnets": "vpc",
+    "route_tables": "vpc",
+    "internet_gateways": "vpc",
 }
 
 OPEN_STATUSES = frozenset({"PENDING", "CASE_OPENED"})  # a request still to be decided

@@ -95,6 +95,61 @@ QUOTAS: tuple[Quota, ...] = (
     Quota("s3_buckets", "S3 general purpose buckets", 10_000, "account",
           "https://docs.aws.amazon.com/AmazonS3/latest/userguide/BucketRestrictions.html", "L-DC2B2D3D",
           "AWS::S3::Bucket"),
+    # One per EC2 service and environment: the lowest of the per-service counts (500 EC2 services in one account).
+    Quota("autoscaling_groups", "EC2 Auto Scaling groups", 500, "region", "https://docs.aws.amazon.com/general/latest/gr/as.html",
+          "L-CDE20ADC", "AWS::AutoScaling::AutoScalingGroup"),
+    Quota("launch_templates", "EC2 launch templates", 5_000, "region",
+          "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/launch-template-restrictions.html", None,
+          "AWS::EC2::LaunchTemplate"),
+    # "You can have at most 2,000 active associations" (the API's AssociationLimitExceeded); adjustability unstated.
+    Quota("ssm_associations", "Systems Manager State Manager associations", 2_000, "region",
+          "https://docs.aws.amazon.com/general/latest/gr/ssm.html", None, "AWS::SSM::Association", adjustable=False),
+    Quota("codecommit_repositories", "CodeCommit repositories", 5_000, "region",
+          "https://docs.aws.amazon.com/codecommit/latest/userguide/limits.html", "L-81790602",
+          "AWS::CodeCommit::Repository"),
+    Quota("approval_rule_templates", "CodeCommit approval rule templates", 1_000, "region",
+          "https://docs.aws.amazon.com/codecommit/latest/userguide/limits.html", None, "Custom::ApprovalRuleTemplate",
+          adjustable=False),
+    # Per application (1,000); counted per Region, an upper bound of every application's count.
+    Quota("codedeploy_deployment_groups", "CodeDeploy deployment groups (per application; counted per Region)", 1_000,
+          "region", CODEDEPLOY, None, "AWS::CodeDeploy::DeploymentGroup"),
+    Quota("codeartifact_domains", "CodeArtifact domains", 10, "region",
+          "https://docs.aws.amazon.com/codeartifact/latest/ug/service-limits.html", "L-DD7208D3",
+          "AWS::CodeArtifact::Domain"),
+    Quota("codeartifact_repositories", "CodeArtifact repositories (per domain; counted per Region)", 1_000, "region",
+          "https://docs.aws.amazon.com/codeartifact/latest/ug/service-limits.html", None,
+          "AWS::CodeArtifact::Repository"),
+    Quota("report_groups", "CodeBuild report groups", 5_000, "region",
+          "https://docs.aws.amazon.com/codebuild/latest/userguide/limits.html", None, "AWS::CodeBuild::ReportGroup"),
+    Quota("api_destinations", "EventBridge API destinations", 3_000, "region", EVENTBRIDGE, "L-FB1C3A6D",
+          "AWS::Events::ApiDestination"),
+    # The platform's tables are TableV2 (AWS::DynamoDB::GlobalTable with one replica): each is a table in its Region.
+    Quota("dynamodb_tables", "DynamoDB tables", 2_500, "region", "https://docs.aws.amazon.com/general/latest/gr/ddb.html",
+          "L-F98FE922", "AWS::DynamoDB::GlobalTable"),
+    Quota("ecs_clusters", "ECS clusters", 10_000, "region", "https://docs.aws.amazon.com/general/latest/gr/ecs-service.html",
+          "L-21C621EB", "AWS::ECS::Cluster"),
+    # Per cluster (5,000, not adjustable); counted per Region, an upper bound of every cluster's count.
+    Quota("ecs_services", "ECS services (per cluster; counted per Region)", 5_000, "region",
+          "https://docs.aws.amazon.com/general/latest/gr/ecs-service.html", None, "AWS::ECS::Service",
+          adjustable=False),
+    Quota("ecr_repositories", "ECR repositories", 100_000, "region",
+          "https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html", "L-CFEB8E8D",
+          "AWS::ECR::Repository"),
+    Quota("log_groups", "CloudWatch Logs log groups", 1_000_000, "region",
+          "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/cloudwatch_limits_cwl.html", "L-C7B9AAAB",
+          "AWS::Logs::LogGroup"),
+    Quota("kms_keys", "KMS customer managed keys", 100_000, "region",
+          "https://docs.aws.amazon.com/kms/latest/developerguide/resource-limits.html", None, "AWS::KMS::Key"),
+    Quota("secrets", "Secrets Manager secrets", 500_000, "region",
+          "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html", None,
+          "AWS::SecretsManager::Secret", adjustable=False),
+    Quota("sns_topics", "SNS standard topics", 100_000, "region", "https://docs.aws.amazon.com/general/latest/gr/sns.html",
+          None, "AWS::SNS::Topic"),
+    # Per VPC (200 each); counted per Region, an upper bound of every VPC's count.
+    Quota("subnets", "VPC subnets (per VPC; counted per Region)", 200, "region", VPC, "L-407747CB", "AWS::EC2::Subnet"),
+    Quota("route_tables", "VPC route tables (per VPC; counted per Region)", 200, "region", VPC, "L-589F43AA",
+          "AWS::EC2::RouteTable"),
+    Quota("internet_gateways", "internet gateways", 5, "region", VPC, "L-A4707A72", "AWS::EC2::InternetGateway"),
 )  # fmt: skip
 
 BY_KEY = {quota.key: quota for quota in QUOTAS}
@@ -105,7 +160,54 @@ UNCOUNTED = (
     "(or not given to QuotaUsage as a producer): counted only for load balancers whose template is known",
     "NAT gateways per Availability Zone (5): bounded by elastic_ips, one Elastic IP per NAT gateway",
     "concurrent CodeBuild builds and CodeDeploy deployments: a runtime quota, not a count of resources",
+    "Lambda function and layer storage (75 GB in the General Reference, 300 GB unzipped in the Lambda guide): "
+    "grows with every version a deploy publishes, not with the templates",
+    "ECS task definition revisions (1,000,000 per family): grow with deploys, not with the templates",
 )
+
+# Resource types with no published count quota, or whose quota is counted through another one: every type
+# a template holds is counted by a Quota above, by QuotaUsage itself (listeners, rules, target groups per
+# load balancer), or listed here with why, so that a new type is looked up before it ships.
+NOT_COUNTED: dict[str, str] = {
+    "AWS::SQS::Queue": 'no count quota ("as many queues ... as you like", the SQS developer guide)',
+    "AWS::CloudWatch::Alarm": "no count quota for metric alarms (only Metrics Insights alarms: 200; none here)",
+    "AWS::CloudWatch::Dashboard": "no count quota published",
+    "AWS::Lambda::Function": "no count quota; its code counts in the storage quota (UNCOUNTED)",
+    "AWS::Lambda::Version": "no count quota; its code counts in the storage quota (UNCOUNTED)",
+    "AWS::Lambda::LayerVersion": "no count quota; storage as above; 5 layers per function (the platform uses 1)",
+    "AWS::Lambda::Alias": "no count quota published",
+    "AWS::Lambda::Permission": "a function's resource policy (20 KB) holds them; a few per function",
+    "AWS::Lambda::EventInvokeConfig": "one per function",
+    "AWS::Lambda::EventSourceMapping": "no general count quota (only Kafka on Managed Instances, not used)",
+    "AWS::IAM::Policy": "inline: sized per role, measured by tools/template_limits.py",
+    "AWS::KMS::Alias": "one per key the platform creates (kms_keys)",
+    "AWS::S3::BucketPolicy": "one per bucket (s3_buckets); its size is measured by tools/template_limits.py",
+    "AWS::SNS::TopicPolicy": "one per topic (sns_topics)",
+    "AWS::SQS::QueuePolicy": "one per queue",
+    "AWS::Events::EventBusPolicy": "one per bus (event_buses); its size is measured by tools/template_limits.py",
+    "AWS::Events::Rule": "counted per bus by QuotaUsage (rules_per_default_bus, rules_per_custom_bus)",
+    "AWS::EC2::Route": "the foundation's fixed routes, not per service",
+    "AWS::EC2::SubnetRouteTableAssociation": "one per subnet (subnets)",
+    "AWS::EC2::VPCGatewayAttachment": "one per internet gateway (internet_gateways)",
+    "AWS::EC2::NatGateway": "one Elastic IP each (elastic_ips); per AZ in UNCOUNTED",
+    "AWS::EC2::SecurityGroupIngress": "services join the shared targets group: rules per group stay fixed",
+    "AWS::EC2::SecurityGroupEgress": "services join the shared targets group: rules per group stay fixed",
+    "AWS::EC2::FlowLog": "one per VPC (vpcs)",
+    "AWS::ElasticLoadBalancingV2::Listener": "counted per load balancer by QuotaUsage (listeners_per_alb)",
+    "AWS::ElasticLoadBalancingV2::ListenerRule": "counted per load balancer by QuotaUsage (rules_per_alb)",
+    "AWS::ECS::TaskDefinition": "revisions per family in UNCOUNTED",
+    "AWS::Chatbot::MicrosoftTeamsChannelConfiguration": 'no quota published ("there are no adjustable quotas")',
+    "Custom::ApprovalRuleTemplateAssociation": "at most 25 templates per repository (the API's limit); one here",
+    "Custom::ListenerTraffic": "reads a listener; creates nothing",
+    "Custom::TeamsApiDestination": "creates an API destination and its connection, one per channel (channels <= 20)",
+    "Custom::VpcRestrictDefaultSG": "changes the VPC's default security group; creates nothing",
+}
+
+
+def counted_by(resource_type: str) -> str | None:
+    """The quota key or reason that accounts for a resource type; None when the quota model does not know it."""
+    quota = next((q.key for q in QUOTAS if q.resource_type == resource_type), None)
+    return quota or NOT_COUNTED.get(resource_type)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.platform_synth import SynthesizedPlatform
-from tools.quotas import BY_KEY, QUOTAS, QuotaUsage, usage_of_assembly
+from tools.quotas import BY_KEY, NOT_COUNTED, QUOTAS, QuotaUsage, counted_by, usage_of_assembly
 
 TOOLING, DEV, PROD = "111111111111", "222222222222", "333333333333"
 REGION = "eu-west-1"
@@ -128,3 +128,40 @@ def test_counts_follow_scope_filters_and_multipliers() -> None:
     with pytest.raises(ValueError, match="counted per region"):
         usage.used(DEV, "vpcs")
     assert BY_KEY["codedeploy_custom_configs"].adjustable is False
+
+
+@pytest.mark.parametrize("which", ["default_platform", "varied_platform"])
+def test_every_resource_type_the_platform_creates_is_counted_or_says_why_not(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    """A type no quota counts and NOT_COUNTED does not explain fails here, so that its quota is looked up
+    before it multiplies by hundreds of services."""
+    types = resource_types(request.getfixturevalue(which))
+    assert sorted(t for t in types if counted_by(t) is None) == []
+
+
+def resource_types(platform: SynthesizedPlatform) -> set[str]:
+    return {
+        resource["Type"]
+        for name in platform.stack_names
+        for resource in platform.template_json(name).get("Resources", {}).values()
+    }
+
+
+def test_every_explanation_is_about_a_type_the_platform_has(
+    default_platform: SynthesizedPlatform, varied_platform: SynthesizedPlatform
+) -> None:
+    assert set(NOT_COUNTED) - resource_types(default_platform) - resource_types(varied_platform) == set()
+
+
+def test_the_per_service_counts_the_new_quotas_see(default_platform: SynthesizedPlatform) -> None:
+    usage = usage_of_assembly(default_platform.outdir)
+    # One Auto Scaling group, launch template and State Manager association per EC2 service and environment;
+    # one deployment group per service and environment; one repository per service and the platform's.
+    for account in (DEV, PROD):
+        assert usage.used(account, "autoscaling_groups", REGION) == 1
+        assert usage.used(account, "launch_templates", REGION) == 1
+        assert usage.used(account, "ssm_associations", REGION) == 1
+        assert usage.used(account, "codedeploy_deployment_groups", REGION) == 3
+    assert usage.used(TOOLING, "codecommit_repositories", REGION) == 3 + 1
+    assert usage.used(TOOLING, "codeartifact_domains", REGION) == 1
