@@ -286,14 +286,26 @@ def alarm_states(ops: Ops, env: Environment, wanted: Sequence[str]) -> dict[str,
     return states
 
 
-def status(ops: Ops, selected: Sequence[Target], now: datetime | None = None) -> list[Row]:
+PROGRESS_ABOVE = 10  # pipelines: a status of more says how far it got (2 + one call per environment each)
+PROGRESS_EVERY = 25
+
+
+def status(
+    ops: Ops,
+    selected: Sequence[Target],
+    now: datetime | None = None,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> list[Row]:
     names = ops.names
     in_force = planned_freezes(ops.config, now or datetime.now(UTC))
     rows: list[Row] = []
     by_service: dict[str, list[Target]] = {}
     for target in selected:
         by_service.setdefault(target.service.name, []).append(target)
-    for group in by_service.values():
+    total = len(by_service)
+    for done, group in enumerate(by_service.values()):
+        if total > PROGRESS_ABOVE and done % PROGRESS_EVERY == 0:
+            progress(f"status: {done}/{total} pipelines read ({len(selected) + 2 * total} CodePipeline calls in all)")
         service = group[0].service
         pipeline = names.pipeline(service)
         state = ops.pipeline_state(service)
@@ -338,6 +350,9 @@ def status(ops: Ops, selected: Sequence[Target], now: datetime | None = None) ->
                     planned_freeze=in_force[env.name],
                 )
             )
+    if total > PROGRESS_ABOVE:
+        environments = len({t.environment.name for t in selected})
+        progress(f"status: {total}/{total} pipelines read; reading alarms in {environments} environment account(s)")
     # Alarms: one account per environment; an environment we cannot read is "unknown", not a failure.
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -988,6 +1003,7 @@ def main(
     out: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> int:
     args = parser().parse_args(argv)
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -996,7 +1012,7 @@ def main(
         config = load_config(args.config)
         ops = Ops(config, aws or AwsAccess())
         if args.command == "status":
-            rows = status(ops, targets(config, args.service, args.environment), now())
+            rows = status(ops, targets(config, args.service, args.environment), now(), progress)
             out(json.dumps([asdict(r) for r in rows], indent=2) if args.json else render_table(rows))
         elif args.command in ("approve", "reject"):
             target = one_target(config, args.service, args.environment)

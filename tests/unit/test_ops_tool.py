@@ -978,3 +978,50 @@ def test_unfreeze_holds_again_what_it_enabled_when_a_schedule_cannot_be_resumed(
     assert f"resuming schedule {schedules[0].name}" in err
     assert "undone: acme-orders Deploy-prod (back as before)" in err
     cp.assert_no_pending_responses()
+
+
+def test_a_status_of_many_pipelines_says_how_far_it_got(tmp_path: Any) -> None:
+    import yaml
+
+    from config import parse_config
+    from config.names import Names
+    from tools.scale_config import scaled_config
+
+    raw = scaled_config(30)
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    config = parse_config(raw)
+    names = Names(config)
+    dev = config.environment("dev")
+    aws = StubbedAws()
+    cp = aws.stub("tooling", "codepipeline")
+    wanted: list[str] = []
+    for service in config.services:
+        pipeline = names.pipeline(service)
+        cp.add_response("get_pipeline_state", state(*FULL), {"name": pipeline})
+        cp.add_response(
+            "list_pipeline_executions", executions(summary(E1)), {"pipelineName": pipeline, "maxResults": 1}
+        )
+        cp.add_response(
+            "list_pipeline_executions",
+            executions(summary(E1)),
+            {"pipelineName": pipeline, "maxResults": 1, "filter": {"succeededInStage": {"stageName": "Deploy-dev"}}},
+        )
+        wanted += list(names.rollback_alarms(service, dev).values())
+    for start in range(0, len(wanted), 100):
+        chunk = wanted[start : start + 100]
+        aws.stub("dev", "cloudwatch").add_response(
+            "describe_alarms",
+            {"MetricAlarms": [{"AlarmName": n, "StateValue": "OK"} for n in chunk]},
+            {"AlarmNames": chunk, "AlarmTypes": ["MetricAlarm"]},
+        )
+    progress: list[str] = []
+    code, lines = run(aws, "-c", str(path), "status", "--environment", "dev", progress=progress.append)
+    assert code == 0
+    assert progress == [
+        "status: 0/30 pipelines read (90 CodePipeline calls in all)",
+        "status: 25/30 pipelines read (90 CodePipeline calls in all)",
+        "status: 30/30 pipelines read; reading alarms in 1 environment account(s)",
+    ]
+    assert len([line for line in lines[0].splitlines() if line.startswith("svc")]) == 30
+    cp.assert_no_pending_responses()
