@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -51,6 +53,16 @@ def run(aws: AwsAccess, *argv: str, **kwargs: Any) -> tuple[int, list[str]]:
     lines: list[str] = []
     code = ops.main(list(argv), aws=aws, out=lines.append, sleep=lambda _: None, **kwargs)
     return code, lines
+
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def readme_shows(argv: Sequence[str], lines: Sequence[str]) -> None:
+    """The README's Day-2 samples are these tests' outputs: `$ python -m tools.ops ARGV` and then exactly LINES."""
+    command = " ".join(f'"{a}"' if " " in a else a for a in argv)
+    block = "\n".join([f"$ python -m tools.ops {command}", *"\n".join(lines).splitlines()])
+    assert f"{block}\n" in README, f"README.md should show this sample (the test's output):\n{block}"
 
 
 def state(*stages: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +236,7 @@ def test_status_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, lines = run(aws, "status", "--service", "orders")
     assert code == 0
     table = lines[0]
-    print(table)
+    readme_shows(["status", "--service", "orders"], [table])
     assert "ALARM: blue-target-5xx" in table
     assert "FROZEN" in table and "holiday" in table
     assert "unknown (no access)" in table and "is account 999999999999" in table
@@ -272,6 +284,7 @@ def test_approve_and_reject(verb: str, status: str) -> None:
     )
     code, lines = run(aws, verb, "orders", "prod", "--comment", "dev looks good")
     assert code == 0 and lines == [f"acme-orders Approve-prod: {status.lower()} (dev looks good)"]
+    readme_shows([verb, "orders", "prod", "--comment", "dev looks good"], lines)
     cp.assert_no_pending_responses()
 
 
@@ -306,6 +319,7 @@ def test_stop_the_execution_in_progress() -> None:
     )
     code, lines = run(aws, "stop", "orders", "--reason", "bad build")
     assert code == 0 and lines == [f"acme-orders: stopping and abandoning execution {E2} (bad build)"]
+    readme_shows(["stop", "orders", "--reason", "bad build"], lines)
 
 
 @pytest.mark.parametrize(
@@ -369,6 +383,7 @@ def test_rollback_stops_a_running_deployment_and_waits() -> None:
     assert code == 0
     assert lines[0] == "acme-prod-orders: stopping CodeDeploy deployment d-ABC123 with rollback (Pending: Stopping)"
     assert lines[1:] == ["  0s: d-ABC123 InProgress", "  15s: d-ABC123 Stopped, rollback deployment d-XYZ789"]
+    readme_shows(["rollback", "orders", "prod", "--wait"], lines)
 
 
 def test_rollback_stage_to_the_previous_success_and_waits() -> None:
@@ -397,6 +412,7 @@ def test_rollback_stage_to_the_previous_success_and_waits() -> None:
         f"acme-orders Deploy-prod: rolling back to execution {E2} (revision 9f8e7d6 Fix totals) as execution {NEW}",
         f"  0s: {NEW} Succeeded",
     ]
+    readme_shows(["rollback", "orders", "prod", "--wait"], lines)
 
 
 def test_rollback_after_a_failed_deploy_goes_to_the_live_release() -> None:
@@ -643,6 +659,8 @@ def test_override_lets_the_waiting_execution_past_once_and_records_it(
         f"acme-orders Deploy-prod: {what} condition overridden for execution {E2}",
         f"recorded in tag ops-override-Deploy-prod: {RECORD}",
     ]
+    if not flag:
+        readme_shows(["override", "orders", "prod", "--reason", "CHG-42 hotfix"], lines)
     cp.assert_no_pending_responses()
 
 
@@ -865,8 +883,10 @@ def set_state(sc: Stubber, planned: Any, was: str, to: str) -> None:
     sc.add_response("update_schedule", {"ScheduleArn": got["Arn"]}, kept | {"State": to})
 
 
-def freeze_orders_prod(aws: StubbedAws, config: str, moment: datetime) -> tuple[int, list[str]]:
-    argv = ["-c", config, "freeze", "--service", "orders", "--environment", "prod", "--reason", "incident"]
+def freeze_orders_prod(
+    aws: StubbedAws, config: str, moment: datetime, reason: str = "incident"
+) -> tuple[int, list[str]]:
+    argv = ["-c", config, "freeze", "--service", "orders", "--environment", "prod", "--reason", reason]
     return run(aws, *argv, now=lambda: moment)
 
 
@@ -885,10 +905,13 @@ def test_freeze_pauses_the_waiting_freezes_schedules_before_it_holds_the_stages(
     for planned in schedules:
         set_state(sc, planned, "ENABLED", "DISABLED")
     expect_disable(cp, "Approve-prod", "Deploy-prod")
-    code, lines = freeze_orders_prod(aws, config, NOON)
+    # The evening before the night freeze: the stages are open, and the freeze holds them past its end.
+    code, lines = freeze_orders_prod(aws, config, datetime(2026, 12, 2, 23, 10, tzinfo=UTC), "INC-7 database failover")
     assert code == 0, lines
     assert lines[0] == "paused 4 schedule(s) of waiting freezes: no planned edge changes these stages until unfreeze"
     assert lines[1:3] == ["acme-orders Approve-prod: frozen", "acme-orders Deploy-prod: frozen"]
+    shown = ["freeze", "--service", "orders", "--environment", "prod", "--reason", "INC-7 database failover"]
+    readme_shows(shown, lines)
     cp.assert_no_pending_responses()
     sc.assert_no_pending_responses()
 
@@ -940,26 +963,33 @@ def test_unfreeze_resumes_the_schedules_and_leaves_a_waiting_freezes_hold(
     tmp_path: Any, moment: datetime, planned_too: bool, enabled: bool
 ) -> None:
     config, schedules, aws, cp, sc = _waiting_setup(tmp_path)
-    cp.add_response("get_pipeline_state", state(*FULL[:5], stage("Deploy-prod", enabled=False)))
+    # What `freeze` left: both stages held by the operator.
+    held = [stage(name, enabled=False) for name in ("Approve-prod", "Deploy-prod")]
+    cp.add_response("get_pipeline_state", state(*FULL[:4], *held))
+    stages = ("Approve-prod", "Deploy-prod")
     if enabled:
-        cp.add_response(
-            "enable_stage_transition",
-            {},
-            {"pipelineName": "acme-orders", "stageName": "Deploy-prod", "transitionType": "Inbound"},
-        )
+        for name in stages:
+            cp.add_response(
+                "enable_stage_transition",
+                {},
+                {"pipelineName": "acme-orders", "stageName": name, "transitionType": "Inbound"},
+            )
     for planned in schedules:
         set_state(sc, planned, "DISABLED", "ENABLED")
     argv = ["-c", config, "unfreeze", "--service", "orders", "--environment", "prod"]
     code, lines = run(aws, *argv, *(["--planned-too"] if planned_too else []), now=lambda: moment)
     assert code == 0, lines
     if enabled:
-        assert lines[0] == "acme-orders Deploy-prod: unfrozen (was: ops freeze by Ops alice - holiday)"
+        was = "ops freeze by Ops alice - holiday"
+        assert lines[:2] == [f"acme-orders {name}: unfrozen (was: {was})" for name in stages]
     else:
-        assert lines[0] == (
-            "acme-orders Deploy-prod: left held: freeze prod-nights waits until 2026-12-03 06:00 UTC and its end "
+        assert lines[:2] == [
+            f"acme-orders {name}: left held: freeze prod-nights waits until 2026-12-03 06:00 UTC and its end "
             "enables it (--planned-too lifts it now)"
-        )
-    assert lines[1] == "resumed 4 paused schedule(s) of waiting freezes"
+            for name in stages
+        ]
+        readme_shows(["unfreeze", "--service", "orders", "--environment", "prod"], lines)
+    assert lines[2:] == ["resumed 4 paused schedule(s) of waiting freezes"]
     cp.assert_no_pending_responses()
     sc.assert_no_pending_responses()
 
