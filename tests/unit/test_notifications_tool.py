@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,6 +19,16 @@ from tools import notifications
 ACCOUNT = "111111111111"
 REGION = "eu-west-1"
 CHANNELS = ("releases", "alerts")  # the default config's lambda channels, in config order
+
+
+HANDLE = "eyJ0YXNrSWQiOiJkYTFk"  # an opaque task handle, as SQS returns one
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def readme_shows(command: str, lines: list[str]) -> None:
+    """The README's samples are these tests' outputs: the command, then exactly these lines."""
+    block = "\n".join([f"$ .venv/bin/python -m tools.notifications {command}", *lines])
+    assert f"{block}\n" in README, f"README.md should show this sample (the test's output):\n{block}"
 
 
 def url(name: str) -> str:
@@ -104,14 +115,14 @@ def test_redrive_waits_with_progress_and_does_not_start_a_second_task(sqs: tuple
     expect_depth(stubber, "acme-notify-releases-dlq.fifo", 2)
     stubber.add_response(
         "start_message_move_task",
-        {"TaskHandle": "h"},
+        {"TaskHandle": HANDLE},
         {
             "SourceArn": arn("acme-notify-releases-dlq.fifo"),
             "DestinationArn": arn("acme-notify-releases.fifo"),
             "MaxNumberOfMessagesPerSecond": 10,
         },
     )
-    running = {"TaskHandle": "h", "Status": "RUNNING", "ApproximateNumberOfMessagesMoved": 1}
+    running = {"TaskHandle": HANDLE, "Status": "RUNNING", "ApproximateNumberOfMessagesMoved": 1}
     done = {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 2, "ApproximateNumberOfMessagesToMove": 2}
     expect_tasks(stubber, "releases", running)
     expect_tasks(stubber, "releases", done)
@@ -120,6 +131,7 @@ def test_redrive_waits_with_progress_and_does_not_start_a_second_task(sqs: tuple
         client, Names(config), [releases], rate=10, wait=True, out=lines.append, sleep=lambda s: None
     )
     assert outcome == {"releases": "COMPLETED 2/2 moved"}
+    readme_shows("redrive --channel releases --rate 10 --wait", lines)
     assert lines[-2:] == ["releases: RUNNING 1 moved", "releases: COMPLETED 2/2 moved"]
     # A task already running: reported, nothing started.
     expect_queues(stubber, "releases")
@@ -140,7 +152,9 @@ def test_status_lists_every_channel_as_a_table_or_json(
             expect_depth(stubber, f"acme-notify-{channel}-dlq.fifo", dead)
             expect_tasks(stubber, channel)
         assert notifications.main(["status", *(["--json"] if round_ else [])], client=client) == 0
-    table, document = capsys.readouterr().out.split("channel ", 1)[1].split("\n[", 1)
+    captured = capsys.readouterr().out
+    readme_shows("status", captured.split("\n[", 1)[0].splitlines())
+    table, document = captured.split("channel ", 1)[1].split("\n[", 1)
     assert "releases" in table and "alerts" in table
     rows = json.loads("[" + document)
     assert rows == [
