@@ -712,13 +712,25 @@ def set_schedule_state(scheduler: Any, name: str, state: str) -> bool:
     return True
 
 
-def _set_schedules(ops: Ops, names: Sequence[str], state: str, undo: Callable[[], str]) -> list[str]:
-    """Set every schedule's state; on a failure put back the ones changed, call ``undo`` and raise."""
+SCHEDULE_PROGRESS_EVERY = 100  # two Scheduler calls each: a platform-wide freeze at 500 services is thousands
+
+
+def _set_schedules(
+    ops: Ops,
+    names: Sequence[str],
+    state: str,
+    undo: Callable[[], str],
+    out: Callable[[str], None] = lambda _: None,
+) -> list[str]:
+    """Set every schedule's state; on a failure put back the ones changed, call ``undo`` and raise. Above
+    SCHEDULE_PROGRESS_EVERY schedules, says how far it got."""
     if not names:
         return []
     scheduler = ops.client(ops.tooling, "scheduler")
     changed: list[str] = []
-    for name in names:
+    for index, name in enumerate(names):
+        if len(names) > SCHEDULE_PROGRESS_EVERY and index % SCHEDULE_PROGRESS_EVERY == 0:
+            out(f"{'pausing' if state == 'DISABLED' else 'resuming'} schedules: {index}/{len(names)}")
         try:
             if set_schedule_state(scheduler, name, state):
                 changed.append(name)
@@ -753,7 +765,7 @@ def freeze(
     pipelines = ops.pipelines
     text = freeze_reason(pipelines, ops.caller_arn(), now(), reason, until)
     stages = _stages_to_change(ops, selected)  # every pipeline is read before anything changes
-    paused = _set_schedules(ops, _schedules(ops, selected), "DISABLED", lambda: "no transition had been changed")
+    paused = _set_schedules(ops, _schedules(ops, selected), "DISABLED", lambda: "no transition had been changed", out)
     if paused:
         out(f"paused {len(paused)} schedule(s) of waiting freezes: no planned edge changes these stages until unfreeze")
     done: list[tuple[str, str]] = []
@@ -830,7 +842,7 @@ def unfreeze(
         done.append((pipeline, name))
         reasons[(pipeline, name)] = previous
         out(f"{pipeline} {name}: unfrozen (was: {previous})")
-    resumed = _set_schedules(ops, _schedules(ops, selected), "ENABLED", enable_back)
+    resumed = _set_schedules(ops, _schedules(ops, selected), "ENABLED", enable_back, out)
     if resumed:
         out(f"resumed {len(resumed)} paused schedule(s) of waiting freezes")
     if not done and not held and not resumed:

@@ -1055,3 +1055,25 @@ def test_a_status_of_many_pipelines_says_how_far_it_got(tmp_path: Any) -> None:
     ]
     assert len([line for line in lines[0].splitlines() if line.startswith("svc")]) == 30
     cp.assert_no_pending_responses()
+
+
+def test_pausing_many_schedules_says_how_far_it_got() -> None:
+    from types import SimpleNamespace
+
+    from config import load_config
+
+    aws = StubbedAws()
+    sc = aws.stub("tooling", "scheduler")
+    planned = [
+        SimpleNamespace(name=f"acme-freeze-{i:024x}", edge="start", stage="Deploy-prod", cron="0 0 * * ? *")
+        for i in range(250)
+    ]
+    for p in planned:
+        set_state(sc, p, "ENABLED", "DISABLED")
+    lines: list[str] = []
+    changed = ops._set_schedules(
+        ops.Ops(load_config(None), aws), [p.name for p in planned], "DISABLED", lambda: "", lines.append
+    )
+    assert len(changed) == 250
+    assert lines == ["pausing schedules: 0/250", "pausing schedules: 100/250", "pausing schedules: 200/250"]
+    sc.assert_no_pending_responses()
