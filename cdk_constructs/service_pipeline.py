@@ -47,23 +47,29 @@ from cdk_constructs.nag import (
 from cdk_constructs.secure_defaults import RETAINED
 from cdk_constructs.stage_conditions import DeployTarget, apply_rule_roles, deploy_stage_guardrails
 from config.model import Freeze, ReleaseGuardrails, Service
-from config.names import APPROVAL_ACTION, PLANNED_FREEZE_MARK, FreezeSchedule, Names, approval_stage, deploy_stage
+from config.names import (
+    APPROVAL_ACTION,
+    PLANNED_FREEZE_MARK,
+    FreezeSchedule,
+    Names,
+    approval_stage,
+    deploy_stage,
+    transition_reason_text,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # A freeze's ranges and gaps are at least an hour (hours are its finest field), so a retried edge can never
 # land on the next edge: 50 minutes of retries, then the dead-letter queue and its alarm.
 FREEZE_RETRY_AGE = Duration.minutes(50)
 FREEZE_RETRY_ATTEMPTS = 20
-# botocore's DisableStageTransition `reason`: 1-300 characters of [a-zA-Z0-9!@ ().*?-].
+# botocore's DisableStageTransition `reason`: 1-300 characters (its pattern: config.names.transition_reason_text).
 TRANSITION_REASON_MAX = 300
-_REASON_DISALLOWED = re.compile(r"[^a-zA-Z0-9!@ ().*?-]+")
 
 
 def freeze_transition_reason(freeze: Freeze) -> str:
     """The disabled transition's reason (shown in the console and by tools.ops status), in the characters
     CodePipeline allows: "planned freeze <name> - <reason>"."""
-    text = f"{PLANNED_FREEZE_MARK} {freeze.name} - {freeze.reason}"
-    return re.sub(r" +", " ", _REASON_DISALLOWED.sub(" ", text)).strip()[:TRANSITION_REASON_MAX]
+    return transition_reason_text(f"{PLANNED_FREEZE_MARK} {freeze.name} - {freeze.reason}")[:TRANSITION_REASON_MAX]
 
 
 def logical_part(name: str) -> str:

@@ -1886,6 +1886,12 @@ class PlatformConfig(BaseModel):
                     )
         return problems
 
+    @property
+    def has_waiting_freezes(self) -> bool:
+        """Whether any freeze is `during: wait`: the tooling stack's freeze role and the execution policy's
+        Scheduler statement exist only then."""
+        return any(f.during == "wait" for f in self.freezes)
+
     def freezes_of(self, env_name: str) -> list[Freeze]:
         """The freezes that gate Deploy-<env_name>."""
         return [f for f in self.freezes if f.environments is None or env_name in f.environments]

@@ -9,6 +9,7 @@ config model bounds the platform (12), environment (10) and service (24) names.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from config.model import ROLLBACK_ALARM_SUFFIXES, Channel, Environment, Freeze, PlatformConfig, Service
@@ -29,6 +30,13 @@ APPROVAL_ACTION = "Approve"
 
 # How a `during: wait` freeze's disabled transition reason begins (tools.ops status tells it from an ad-hoc one).
 PLANNED_FREEZE_MARK = "planned freeze"
+# What botocore's DisableStageTransition `reason` pattern does not allow ([a-zA-Z0-9!@ ().*?-]).
+TRANSITION_REASON_DISALLOWED = re.compile(r"[^a-zA-Z0-9!@ ().*?-]+")
+
+
+def transition_reason_text(value: str) -> str:
+    """``value`` in the characters a disabled transition's reason allows: each run of others becomes one space."""
+    return re.sub(r" +", " ", TRANSITION_REASON_DISALLOWED.sub(" ", value)).strip()
 
 
 @dataclass(frozen=True)

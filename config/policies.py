@@ -161,7 +161,7 @@ def _prefixed(config: PlatformConfig, account: str, tooling: bool) -> dict[str, 
             "secretsmanager": [f"arn:aws:secretsmanager:*:{account}:secret:{p}/*"],
             "sns": [f"arn:aws:sns:*:{account}:{p}-*"],
         }
-        if any(f.during == "wait" for f in config.freezes):
+        if config.has_waiting_freezes:
             # `during: wait` freezes: schedules in the default group, named <p>-freeze-<digest>.
             scoped["scheduler"] = [f"arn:aws:scheduler:*:{account}:schedule/default/{p}-*"]
         if uses_amazon_q(config):

@@ -74,9 +74,7 @@ class ToolingStack(Stack):
         self.lambda_deployer = (
             self._lambda_deployer(config) if any(s.platform == "lambda" for s in config.services) else None
         )
-        self.freeze_role = (
-            self._freeze_role(region, account, prefix) if any(f.during == "wait" for f in config.freezes) else None
-        )
+        self.freeze_role = self._freeze_role(region, account, prefix) if config.has_waiting_freezes else None
 
     def _freeze_role(self, region: str, account: str, prefix: str) -> iam.Role:
         """What EventBridge Scheduler runs `during: wait` freezes as: Deploy-<env> inbound transitions only."""

@@ -32,7 +32,15 @@ from typing import Any, Protocol, TypeVar
 
 from config import ConfigError, load_config
 from config.model import Environment, PlatformConfig, Service
-from config.names import APPROVAL_ACTION, PLANNED_FREEZE_MARK, Names, approval_stage, deploy_stage
+from config.names import (
+    APPROVAL_ACTION,
+    PLANNED_FREEZE_MARK,
+    TRANSITION_REASON_DISALLOWED,
+    Names,
+    approval_stage,
+    deploy_stage,
+    transition_reason_text,
+)
 from tools.bootstrap import Account, AwsAccess, BootstrapError, tooling_account
 
 # CodeDeploy DeploymentStatus values of a deployment that StopDeployment can still stop (botocore model).
@@ -647,21 +655,16 @@ def reason_limits(pipelines: Any) -> tuple[int, re.Pattern[str]]:
     return int(shape.metadata["max"]), re.compile(shape.metadata["pattern"])
 
 
-def _reason_text(value: str) -> str:
-    """An identity ARN in the characters a disabled reason allows (no ':' or '/')."""
-    return re.sub(r"[^a-zA-Z0-9!@ ().*?-]+", " ", value).strip()
-
-
 def freeze_reason(pipelines: Any, who: str, now: datetime, reason: str, until: datetime | None) -> str:
     limit, pattern = reason_limits(pipelines)
-    bad = sorted(set(re.sub(r"[a-zA-Z0-9!@ ().*?-]", "", reason)))
+    bad = sorted(set("".join(TRANSITION_REASON_DISALLOWED.findall(reason))))
     if bad:
         raise OpsError(
             f"--reason contains {' '.join(repr(c) for c in bad)}; allowed: letters, digits, spaces and ! @ ( ) . * ? - "
             "(CodePipeline's rule for a disabled transition's reason)"
         )
     stamp = "%Y-%m-%d %H.%M UTC"
-    text = f"{FREEZE_MARK} by {_reason_text(who)} at {now.astimezone(UTC).strftime(stamp)}"
+    text = f"{FREEZE_MARK} by {transition_reason_text(who)} at {now.astimezone(UTC).strftime(stamp)}"
     if until:
         text += f" until {until.astimezone(UTC).strftime(stamp)}"
     text += f" - {reason}"
@@ -676,8 +679,8 @@ def freeze_reason(pipelines: Any, who: str, now: datetime, reason: str, until: d
     return text
 
 
-def _stages_to_change(ops: Ops, selected: Sequence[Target]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(pipeline, stage, inbound transition state) for every Approve-/Deploy- stage selected."""
+def _stages_to_change(ops: Ops, selected: Sequence[Target]) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(pipeline, stage, inbound transition state, environment) for every Approve-/Deploy- stage selected."""
     found = []
     states: dict[str, dict[str, Any]] = {}
     for target in selected:  # every pipeline is read before anything changes
@@ -687,7 +690,8 @@ def _stages_to_change(ops: Ops, selected: Sequence[Target]) -> list[tuple[str, s
         for name in (approval_stage(target.environment), deploy_stage(target.environment)):
             current = stage(state, name)
             if current is not None:
-                found.append((ops.names.pipeline(target.service), name, current.get("inboundTransitionState") or {}))
+                transition = current.get("inboundTransitionState") or {}
+                found.append((ops.names.pipeline(target.service), name, transition, target.environment.name))
     return found
 
 
@@ -769,7 +773,7 @@ def freeze(
     if paused:
         out(f"paused {len(paused)} schedule(s) of waiting freezes: no planned edge changes these stages until unfreeze")
     done: list[tuple[str, str]] = []
-    for pipeline, name, transition in stages:
+    for pipeline, name, transition, _ in stages:
         if not transition.get("enabled", True):
             out(f"{pipeline} {name}: already frozen ({transition.get('disabledReason', '')}), left as it is")
             continue
@@ -803,11 +807,6 @@ def unfreeze(
     a waiting freeze now stays held (that freeze's end enables it) unless ``planned_too``."""
     pipelines = ops.pipelines
     in_force = planned_freezes(ops.config, now())
-    env_of = {
-        ops.names.pipeline(t.service) + "/" + name: t.environment.name
-        for t in selected
-        for name in (approval_stage(t.environment), deploy_stage(t.environment))
-    }
     done: list[tuple[str, str]] = []
     held: list[str] = []
     reasons: dict[tuple[str, str], str] = {}
@@ -820,11 +819,11 @@ def unfreeze(
             ),
         )
 
-    for pipeline, name, transition in _stages_to_change(ops, selected):
+    for pipeline, name, transition, environment in _stages_to_change(ops, selected):
         if transition.get("enabled", True):
             continue
         previous = str(transition.get("disabledReason") or f"{FREEZE_MARK} (reason unknown)")
-        waiting = [f for f in in_force[env_of[f"{pipeline}/{name}"]] if f["during"] == "wait"]
+        waiting = [f for f in in_force[environment] if f["during"] == "wait"]
         if waiting and not planned_too:
             freeze_in_force = waiting[0]
             held.append(f"{pipeline} {name}")

@@ -48,6 +48,10 @@ ELB = "https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-
 IAM = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
 VPC = "https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html"
 CODEDEPLOY = "https://docs.aws.amazon.com/codedeploy/latest/userguide/limits.html"
+CODEBUILD = "https://docs.aws.amazon.com/codebuild/latest/userguide/limits.html"
+CODECOMMIT = "https://docs.aws.amazon.com/codecommit/latest/userguide/limits.html"
+CODEARTIFACT = "https://docs.aws.amazon.com/codeartifact/latest/ug/service-limits.html"
+ECS = "https://docs.aws.amazon.com/general/latest/gr/ecs-service.html"
 
 QUOTAS: tuple[Quota, ...] = (
     Quota("rules_per_default_bus", "EventBridge rules on the default event bus", 300, "region", EVENTBRIDGE,
@@ -74,7 +78,7 @@ QUOTAS: tuple[Quota, ...] = (
           "https://docs.aws.amazon.com/codepipeline/latest/userguide/limits.html", None,
           "AWS::CodePipeline::Pipeline"),
     Quota("build_projects", "CodeBuild build projects", 5_000, "region",
-          "https://docs.aws.amazon.com/codebuild/latest/userguide/limits.html", None, "AWS::CodeBuild::Project"),
+          CODEBUILD, None, "AWS::CodeBuild::Project"),
     Quota("codedeploy_applications", "CodeDeploy applications", 1_000, "region", CODEDEPLOY, None,
           "AWS::CodeDeploy::Application"),
     Quota("codedeploy_custom_configs", "CodeDeploy custom deployment configurations", 50, "region", CODEDEPLOY,
@@ -104,33 +108,29 @@ QUOTAS: tuple[Quota, ...] = (
     # "You can have at most 2,000 active associations" (the API's AssociationLimitExceeded); adjustability unstated.
     Quota("ssm_associations", "Systems Manager State Manager associations", 2_000, "region",
           "https://docs.aws.amazon.com/general/latest/gr/ssm.html", None, "AWS::SSM::Association", adjustable=False),
-    Quota("codecommit_repositories", "CodeCommit repositories", 5_000, "region",
-          "https://docs.aws.amazon.com/codecommit/latest/userguide/limits.html", "L-81790602",
+    Quota("codecommit_repositories", "CodeCommit repositories", 5_000, "region", CODECOMMIT, "L-81790602",
           "AWS::CodeCommit::Repository"),
-    Quota("approval_rule_templates", "CodeCommit approval rule templates", 1_000, "region",
-          "https://docs.aws.amazon.com/codecommit/latest/userguide/limits.html", None, "Custom::ApprovalRuleTemplate",
-          adjustable=False),
+    Quota("approval_rule_templates", "CodeCommit approval rule templates", 1_000, "region", CODECOMMIT, None,
+          "Custom::ApprovalRuleTemplate", adjustable=False),
     # Per application (1,000); counted per Region, an upper bound of every application's count.
     Quota("codedeploy_deployment_groups", "CodeDeploy deployment groups (per application; counted per Region)", 1_000,
           "region", CODEDEPLOY, None, "AWS::CodeDeploy::DeploymentGroup"),
-    Quota("codeartifact_domains", "CodeArtifact domains", 10, "region",
-          "https://docs.aws.amazon.com/codeartifact/latest/ug/service-limits.html", "L-DD7208D3",
+    Quota("codeartifact_domains", "CodeArtifact domains", 10, "region", CODEARTIFACT, "L-DD7208D3",
           "AWS::CodeArtifact::Domain"),
     Quota("codeartifact_repositories", "CodeArtifact repositories (per domain; counted per Region)", 1_000, "region",
-          "https://docs.aws.amazon.com/codeartifact/latest/ug/service-limits.html", None,
-          "AWS::CodeArtifact::Repository"),
-    Quota("report_groups", "CodeBuild report groups", 5_000, "region",
-          "https://docs.aws.amazon.com/codebuild/latest/userguide/limits.html", None, "AWS::CodeBuild::ReportGroup"),
+          CODEARTIFACT, None, "AWS::CodeArtifact::Repository"),
+    Quota("report_groups", "CodeBuild report groups", 5_000, "region", CODEBUILD, None,
+          "AWS::CodeBuild::ReportGroup"),
     Quota("api_destinations", "EventBridge API destinations", 3_000, "region", EVENTBRIDGE, "L-FB1C3A6D",
           "AWS::Events::ApiDestination"),
     # The platform's tables are TableV2 (AWS::DynamoDB::GlobalTable with one replica): each is a table in its Region.
     Quota("dynamodb_tables", "DynamoDB tables", 2_500, "region", "https://docs.aws.amazon.com/general/latest/gr/ddb.html",
           "L-F98FE922", "AWS::DynamoDB::GlobalTable"),
-    Quota("ecs_clusters", "ECS clusters", 10_000, "region", "https://docs.aws.amazon.com/general/latest/gr/ecs-service.html",
+    Quota("ecs_clusters", "ECS clusters", 10_000, "region", ECS,
           "L-21C621EB", "AWS::ECS::Cluster"),
     # Per cluster (5,000, not adjustable); counted per Region, an upper bound of every cluster's count.
     Quota("ecs_services", "ECS services (per cluster; counted per Region)", 5_000, "region",
-          "https://docs.aws.amazon.com/general/latest/gr/ecs-service.html", None, "AWS::ECS::Service",
+          ECS, None, "AWS::ECS::Service",
           adjustable=False),
     Quota("ecr_repositories", "ECR repositories", 100_000, "region",
           "https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html", "L-CFEB8E8D",
