@@ -78,6 +78,14 @@ class SynthesizedPlatform:
             self._templates[stack_name] = assertions.Template.from_json(self.template_json(stack_name))
         return self._templates[stack_name]
 
+    def resource_types(self) -> set[str]:
+        """Every resource type the assembly's templates hold."""
+        return {
+            resource["Type"]
+            for name in self.stack_names
+            for resource in self.template_json(name).get("Resources", {}).values()
+        }
+
     def template_files(self) -> Iterator[Path]:
         yield from sorted(self.outdir.glob("*.template.json"))
 

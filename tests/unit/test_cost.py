@@ -269,11 +269,7 @@ def test_every_resource_type_the_platform_creates_is_classified(which: str, requ
     """A resource type the model neither prices nor lists as usage nor as free fails here, so that it is counted
     against cost before it ships (the varied platform has waiting freezes' schedules, amazon_q channels...)."""
     platform = request.getfixturevalue(which)
-    types = {
-        resource["Type"]
-        for name in platform.stack_names
-        for resource in platform.template_json(name).get("Resources", {}).values()
-    }
+    types = platform.resource_types()
     unclassified = sorted(t for t in types if cost.classification(t) is None)
     assert unclassified == [], f"classify in tools/cost.py (COUNTED, USAGE or NO_CHARGE): {unclassified}"
     if which == "varied_platform":

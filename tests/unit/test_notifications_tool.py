@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,6 +13,7 @@ from botocore.stub import Stubber
 
 from config import load_config
 from config.names import Names
+from tests.readme_samples import assert_readme_shows
 from tools import notifications
 
 ACCOUNT = "111111111111"
@@ -22,13 +22,11 @@ CHANNELS = ("releases", "alerts")  # the default config's lambda channels, in co
 
 
 HANDLE = "eyJ0YXNrSWQiOiJkYTFk"  # an opaque task handle, as SQS returns one
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def readme_shows(command: str, lines: list[str]) -> None:
-    """The README's samples are these tests' outputs: the command, then exactly these lines."""
-    block = "\n".join([f"$ .venv/bin/python -m tools.notifications {command}", *lines])
-    assert f"{block}\n" in README, f"README.md should show this sample (the test's output):\n{block}"
+    """The README's samples are these tests' outputs."""
+    assert_readme_shows(f".venv/bin/python -m tools.notifications {command}", lines)
 
 
 def url(name: str) -> str:

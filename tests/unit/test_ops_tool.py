@@ -13,6 +13,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from config.model import ROLLBACK_ALARM_SUFFIXES
+from tests.readme_samples import assert_readme_shows, command_line
 from tools import ops
 from tools.bootstrap import Account, AwsAccess
 
@@ -55,14 +56,9 @@ def run(aws: AwsAccess, *argv: str, **kwargs: Any) -> tuple[int, list[str]]:
     return code, lines
 
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-
-
 def readme_shows(argv: Sequence[str], lines: Sequence[str]) -> None:
-    """The README's Day-2 samples are these tests' outputs: `$ python -m tools.ops ARGV` and then exactly LINES."""
-    command = " ".join(f'"{a}"' if " " in a else a for a in argv)
-    block = "\n".join([f"$ python -m tools.ops {command}", *"\n".join(lines).splitlines()])
-    assert f"{block}\n" in README, f"README.md should show this sample (the test's output):\n{block}"
+    """The README's Day-2 samples are these tests' outputs."""
+    assert_readme_shows(command_line("python", "-m", "tools.ops", *argv), lines)
 
 
 def state(*stages: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +250,6 @@ def test_status_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_rollback_alarm_names_match_the_service_templates() -> None:
-    from pathlib import Path
 
     snapshots = Path(__file__).parent.parent / "snapshot" / "__snapshots__" / "test_snapshots"
     for service, platform in (("storefront", "ec2"), ("orders", "ecs"), ("pricing", "lambda")):

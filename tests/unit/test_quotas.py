@@ -136,22 +136,14 @@ def test_every_resource_type_the_platform_creates_is_counted_or_says_why_not(
 ) -> None:
     """A type no quota counts and NOT_COUNTED does not explain fails here, so that its quota is looked up
     before it multiplies by hundreds of services."""
-    types = resource_types(request.getfixturevalue(which))
+    types = request.getfixturevalue(which).resource_types()
     assert sorted(t for t in types if counted_by(t) is None) == []
-
-
-def resource_types(platform: SynthesizedPlatform) -> set[str]:
-    return {
-        resource["Type"]
-        for name in platform.stack_names
-        for resource in platform.template_json(name).get("Resources", {}).values()
-    }
 
 
 def test_every_explanation_is_about_a_type_the_platform_has(
     default_platform: SynthesizedPlatform, varied_platform: SynthesizedPlatform
 ) -> None:
-    assert set(NOT_COUNTED) - resource_types(default_platform) - resource_types(varied_platform) == set()
+    assert set(NOT_COUNTED) - default_platform.resource_types() - varied_platform.resource_types() == set()
 
 
 def test_the_per_service_counts_the_new_quotas_see(default_platform: SynthesizedPlatform) -> None:

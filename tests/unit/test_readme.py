@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from tests.platform_synth import REPO_ROOT, SynthesizedPlatform
+from tests.readme_samples import README
 
-README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 COMMAND = re.compile(r"(?:\.venv/bin/)?python -m (tools\.[a-z_]+(?:\.[a-z_]+)?)((?:[ \t]+[^\s`#|][^\s`|]*)*)")
 
 
